@@ -1,0 +1,137 @@
+import { Redis } from "ioredis";
+import { RateLimiterRedis } from "rate-limiter-flexible";
+import Redlock from "redlock";
+import { consumeWith, limiterFor } from "./memory.ts";
+import type { ConsumeResult, Lease, RateBudget, SharedState } from "./types.ts";
+
+/**
+ * Redis-backed shared state. Rate budgets use rate-limiter-flexible's Redis limiter and leases use
+ * redlock (single instance), both well-kept libraries, so no hand-written Lua lives here.
+ */
+export class RedisSharedState implements SharedState {
+	readonly kind = "redis" as const;
+	readonly redis: Redis;
+	readonly #prefix: string;
+	readonly #limiters = new Map<string, RateLimiterRedis>();
+	readonly #redlock: Redlock;
+
+	constructor(url: string, namespace = "saguaro") {
+		this.#prefix = `${namespace}:`;
+		this.redis = new Redis(url, {
+			keyPrefix: this.#prefix,
+			// Fail calls instead of queueing forever while Redis is away; callers see the error.
+			maxRetriesPerRequest: 3,
+			enableOfflineQueue: true,
+			lazyConnect: false,
+		});
+		this.#redlock = new Redlock([this.redis as never], { retryCount: 0, driftFactor: 0.01 });
+		// Without a listener ioredis would print every reconnect error; callers see failures anyway.
+		this.redis.on("error", () => {});
+	}
+
+	async consume(key: string, budget: RateBudget, points = 1): Promise<ConsumeResult> {
+		const limiter = limiterFor(
+			this.#limiters,
+			budget,
+			(o) => new RateLimiterRedis({ ...o, storeClient: this.redis, useRedisPackage: false }),
+		);
+		return consumeWith(limiter, key, points);
+	}
+
+	async acquire(key: string, ttlMs: number): Promise<Lease | null> {
+		let lock: Redlock.Lock;
+		try {
+			lock = await this.#redlock.lock(`lease:${key}`, ttlMs);
+		} catch (err) {
+			if (err instanceof Redlock.LockError) return null;
+			throw err;
+		}
+		let current = lock;
+		return {
+			key,
+			token: lock.value,
+			extend: async (ms: number) => {
+				try {
+					current = await current.extend(ms);
+					return true;
+				} catch (err) {
+					if (err instanceof Redlock.LockError) return false;
+					throw err;
+				}
+			},
+			release: async () => {
+				await current.unlock().catch(() => undefined);
+			},
+		};
+	}
+
+	async incr(key: string, by = 1, ttlMs?: number): Promise<number> {
+		const value = await this.redis.incrby(key, by);
+		if (ttlMs && value === by) await this.redis.pexpire(key, ttlMs);
+		return value;
+	}
+
+	async hincr(key: string, field: string, by = 1): Promise<number> {
+		return this.redis.hincrby(key, field, by);
+	}
+
+	async hgetall(key: string): Promise<Record<string, number>> {
+		const raw = await this.redis.hgetall(key);
+		return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
+	}
+
+	async get<T>(key: string): Promise<T | undefined> {
+		return decode<T>(await this.redis.get(key));
+	}
+
+	async getMany<T>(keys: string[]): Promise<(T | undefined)[]> {
+		if (keys.length === 0) return [];
+		return (await this.redis.mget(...keys)).map((v) => decode<T>(v));
+	}
+
+	async set<T>(key: string, value: T, ttlMs?: number): Promise<void> {
+		if (ttlMs && ttlMs > 0) await this.redis.set(key, JSON.stringify(value), "PX", ttlMs);
+		else await this.redis.set(key, JSON.stringify(value));
+	}
+
+	async setIfAbsent<T>(key: string, value: T, ttlMs?: number): Promise<boolean> {
+		const res =
+			ttlMs && ttlMs > 0
+				? await this.redis.set(key, JSON.stringify(value), "PX", ttlMs, "NX")
+				: await this.redis.set(key, JSON.stringify(value), "NX");
+		return res === "OK";
+	}
+
+	async del(key: string): Promise<void> {
+		await this.redis.del(key);
+	}
+
+	async ttl(key: string): Promise<number> {
+		return this.redis.pttl(key);
+	}
+
+	async keys(prefix: string): Promise<string[]> {
+		// SCAN does not apply ioredis' keyPrefix: add it to the pattern and strip it from results.
+		const pattern = `${escapeGlob(this.#prefix + prefix)}*`;
+		const found: string[] = [];
+		let cursor = "0";
+		do {
+			const [next, batch] = await this.redis.scan(cursor, "MATCH", pattern, "COUNT", 500);
+			cursor = next;
+			for (const k of batch) found.push(k.slice(this.#prefix.length));
+		} while (cursor !== "0");
+		return [...new Set(found)];
+	}
+
+	async close(): Promise<void> {
+		await this.redis.quit().catch(() => this.redis.disconnect());
+	}
+}
+
+function decode<T>(raw: string | null): T | undefined {
+	return raw === null ? undefined : (JSON.parse(raw) as T);
+}
+
+function escapeGlob(s: string): string {
+	return s.replace(/[*?[\]\\]/g, "\\$&");
+}
