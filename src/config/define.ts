@@ -4,7 +4,7 @@
  * bad value stops the node with a message naming the variable. README's configuration table and the
  * deployment files are checked against these declarations by the test suite.
  */
-import Validator, { type ValidationRule } from "fastest-validator";
+import FastestValidator, { type ValidationRule } from "fastest-validator";
 import { registerSecret } from "../utils/redact.ts";
 
 export interface Setting {
@@ -28,10 +28,13 @@ export class ConfigError extends Error {
 	}
 }
 
+// fastest-validator is CommonJS (module.exports = class); its typings describe an ES default export.
+const Validator = ((FastestValidator as unknown as { default?: unknown }).default ??
+	FastestValidator) as typeof FastestValidator.default;
 const validator = new Validator({ useNewCustomCheckerFunction: true });
 
 /** A URL rule restricted to some schemes, e.g. urlRule(["redis", "rediss"]). */
-export function urlRule(schemes: string[], extra: Partial<ValidationRule> = {}): ValidationRule {
+export function urlRule(schemes: string[], extra: Record<string, unknown> = {}): ValidationRule {
 	return {
 		type: "string",
 		...extra,
@@ -60,7 +63,10 @@ export function urlRule(schemes: string[], extra: Partial<ValidationRule> = {}):
 }
 
 /** A comma-separated list whose items must be among `known` (empty items dropped). */
-export function listRule(known: readonly string[] | null, extra: Partial<ValidationRule> = {}): ValidationRule {
+export function listRule(
+	known: readonly string[] | null,
+	extra: Record<string, unknown> = {},
+): ValidationRule {
 	return {
 		type: "string",
 		...extra,
@@ -115,18 +121,16 @@ export function validateEnv(groups: SettingGroup[], env: NodeJS.ProcessEnv): Rec
 	const result = check(input);
 	if (result !== true) {
 		type Problem = { field: string; message?: string; type: string; actual?: unknown; expected?: unknown };
-		const problems = (result as Problem[]).map(
-			(e) => {
-				const message =
-					e.type === "enumValue"
-						? `${e.field} must be one of: ${String(e.expected)}`
-						: e.message?.startsWith("The '")
-							? e.message
-							: `${e.field} ${e.message ?? e.type}`;
-				const shown = isSecret(groups, e.field) ? "" : ` (got '${String(e.actual ?? input[e.field])}')`;
-				return `${message}${shown}`;
-			},
-		);
+		const problems = (result as Problem[]).map((e) => {
+			const message =
+				e.type === "enumValue"
+					? `${e.field} must be one of: ${String(e.expected)}`
+					: e.message?.startsWith("The '")
+						? e.message
+						: `${e.field} ${e.message ?? e.type}`;
+			const shown = isSecret(groups, e.field) ? "" : ` (got '${String(e.actual ?? input[e.field])}')`;
+			return `${message}${shown}`;
+		});
 		throw new ConfigError(problems);
 	}
 	return input;

@@ -7,8 +7,8 @@
 import { type CoreConfig, coreSettings, toCoreConfig } from "./core.ts";
 import { type SettingGroup, validateEnv } from "./define.ts";
 
-export { ConfigError } from "./define.ts";
 export type { CoreConfig } from "./core.ts";
+export { ConfigError } from "./define.ts";
 
 export const SETTING_GROUPS: Record<string, SettingGroup> = {
 	core: coreSettings,

@@ -21,7 +21,11 @@ export class MemorySharedState implements SharedState {
 	}
 
 	async consume(key: string, budget: RateBudget, points = 1): Promise<ConsumeResult> {
-		return consumeWith(limiterFor(this.#limiters, budget, (o) => new RateLimiterMemory(o)), key, points);
+		return consumeWith(
+			limiterFor(this.#limiters, budget, (o) => new RateLimiterMemory(o)),
+			key,
+			points,
+		);
 	}
 
 	async acquire(key: string, ttlMs: number): Promise<Lease | null> {
@@ -125,8 +129,17 @@ type LimiterOptions = { points: number; duration: number; keyPrefix: string };
 /** One limiter per distinct budget, so two budgets on the same key never share counters. */
 export function limiterFor<L>(cache: Map<string, L>, budget: RateBudget, make: (o: LimiterOptions) => L): L {
 	// Whole seconds: rate-limiter-flexible's Redis limiter keeps windows with second-granular expiry.
-	if (!(Number.isInteger(budget.points) && budget.points > 0 && budget.durationMs >= 1000 && budget.durationMs % 1000 === 0)) {
-		throw new RangeError(`invalid rate budget ${JSON.stringify(budget)}: points > 0, durationMs whole seconds`);
+	if (
+		!(
+			Number.isInteger(budget.points) &&
+			budget.points > 0 &&
+			budget.durationMs >= 1000 &&
+			budget.durationMs % 1000 === 0
+		)
+	) {
+		throw new RangeError(
+			`invalid rate budget ${JSON.stringify(budget)}: points > 0, durationMs whole seconds`,
+		);
 	}
 	const id = `${budget.points}/${budget.durationMs}`;
 	let limiter = cache.get(id);

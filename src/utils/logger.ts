@@ -36,10 +36,14 @@ export function pinoOptions(level: LogLevel): LoggerOptions {
 
 /** Human-readable console output for development, with the same redaction as the JSON logs. */
 class RedactingConsoleLogger extends moleculer.Loggers.Console {
-	getLogHandler(bindings: moleculer.LoggerBindings) {
+	getLogHandler(bindings: Parameters<moleculer.Loggers.Console["getLogHandler"]>[0]) {
 		const handler = super.getLogHandler(bindings);
 		if (!handler) return handler;
-		return (type: moleculer.LogLevels, args: unknown[]) => handler(type, args.map((a) => redact(a)));
+		return (type: moleculer.LogLevels, args: unknown[]) =>
+			handler(
+				type,
+				args.map((a) => redact(a)),
+			);
 	}
 }
 

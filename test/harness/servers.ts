@@ -104,7 +104,18 @@ export function startNats(): Promise<RunningServer> {
 export function startRedis(): Promise<RunningServer> {
 	return startProcess(
 		"redis-server",
-		(port, dir) => ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
+		(port, dir) => [
+			"--port",
+			String(port),
+			"--bind",
+			"127.0.0.1",
+			"--save",
+			"",
+			"--appendonly",
+			"no",
+			"--dir",
+			dir,
+		],
 		(port) => `redis://127.0.0.1:${port}`,
 	);
 }

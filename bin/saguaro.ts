@@ -1,0 +1,47 @@
+/**
+ * `npm start`: one Saguaro node. Embedded (all services, one process, no server) by default;
+ * a cluster node when TRANSPORTER is set. Extra service files may follow on the command line.
+ * A bad environment stops it with exit code 2 and a message naming each bad variable.
+ */
+import { ConfigError, loadConfig } from "../src/config/index.ts";
+import { startNode } from "../src/node/start-node.ts";
+
+let config: ReturnType<typeof loadConfig>;
+try {
+	config = loadConfig();
+} catch (err) {
+	if (err instanceof ConfigError) {
+		console.error(`saguaro: ${err.message}`);
+		process.exit(2);
+	}
+	throw err;
+}
+
+const node = await startNode(config, { extraServiceFiles: process.argv.slice(2) });
+
+let shuttingDown = false;
+async function shutdown(signal: string) {
+	if (shuttingDown) return;
+	shuttingDown = true;
+	node.broker.logger.info(
+		`${signal} received: stopping (in-flight work is given ${config.core.shutdownTimeoutMs} ms).`,
+	);
+	const force = setTimeout(() => {
+		node.broker.logger.error("Graceful stop timed out: exiting.");
+		process.exit(1);
+	}, config.core.shutdownTimeoutMs);
+	force.unref();
+	try {
+		await node.stop();
+		process.exit(0);
+	} catch (err) {
+		node.broker.logger.error("Error while stopping", err);
+		process.exit(1);
+	}
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));
+
+if (config.core.repl === "on" || (config.core.repl === "auto" && process.stdin.isTTY)) {
+	await node.broker.repl();
+}

@@ -1,0 +1,90 @@
+/**
+ * Broker options, all derived from the validated environment (src/config). The runner
+ * (bin/saguaro.ts) and the tests build brokers from here, so there is one way to configure a node.
+ */
+import type { BrokerOptions, Errors } from "moleculer";
+
+type MaybeMoleculerError = Error & Partial<Errors.MoleculerError>;
+
+import { clusterBreakerMiddleware } from "./src/cluster/cluster-breaker.ts";
+import type { Config } from "./src/config/index.ts";
+import { createReplCommands } from "./src/repl/commands.ts";
+import { moleculerLogger } from "./src/utils/logger.ts";
+
+export function createBrokerOptions(config: Config): BrokerOptions {
+	const c = config.core;
+	return {
+		namespace: c.namespace,
+		nodeID: c.nodeId,
+		// A nats:// URL; Moleculer resolves the transporter from the scheme.
+		transporter: (c.transporter ?? null) as BrokerOptions["transporter"],
+		logger: moleculerLogger(c.logLevel, c.logFormat),
+		logLevel: c.logLevel,
+
+		requestTimeout: c.requestTimeoutMs,
+		retryPolicy: {
+			enabled: c.retries > 0,
+			retries: c.retries,
+			delay: 200,
+			maxDelay: 3000,
+			factor: 2,
+			// Retry what another node could serve: the serving node died, or is not reachable.
+			check: (err: MaybeMoleculerError) => Boolean(err?.retryable),
+		},
+		bulkhead: {
+			enabled: true,
+			concurrency: c.bulkheadConcurrency,
+			maxQueueSize: c.bulkheadMaxQueue,
+		},
+		circuitBreaker: {
+			enabled: true,
+			threshold: c.breakerThreshold,
+			minRequestCount: c.breakerMinRequests,
+			windowTime: c.breakerWindowS,
+			halfOpenTime: c.breakerHalfOpenMs,
+			// Server-side faults and timeouts count; a caller's bad input (4xx) does not.
+			check: (err: MaybeMoleculerError) =>
+				Boolean(err && ((err.code ?? 500) >= 500 || err.name === "RequestTimeoutError")),
+		},
+		// Heartbeats: CPU-heavy browser nodes must not be dropped for a busy event loop (moleculer #891).
+		heartbeatInterval: c.heartbeatIntervalS,
+		heartbeatTimeout: c.heartbeatTimeoutS,
+		registry: { strategy: "RoundRobin", preferLocal: true },
+		transit: { maxQueueSize: 50_000, disableReconnect: false },
+		// NATS caps a message at 1 MB by default: services never ship unbounded payloads.
+		cacher: (c.redisUrl
+			? { type: "Redis", options: { redis: c.redisUrl, prefix: `${c.namespace}-cache` } }
+			: "Memory") as BrokerOptions["cacher"],
+
+		metrics: {
+			enabled: c.enableMetrics,
+			reporter:
+				c.metricsPort > 0 ? [{ type: "Prometheus", options: { port: c.metricsPort, path: "/metrics" } }] : [],
+		},
+		tracing: { enabled: false },
+
+		// Internal middlewares in Moleculer's order, except that Timeout sits inside CircuitBreaker so
+		// timeouts count as breaker failures (by default Timeout wraps the breaker: moleculer #1202).
+		internalMiddlewares: false,
+		middlewares: [
+			clusterBreakerMiddleware(),
+			"ActionHook",
+			"Validator",
+			"Bulkhead",
+			"Cacher",
+			"ContextTracker",
+			"Timeout",
+			"CircuitBreaker",
+			"Retry",
+			"Fallback",
+			"ErrorHandler",
+			"Tracing",
+			"Metrics",
+			"Debounce",
+			"Throttle",
+		],
+		// The runner owns signal handling, to shut down the shared state and HTTP probes too.
+		skipProcessEventRegistration: true,
+		replOptions: { customCommands: createReplCommands(config) },
+	};
+}

@@ -1,0 +1,15 @@
+import type { ServiceSchema } from "moleculer";
+import type { Config } from "../config/index.ts";
+import type { SharedState } from "../shared-state/index.ts";
+
+/** What every service of a node is built with: the validated config and the cluster-wide state. */
+export interface NodeContext {
+	config: Config;
+	state: SharedState;
+}
+
+/**
+ * `services/<name>.service.ts` default-exports a factory. A role may bring several Moleculer
+ * services (the store brings `raw` and `properties`), hence the array form.
+ */
+export type ServiceFactory = (ctx: NodeContext) => ServiceSchema | ServiceSchema[];

@@ -1,0 +1,79 @@
+/**
+ * Builds and starts one Saguaro node: validated config -> shared state -> broker -> the services
+ * named in SERVICES (+ extra service files, as moleculer-runner accepts) -> probes.
+ */
+import type { Server } from "node:http";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import moleculer, { type ServiceSchema } from "moleculer";
+import { createBrokerOptions } from "../../moleculer.config.ts";
+import type { Config } from "../config/index.ts";
+import { createSharedState } from "../shared-state/index.ts";
+import type { NodeContext, ServiceFactory } from "./context.ts";
+import { startHealthServer } from "./health.ts";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+
+export interface RunningNode {
+	broker: moleculer.ServiceBroker;
+	context: NodeContext;
+	stop(): Promise<void>;
+}
+
+export interface StartNodeOptions {
+	/** Extra service modules (path to a file default-exporting a ServiceFactory or a ServiceSchema). */
+	extraServiceFiles?: string[];
+}
+
+export async function loadServiceModule(file: string, ctx: NodeContext): Promise<ServiceSchema[]> {
+	const mod = (await import(pathToFileURL(resolve(file)).href)) as {
+		default?: ServiceFactory | ServiceSchema;
+	};
+	const exported = mod.default;
+	if (!exported) throw new Error(`${file} has no default export (a ServiceFactory or ServiceSchema)`);
+	const built = typeof exported === "function" ? exported(ctx) : exported;
+	return Array.isArray(built) ? built : [built];
+}
+
+export async function startNode(config: Config, opts: StartNodeOptions = {}): Promise<RunningNode> {
+	const state = createSharedState(config.core.redisUrl, config.core.namespace);
+	const context: NodeContext = { config, state };
+	const broker = new moleculer.ServiceBroker(createBrokerOptions(config));
+
+	const files = [
+		...config.core.services.map((name) => resolve(ROOT, "services", `${name}.service.ts`)),
+		...(opts.extraServiceFiles ?? []),
+	];
+	for (const file of files) {
+		for (const schema of await loadServiceModule(file, context)) broker.createService(schema);
+	}
+
+	let stopping = false;
+	let health: Server | null = null;
+	await broker.start();
+	if (config.core.healthPort > 0) {
+		health = await startHealthServer(
+			config.core.healthPort,
+			() => !stopping && broker.started && (!broker.transit || broker.transit.connected),
+		);
+	}
+	broker.logger.info(
+		`Saguaro node '${broker.nodeID}' started: services ${config.core.services.join(", ")}.`,
+		{
+			transporter: config.core.transporter ? "nats" : "none (embedded)",
+			sharedState: state.kind,
+		},
+	);
+
+	return {
+		broker,
+		context,
+		async stop() {
+			if (stopping) return;
+			stopping = true;
+			await broker.stop();
+			await state.close();
+			await new Promise((r) => (health ? health.close(r) : r(undefined)));
+		},
+	};
+}
