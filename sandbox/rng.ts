@@ -72,6 +72,16 @@ export class Rng {
 		return entries[entries.length - 1]![0];
 	}
 
+	/** A shuffled copy (Fisher-Yates). */
+	shuffle<T>(items: readonly T[]): T[] {
+		const out = [...items];
+		for (let i = out.length - 1; i > 0; i--) {
+			const j = Math.floor(this.next() * (i + 1));
+			[out[i], out[j]] = [out[j]!, out[i]!];
+		}
+		return out;
+	}
+
 	/** Derives an independent stream, so adding draws in one place does not shift another. */
 	fork(label: string): Rng {
 		return new Rng((hashString(label) ^ Math.floor(this.next() * 4294967296)) >>> 0);
