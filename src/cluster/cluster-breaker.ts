@@ -33,10 +33,13 @@ export function clusterBreakerMiddleware(opts: ClusterBreakerOptions = {}): Midd
 			(broker.options.circuitBreaker as { halfOpenTime?: number } | undefined)?.halfOpenTime ??
 			10_000;
 
-		const endpointOf = (ev: BreakerEvent): Endpoint | null =>
-			(
-				broker.registry as unknown as { getActionEndpointByNodeId(a: string, n: string): Endpoint | null }
-			).getActionEndpointByNodeId(ev.action, ev.nodeID) ?? null;
+		// Not registry.getActionEndpointByNodeId: it hides unavailable endpoints, which are the ones to restore.
+		const endpointOf = (ev: BreakerEvent): Endpoint | null => {
+			const list = broker.registry.getActionEndpoints(ev.action) as unknown as
+				| { endpoints: (Endpoint & { id: string })[] }
+				| undefined;
+			return list?.endpoints.find((ep) => ep.id === ev.nodeID) ?? null;
+		};
 
 		const localBreakerOpen = (ev: BreakerEvent): boolean => {
 			const store = (broker as unknown as { CircuitBreakerStore?: Map<string, { state: string }> })
