@@ -1403,3 +1403,53 @@ function buildWorld(options: GeneratorOptions, parcels: Parcel[], listings: List
 		parcel: (apn: string) => byApn.get(normalizeApn(apn)),
 	};
 }
+
+export interface TruthSnapshot {
+	seed: number;
+	zips: string[];
+	asOf: string;
+	taxYear: number;
+	counts: { parcels: number; listings: number; byZip: Record<string, { parcels: number; listings: number }> };
+	/** mlsId -> APN. */
+	listingApn: Record<string, string>;
+	listings: {
+		mlsId: string;
+		apn: string;
+		zip: string;
+		mlsAddress: string;
+		situsAddress: string;
+		status: ListingStatus;
+		price: number;
+	}[];
+	/** Every canonical property (one per parcel); only when asked for, it is large. */
+	properties?: CanonicalProperty[];
+}
+
+/** The ground truth as JSON-able data, for other processes (served on GET /__sandbox/truth). */
+export function truthSnapshot(world: World, withProperties = false): TruthSnapshot {
+	const byZip: Record<string, { parcels: number; listings: number }> = {};
+	for (const zip of world.options.zips) {
+		byZip[zip] = {
+			parcels: world.byZip.get(zip)?.length ?? 0,
+			listings: world.listingsByZip.get(zip)?.length ?? 0,
+		};
+	}
+	return {
+		seed: world.options.seed,
+		zips: [...world.options.zips],
+		asOf: world.options.asOf,
+		taxYear: world.options.taxYear,
+		counts: { parcels: world.parcels.length, listings: world.listings.length, byZip },
+		listingApn: world.truth.listingApn,
+		listings: world.listings.map((l) => ({
+			mlsId: l.mlsId,
+			apn: l.apn,
+			zip: l.zip,
+			mlsAddress: l.fullAddress,
+			situsAddress: world.byApn.get(l.apn)!.situsAddress,
+			status: l.status,
+			price: l.price,
+		})),
+		...(withProperties ? { properties: world.truth.properties } : {}),
+	};
+}
