@@ -1,0 +1,97 @@
+import { boolRule, intRule, type SettingGroup, urlRule } from "./define.ts";
+
+/** Settings of the Phoenix MLS scraper (mls service). */
+export const mlsSettings = {
+	MLS_BASE_URL: {
+		rule: urlRule(["http", "https"]),
+		default: "https://www.phoenixmlssearch.com",
+		description: "Base URL of the Phoenix MLS search site.",
+	},
+	MLS_RATE_PER_MIN: {
+		rule: intRule(1, 100_000),
+		default: "30",
+		description: "Requests per minute to the MLS host, for the whole cluster (shared budget).",
+	},
+	MLS_FIELDS_FILE: {
+		rule: { type: "string", min: 1 },
+		default: "config/mls-fields.json",
+		description: "JSON file of the selectors and label patterns the MLS parser reads fields by.",
+	},
+	MLS_USE_PROXIES: {
+		rule: boolRule,
+		default: "true",
+		description: "Route MLS traffic through proxy-pool sessions (the site blocks datacenter IPs).",
+	},
+	MLS_USE_BROWSER: {
+		rule: boolRule,
+		default: "true",
+		description: "Fall back to browser-pool.render for pages that need script (facts filled client-side).",
+	},
+	MLS_MAX_ATTEMPTS: {
+		rule: intRule(1, 50),
+		default: "6",
+		description: "Attempts per page across proxies/sessions before the page is recorded as failed.",
+	},
+	MLS_MAX_PAGES: {
+		rule: intRule(1, 10_000),
+		default: "200",
+		description: "Upper bound on search-result pages followed for one ZIP.",
+	},
+	MLS_CONCURRENCY: {
+		rule: intRule(1, 256),
+		default: "4",
+		description: "Listing pages fetched at once by one collectZip.",
+	},
+	MLS_CAPTCHA_BUDGET: {
+		rule: intRule(0, 100_000),
+		default: "20",
+		description: "Captcha solves one collectZip may spend; past it a captcha wall rotates the proxy instead.",
+	},
+	MLS_REQUEST_TIMEOUT_S: {
+		rule: intRule(1, 600),
+		default: "20",
+		description: "Timeout of one HTTP request to the MLS site.",
+	},
+	MLS_BREAKER_FAILURES: {
+		rule: intRule(1, 10_000),
+		default: "20",
+		description: "Consecutive blocked/failed requests (cluster-wide) that open the MLS host breaker.",
+	},
+	MLS_BREAKER_COOLDOWN_S: {
+		rule: intRule(1, 86_400),
+		default: "60",
+		description: "How long the MLS host breaker stays open.",
+	},
+} satisfies SettingGroup;
+
+export interface MlsConfig {
+	baseUrl: string;
+	ratePerMin: number;
+	fieldsFile: string;
+	useProxies: boolean;
+	useBrowser: boolean;
+	maxAttempts: number;
+	maxPages: number;
+	concurrency: number;
+	captchaBudget: number;
+	requestTimeoutS: number;
+	breakerFailures: number;
+	breakerCooldownS: number;
+}
+
+export function toMlsConfig(v: Record<string, unknown>): MlsConfig {
+	return {
+		baseUrl: (v.MLS_BASE_URL as string).replace(/\/+$/, ""),
+		ratePerMin: v.MLS_RATE_PER_MIN as number,
+		fieldsFile: v.MLS_FIELDS_FILE as string,
+		useProxies: v.MLS_USE_PROXIES as boolean,
+		useBrowser: v.MLS_USE_BROWSER as boolean,
+		maxAttempts: v.MLS_MAX_ATTEMPTS as number,
+		maxPages: v.MLS_MAX_PAGES as number,
+		concurrency: v.MLS_CONCURRENCY as number,
+		captchaBudget: v.MLS_CAPTCHA_BUDGET as number,
+		requestTimeoutS: v.MLS_REQUEST_TIMEOUT_S as number,
+		breakerFailures: v.MLS_BREAKER_FAILURES as number,
+		breakerCooldownS: v.MLS_BREAKER_COOLDOWN_S as number,
+	};
+}
