@@ -26,7 +26,7 @@ export type CaptchaConfig = {
 	balance: number;
 	/** Charged per submission, refunded when the task turns out unsolvable. */
 	price: number;
-	/** Time from submission to a ready answer (real solves take 10-60 s). */
+	/** Time from submission to a ready answer (real solves take 10-60 s); applies to pending tasks too. */
 	solveDelayMs: number;
 	/** Share of tasks (0..1) that end in ERROR_CAPTCHA_UNSOLVABLE. */
 	unsolvableRate: number;
@@ -95,7 +95,8 @@ type Task = {
 	sitekey: string | null;
 	pageurl: string | null;
 	createdAt: number;
-	readyAt: number;
+	/** When the answer became ready (or the task failed); 0 while pending. */
+	doneAt: number;
 	unsolvable: boolean;
 	state: "pending" | "ready" | "failed";
 	answer: string | null;
@@ -183,7 +184,7 @@ class CaptchaSim {
 			sitekey: sub.sitekey,
 			pageurl: sub.pageurl,
 			createdAt: now,
-			readyAt: now + this.config.solveDelayMs,
+			doneAt: 0,
 			unsolvable: this.config.random() < this.config.unsolvableRate,
 			state: "pending",
 			answer: null,
@@ -203,7 +204,9 @@ class CaptchaSim {
 	}
 
 	settle(task: Task, now = Date.now()): Task {
-		if (task.state !== "pending" || now < task.readyAt) return task;
+		// Readiness follows the current solveDelayMs, so a test can speed up or stall pending tasks.
+		if (task.state !== "pending" || now < task.createdAt + this.config.solveDelayMs) return task;
+		task.doneAt = now;
 		if (task.unsolvable) {
 			task.state = "failed";
 			// 2captcha does not charge for captchas it could not solve.
@@ -484,7 +487,7 @@ async function handleV2(sim: CaptchaSim, path: string, ctx: SimContext): Promise
 					cost: task.cost.toFixed(5),
 					ip: "127.0.0.1",
 					createTime: Math.floor(task.createdAt / 1000),
-					endTime: Math.floor(task.readyAt / 1000),
+					endTime: Math.floor(task.doneAt / 1000),
 					solveCount: 1,
 				});
 			return;
