@@ -66,7 +66,9 @@ function contract(name: string, make: () => Promise<SharedState>, makePeer: () =
 			await sleep(200);
 			assert.equal(await peer.incr("count:ttl", 1), 1);
 			await Promise.all(
-				Array.from({ length: 20 }, (_, i) => (i % 2 ? state : peer).hincr("progress", i % 4 ? "done" : "failed")),
+				Array.from({ length: 20 }, (_, i) =>
+					(i % 2 ? state : peer).hincr("progress", i % 4 ? "done" : "failed"),
+				),
 			);
 			assert.deepEqual(await peer.hgetall("progress"), { done: 15, failed: 5 });
 			assert.deepEqual(await peer.hgetall("absent"), {});
@@ -79,7 +81,11 @@ function contract(name: string, make: () => Promise<SharedState>, makePeer: () =
 			assert.equal(await state.ttl("kv:a"), -1);
 			assert.equal(await state.ttl("kv:none"), -2);
 			await state.set("kv:short", "v", 100);
-			assert.deepEqual(await peer.getMany(["kv:a", "kv:short", "kv:none"]), [{ n: 1, s: "x" }, "v", undefined]);
+			assert.deepEqual(await peer.getMany(["kv:a", "kv:short", "kv:none"]), [
+				{ n: 1, s: "x" },
+				"v",
+				undefined,
+			]);
 			await sleep(150);
 			assert.equal(await peer.get("kv:short"), undefined);
 			const wins = await Promise.all(
@@ -89,7 +95,10 @@ function contract(name: string, make: () => Promise<SharedState>, makePeer: () =
 			await state.set("ban:example.com:p1", true, 1000);
 			await state.set("ban:example.com:p2", true, 1000);
 			await state.set("ban:other.com:p1", true, 1000);
-			assert.deepEqual((await peer.keys("ban:example.com:")).sort(), ["ban:example.com:p1", "ban:example.com:p2"]);
+			assert.deepEqual((await peer.keys("ban:example.com:")).sort(), [
+				"ban:example.com:p1",
+				"ban:example.com:p2",
+			]);
 			await peer.del("ban:example.com:p1");
 			assert.deepEqual(await state.keys("ban:example.com:"), ["ban:example.com:p2"]);
 		});

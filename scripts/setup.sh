@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what Saguaro's tests and demo need on a fresh Debian machine, skipping what is present:
+# Node toolchain (npm ci brings Node 24), nats-server, redis-server, Chromium, and FerretDB (the
+# MongoDB wire-protocol server the store's Mongo tests run against, built from the Go module proxy).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+TOOLS="$ROOT/.tools/bin"
+mkdir -p "$TOOLS"
+
+log() { printf '[setup] %s\n' "$*"; }
+
+# --- system packages -------------------------------------------------------------------------
+missing=()
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+	log "installing ${missing[*]} (apt)"
+	SUDO=""
+	[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# Debian starts redis-server as a service on install; tests start their own on free ports.
+	($SUDO systemctl stop redis-server 2>/dev/null || $SUDO service redis-server stop 2>/dev/null || true) >/dev/null
+fi
+
+# --- node modules (Node 24 comes as the `node` devDependency) ----------------------------------
+if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+	log "npm ci"
+	npm ci --no-audit --no-fund --loglevel=error
+fi
+log "node $(node_modules/.bin/node --version)"
+
+# --- FerretDB (MongoDB wire protocol on SQLite) --------------------------------------------------
+FERRET_VERSION=v1.24.0
+if [ ! -x "$TOOLS/ferretdb" ]; then
+	command -v go >/dev/null 2>&1 || { echo "[setup] Go is required to build FerretDB" >&2; exit 1; }
+	log "building FerretDB $FERRET_VERSION (once; cached in .tools/bin)"
+	work=$(mktemp -d)
+	# `go install ...@version` consults the module's version list, which the proxy refuses here; a
+	# module download of the exact version works. Its build/version/version.txt is generated
+	# upstream at release time, so we write it before building.
+	dir=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "github.com/FerretDB/FerretDB@$FERRET_VERSION" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	cp -r "$dir" "$work/src" && chmod -R u+w "$work/src"
+	echo "$FERRET_VERSION" >"$work/src/build/version/version.txt"
+	(cd "$work/src" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -o "$TOOLS/ferretdb" ./cmd/ferretdb)
+	rm -rf "$work"
+fi
+log "ferretdb $("$TOOLS/ferretdb" --version | head -1)"
+log "ready"
