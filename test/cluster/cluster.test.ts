@@ -83,7 +83,8 @@ describe("cluster over NATS", () => {
 			[...seen.values()].every((n) => n >= 5),
 			`balanced: ${JSON.stringify([...seen])}`,
 		);
-		await Promise.all(nodes.splice(0).map((n) => n.stop()));
+		// SIGTERM: each node stops its services and exits cleanly.
+		assert.deepEqual(await Promise.all(nodes.splice(0).map((n) => n.stop())), [0, 0]);
 		await client.stop();
 		brokers.splice(brokers.indexOf(client), 1);
 	});
