@@ -1,0 +1,468 @@
+/**
+ * Cluster-wide politeness towards one outside host: every node and process that talks to the host
+ * goes through one `HostPolicy` keyed by the host's name, and the shared state makes them behave as
+ * one client.
+ *
+ * - Rate budget with a sliding-window guarantee. The shared state's fixed windows can let 2x the
+ *   budget through across a window boundary, so requests are instead given evenly spaced time
+ *   slots: slot i starts at i * spacing (epoch ms), each slot index is handed out once cluster-wide
+ *   (an atomic counter per epoch), and a request is sent at its slot's start. A request that wakes
+ *   later than `lateToleranceMs` after its slot gives the slot up and takes a new one, and the
+ *   spacing is (window + tolerance) / points, so N+1 requests always span at least one full window:
+ *   no window of `durationMs` ever sees more than `points` requests, whatever the window's phase.
+ * - A 429's Retry-After pauses the host for every node (shared "pause until" value; slots that fall
+ *   inside the pause are given up).
+ * - Transient failures are retried with exponential backoff and jitter.
+ * - An error storm opens a per-host breaker for the whole cluster; after `openMs` one trial request
+ *   (a shared lease) decides between closing it and opening it again.
+ * - A fatal answer (revoked token) sets a shared stop flag: every node stops calling the host at
+ *   once and callers get a `HostFatalError`; no retry spends the budget.
+ *
+ * Nodes are expected to share one configuration per host and clocks kept by NTP (the tolerance
+ * absorbs a few ms of skew).
+ */
+import type { SharedState } from "../shared-state/index.ts";
+import { sleep } from "../utils/time.ts";
+
+export interface HostRateBudget {
+	/** Requests allowed in any window of `durationMs` (sliding). */
+	points: number;
+	durationMs: number;
+}
+
+export interface HostRetryOptions {
+	/** Attempts per call, first included. */
+	maxAttempts: number;
+	/** Backoff before retry n is drawn from [cap/2, cap] with cap = min(maxMs, baseMs * 2^(n-1)). */
+	baseMs: number;
+	maxMs: number;
+}
+
+export interface HostBreakerOptions {
+	/** Failures are judged per fixed window of this length. */
+	windowMs: number;
+	/** Outcomes in the window before the failure rate is judged. */
+	minRequests: number;
+	/** Failure share (0..1] that opens the breaker. */
+	failureRate: number;
+	/** How long the breaker stays open before a trial request. */
+	openMs: number;
+}
+
+export interface HostPolicyOptions {
+	/** Name of the host in shared-state keys and events, e.g. "maricopa-api". */
+	host: string;
+	rate: HostRateBudget;
+	retry?: Partial<HostRetryOptions>;
+	breaker?: Partial<HostBreakerOptions>;
+	/** Slack for timer and network jitter; slots are spaced so it never breaks the budget. Default 25. */
+	lateToleranceMs?: number;
+	/** How long a fatal stop holds cluster-wide unless cleared with `resume()`. Default 6 h. */
+	fatalHoldMs?: number;
+	/** Longest a call waits for a slot, a pause or an open breaker before failing. Default 10 min. */
+	maxWaitMs?: number;
+	/** Who set a pause or the fatal flag (shown in status). */
+	nodeId?: string;
+	onEvent?: (event: HostPolicyEvent) => void;
+}
+
+export type HostOutcomeKind = "ok" | "rate-limited" | "transient" | "failed" | "fatal";
+
+export type HostPolicyEvent =
+	| { type: "request"; host: string; label: string; outcome: HostOutcomeKind; reason?: string }
+	| { type: "wait"; host: string; ms: number }
+	| { type: "breaker"; host: string; state: BreakerState }
+	| { type: "pause"; host: string; untilMs: number }
+	| { type: "fatal"; host: string; reason: string };
+
+export type BreakerState = "closed" | "open" | "half-open";
+
+/** What one attempt at a request gave; the caller classifies its protocol's answers into these. */
+export type Attempt<T> =
+	| { kind: "ok"; value: T }
+	/** 429: wait `retryAfterMs` (all nodes), then retry; not a breaker failure. */
+	| { kind: "rate-limited"; retryAfterMs: number; reason: string }
+	/** 5xx, timeouts, connection errors, malformed bodies: retry with backoff; counts for the breaker. */
+	| { kind: "transient"; reason: string }
+	/** A definite answer that retrying cannot change (bad request): no retry, no breaker failure. */
+	| { kind: "failed"; reason: string }
+	/** The host refuses us for good (revoked token): stop the whole cluster. */
+	| { kind: "fatal"; reason: string };
+
+export class HostFatalError extends Error {
+	readonly host: string;
+	readonly reason: string;
+	constructor(host: string, reason: string) {
+		super(`${host}: stopped after a fatal answer: ${reason}`);
+		this.name = "HostFatalError";
+		this.host = host;
+		this.reason = reason;
+	}
+}
+
+/** Retries exhausted, a permanent failure, or no slot within `maxWaitMs`. */
+export class HostRequestError extends Error {
+	readonly host: string;
+	readonly label: string;
+	readonly attempts: number;
+	readonly outcome: HostOutcomeKind | "timeout";
+	constructor(
+		host: string,
+		label: string,
+		attempts: number,
+		outcome: HostRequestError["outcome"],
+		reason: string,
+	) {
+		super(`${host} ${label}: ${reason} (after ${attempts} attempt${attempts === 1 ? "" : "s"})`);
+		this.name = "HostRequestError";
+		this.host = host;
+		this.label = label;
+		this.attempts = attempts;
+		this.outcome = outcome;
+	}
+}
+
+interface BreakerRecord {
+	openedAt: number;
+	until: number;
+	reason: string;
+}
+
+interface FatalRecord {
+	reason: string;
+	at: number;
+	node: string;
+}
+
+export interface HostStatus {
+	host: string;
+	breaker: BreakerState;
+	breakerReason: string | null;
+	pausedUntil: number | null;
+	fatal: FatalRecord | null;
+	/** Outcomes counted in the breaker's current window. */
+	window: { ok: number; failed: number };
+	budget: HostRateBudget & { spacingMs: number };
+}
+
+interface Ticket {
+	/** This request is the half-open breaker's trial. */
+	trial: boolean;
+	waitedMs: number;
+}
+
+const DEFAULT_RETRY: HostRetryOptions = { maxAttempts: 5, baseMs: 500, maxMs: 30_000 };
+const DEFAULT_BREAKER: HostBreakerOptions = {
+	windowMs: 60_000,
+	minRequests: 10,
+	failureRate: 0.5,
+	openMs: 30_000,
+};
+
+export class HostPolicy {
+	readonly host: string;
+	readonly rate: HostRateBudget;
+	readonly retry: HostRetryOptions;
+	readonly breaker: HostBreakerOptions;
+	/** Time between two slots: (window + tolerance) / points. */
+	readonly spacingMs: number;
+	readonly #state: SharedState;
+	readonly #toleranceMs: number;
+	readonly #fatalHoldMs: number;
+	readonly #maxWaitMs: number;
+	readonly #nodeId: string;
+	readonly #onEvent: (e: HostPolicyEvent) => void;
+	readonly #slotsPerEpoch: number;
+	readonly #epochMs: number;
+	/** Seen locally: stops this process without a round trip once it knows. */
+	#fatal: FatalRecord | null = null;
+	#lastBreakerState: BreakerState = "closed";
+
+	constructor(state: SharedState, opts: HostPolicyOptions) {
+		if (!/^[A-Za-z0-9._-]{1,64}$/.test(opts.host)) throw new RangeError(`invalid host name '${opts.host}'`);
+		const { points, durationMs } = opts.rate;
+		if (!(Number.isInteger(points) && points > 0 && Number.isFinite(durationMs) && durationMs > 0)) {
+			throw new RangeError(
+				`invalid rate budget ${JSON.stringify(opts.rate)}: integer points > 0, durationMs > 0`,
+			);
+		}
+		this.host = opts.host;
+		this.rate = { points, durationMs };
+		this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+		this.breaker = { ...DEFAULT_BREAKER, ...opts.breaker };
+		if (!(this.retry.maxAttempts >= 1)) throw new RangeError("retry.maxAttempts must be >= 1");
+		if (!(this.breaker.failureRate > 0 && this.breaker.failureRate <= 1)) {
+			throw new RangeError("breaker.failureRate must be in (0, 1]");
+		}
+		this.#state = state;
+		this.#toleranceMs = Math.max(1, opts.lateToleranceMs ?? 25);
+		this.spacingMs = (durationMs + this.#toleranceMs) / points;
+		// Slot counters are per epoch so an idle host never leaves a stale counter far behind the clock.
+		this.#slotsPerEpoch = Math.max(points, 16);
+		this.#epochMs = this.#slotsPerEpoch * this.spacingMs;
+		this.#fatalHoldMs = opts.fatalHoldMs ?? 6 * 3_600_000;
+		this.#maxWaitMs = opts.maxWaitMs ?? 600_000;
+		this.#nodeId = opts.nodeId ?? `pid-${process.pid}`;
+		this.#onEvent = opts.onEvent ?? (() => {});
+	}
+
+	#key(part: string): string {
+		return `host:${this.host}:${part}`;
+	}
+
+	/**
+	 * Run one logical request: wait for a slot, attempt, classify, retry transient outcomes.
+	 * Throws HostFatalError (cluster stopped) or HostRequestError (gave up); never retries a fatal.
+	 */
+	async run<T>(label: string, attempt: () => Promise<Attempt<T>>, signal?: AbortSignal): Promise<T> {
+		let lastReason = "no attempt made";
+		let lastKind: HostOutcomeKind = "transient";
+		let attempts = 0;
+		// A 429 is the host asking us to slow down, not a failure of the request: it does not use up
+		// an attempt, but a bound keeps a host that only ever answers 429 from holding a call forever.
+		let rateLimited = 0;
+		while (attempts < this.retry.maxAttempts && rateLimited < this.retry.maxAttempts * 4) {
+			const ticket = await this.#acquire(label, signal);
+			let result: Attempt<T>;
+			try {
+				result = await attempt();
+			} catch (err) {
+				result = { kind: "transient", reason: `request error: ${(err as Error).message}` };
+			}
+			this.#onEvent({
+				type: "request",
+				host: this.host,
+				label,
+				outcome: result.kind,
+				...(result.kind === "ok" ? {} : { reason: result.reason }),
+			});
+			switch (result.kind) {
+				case "ok":
+					await this.#recordOutcome(true, ticket.trial, "");
+					return result.value;
+				case "fatal":
+					await this.stopCluster(result.reason);
+					throw new HostFatalError(this.host, result.reason);
+				case "failed":
+					// The host answered definitively; release a trial without judging the host by it.
+					if (ticket.trial) await this.#recordOutcome(true, true, "");
+					throw new HostRequestError(this.host, label, attempts + 1, "failed", result.reason);
+				case "rate-limited":
+					rateLimited++;
+					lastKind = "rate-limited";
+					lastReason = result.reason;
+					await this.pause(result.retryAfterMs);
+					if (ticket.trial) await this.#state.del(this.#key("breaker-trial"));
+					continue;
+				case "transient": {
+					attempts++;
+					lastKind = "transient";
+					lastReason = result.reason;
+					await this.#recordOutcome(false, ticket.trial, result.reason);
+					if (attempts < this.retry.maxAttempts) await sleep(this.backoffMs(attempts), signal);
+				}
+			}
+		}
+		throw new HostRequestError(this.host, label, attempts + rateLimited, lastKind, lastReason);
+	}
+
+	/** Backoff before retry number `n` (1-based): exponential, capped, "equal jitter". */
+	backoffMs(n: number): number {
+		const cap = Math.min(this.retry.maxMs, this.retry.baseMs * 2 ** (n - 1));
+		return Math.round(cap / 2 + Math.random() * (cap / 2));
+	}
+
+	/** Pause every node's requests to this host for `ms` (an earlier, longer pause is kept). */
+	async pause(ms: number): Promise<void> {
+		const until = Date.now() + Math.max(0, ms);
+		const current = await this.#state.get<number>(this.#key("pause"));
+		if (current !== undefined && current >= until) return;
+		await this.#state.set(this.#key("pause"), until, ms + 1000);
+		this.#onEvent({ type: "pause", host: this.host, untilMs: until });
+	}
+
+	/** Set the cluster-wide stop flag and open the breaker: nobody calls the host any more. */
+	async stopCluster(reason: string): Promise<void> {
+		const record: FatalRecord = { reason, at: Date.now(), node: this.#nodeId };
+		this.#fatal = record;
+		await this.#state.setIfAbsent(this.#key("fatal"), record, this.#fatalHoldMs);
+		await this.#openBreaker(`fatal: ${reason}`, this.#fatalHoldMs);
+		this.#onEvent({ type: "fatal", host: this.host, reason });
+	}
+
+	/** Clear the stop flag, the pause and the breaker (an operator fixed the cause, e.g. a new token). */
+	async resume(): Promise<void> {
+		this.#fatal = null;
+		await Promise.all(
+			["fatal", "breaker", "breaker-trial", "pause"].map((part) => this.#state.del(this.#key(part))),
+		);
+		this.#setBreakerState("closed");
+	}
+
+	/** The fatal record when the host is stopped cluster-wide, else null. */
+	async fatal(): Promise<FatalRecord | null> {
+		if (this.#fatal) return this.#fatal;
+		return (await this.#state.get<FatalRecord>(this.#key("fatal"))) ?? null;
+	}
+
+	async status(): Promise<HostStatus> {
+		const now = Date.now();
+		const bucket = Math.floor(now / this.breaker.windowMs);
+		const [pause, breaker, fatal, ok, failed] = await this.#state.getMany<unknown>([
+			this.#key("pause"),
+			this.#key("breaker"),
+			this.#key("fatal"),
+			this.#key(`ok:${bucket}`),
+			this.#key(`fail:${bucket}`),
+		]);
+		const b = breaker as BreakerRecord | undefined;
+		return {
+			host: this.host,
+			breaker: !b ? "closed" : now < b.until ? "open" : "half-open",
+			breakerReason: b?.reason ?? null,
+			pausedUntil: typeof pause === "number" && pause > now ? pause : null,
+			fatal: (fatal as FatalRecord | undefined) ?? null,
+			window: { ok: Number(ok ?? 0), failed: Number(failed ?? 0) },
+			budget: { ...this.rate, spacingMs: this.spacingMs },
+		};
+	}
+
+	/** Wait until this process may send one request now. */
+	async #acquire(label: string, signal?: AbortSignal): Promise<Ticket> {
+		const started = Date.now();
+		const deadline = started + this.#maxWaitMs;
+		for (;;) {
+			signal?.throwIfAborted();
+			if (Date.now() > deadline) {
+				throw new HostRequestError(
+					this.host,
+					label,
+					0,
+					"timeout",
+					`no request slot within ${this.#maxWaitMs} ms`,
+				);
+			}
+			const gate = await this.#gate();
+			if (gate.waitMs > 0) {
+				await sleep(Math.min(gate.waitMs, Math.max(1, deadline - Date.now())), signal);
+				continue;
+			}
+			const slotAt = await this.#claimSlot();
+			const delay = slotAt - Date.now();
+			if (delay > 0) await sleep(delay, signal);
+			// A pause or a stop set by another node while this request waited for its slot wins.
+			const late = await this.#gate(gate.trial);
+			if (late.waitMs > 0 || Date.now() - slotAt > this.#toleranceMs) {
+				if (gate.trial) await this.#state.del(this.#key("breaker-trial"));
+				continue;
+			}
+			const waitedMs = Date.now() - started;
+			this.#onEvent({ type: "wait", host: this.host, ms: waitedMs });
+			return { trial: gate.trial, waitedMs };
+		}
+	}
+
+	/**
+	 * Whether the host may be called now: throws when stopped; a wait when paused or the breaker is
+	 * open; in half-open, only the node that wins the trial lease goes on.
+	 */
+	async #gate(holdingTrial = false): Promise<{ waitMs: number; trial: boolean }> {
+		if (this.#fatal) throw new HostFatalError(this.host, this.#fatal.reason);
+		const [fatal, pause, breaker] = await this.#state.getMany<unknown>([
+			this.#key("fatal"),
+			this.#key("pause"),
+			this.#key("breaker"),
+		]);
+		if (fatal) {
+			this.#fatal = fatal as FatalRecord;
+			throw new HostFatalError(this.host, this.#fatal.reason);
+		}
+		const now = Date.now();
+		if (typeof pause === "number" && pause > now) return { waitMs: pause - now, trial: false };
+		const b = breaker as BreakerRecord | undefined;
+		if (!b) {
+			this.#setBreakerState("closed");
+			return { waitMs: 0, trial: false };
+		}
+		if (now < b.until) {
+			this.#setBreakerState("open");
+			return { waitMs: b.until - now, trial: false };
+		}
+		this.#setBreakerState("half-open");
+		if (holdingTrial) return { waitMs: 0, trial: true };
+		const won = await this.#state.setIfAbsent(this.#key("breaker-trial"), this.#nodeId, this.#maxWaitMs);
+		// Losers poll: the trial's outcome closes or re-opens the breaker soon.
+		return won
+			? { waitMs: 0, trial: true }
+			: { waitMs: Math.min(1000, this.breaker.openMs / 4), trial: false };
+	}
+
+	/** Claim the next free slot cluster-wide; returns its start time (epoch ms). */
+	async #claimSlot(): Promise<number> {
+		for (;;) {
+			const now = Date.now();
+			const epoch = Math.floor(now / this.#epochMs);
+			const epochStart = epoch * this.#epochMs;
+			const key = this.#key(`slots:${epoch}`);
+			const earliest = Math.ceil((now - epochStart) / this.spacingMs);
+			let offset = (await this.#state.incr(key, 1, 2 * this.#epochMs + 10_000)) - 1;
+			if (offset < earliest) {
+				// The counter lags the clock (the host was idle): jump it forward in one step. Concurrent
+				// jumps may skip a few slots of this epoch, never hand one out twice.
+				offset = (await this.#state.incr(key, earliest - offset)) - 1;
+			}
+			if (offset < this.#slotsPerEpoch) return epochStart + offset * this.spacingMs;
+			// This epoch is fully booked: wait for the next one rather than spin on its counter.
+			await sleep(Math.max(1, epochStart + this.#epochMs - Date.now()));
+		}
+	}
+
+	async #recordOutcome(ok: boolean, trial: boolean, reason: string): Promise<void> {
+		if (trial) {
+			await this.#state.del(this.#key("breaker-trial"));
+			if (ok) {
+				await this.#state.del(this.#key("breaker"));
+				this.#setBreakerState("closed");
+			} else {
+				await this.#openBreaker(`trial failed: ${reason}`, this.breaker.openMs);
+			}
+			return;
+		}
+		const bucket = Math.floor(Date.now() / this.breaker.windowMs);
+		const ttl = 2 * this.breaker.windowMs;
+		const okKey = this.#key(`ok:${bucket}`);
+		const failKey = this.#key(`fail:${bucket}`);
+		if (ok) {
+			await this.#state.incr(okKey, 1, ttl);
+			return;
+		}
+		const failed = await this.#state.incr(failKey, 1, ttl);
+		const succeeded = Number((await this.#state.get<number>(okKey)) ?? 0);
+		const total = failed + succeeded;
+		if (total >= this.breaker.minRequests && failed / total >= this.breaker.failureRate) {
+			const existing = await this.#state.get<BreakerRecord>(this.#key("breaker"));
+			if (!existing) {
+				await this.#openBreaker(
+					`${failed}/${total} failures in ${this.breaker.windowMs} ms, last: ${reason}`,
+					this.breaker.openMs,
+				);
+				// A fresh window after the breaker closes: the storm that opened it is judged once.
+				await Promise.all([this.#state.del(okKey), this.#state.del(failKey)]);
+			}
+		}
+	}
+
+	async #openBreaker(reason: string, openMs: number): Promise<void> {
+		const now = Date.now();
+		const record: BreakerRecord = { openedAt: now, until: now + openMs, reason };
+		// Kept past `until` so the half-open state is visible until a trial decides it.
+		await this.#state.set(this.#key("breaker"), record, openMs + this.#maxWaitMs);
+		this.#setBreakerState("open");
+	}
+
+	#setBreakerState(state: BreakerState) {
+		if (state === this.#lastBreakerState) return;
+		this.#lastBreakerState = state;
+		this.#onEvent({ type: "breaker", host: this.host, state });
+	}
+}
