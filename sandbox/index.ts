@@ -12,11 +12,13 @@
  * `GET /truth[?properties=1]` ground truth, `GET /stats` every simulator's counters, `GET /env`.
  * Each simulator also has its own `/__sandbox/*` routes (stats, faults; see http.ts).
  *
- * Adding a simulator (part B: MLS site, proxy farm, captcha): add its section to SandboxConfig and
+ * Adding a simulator: add its section to SandboxConfig and
  * defaultSandboxConfig, its handle to Sandbox, and start it in startSandbox at the marked place with
  * `track(...)` so stop() and start-up failures clean it up; put its env variables in `env`.
  */
 
+import type { CaptchaHandle } from "./captcha.ts";
+import { startCaptcha } from "./captcha.ts";
 import { RequestCounters } from "./counters.ts";
 import type { FaultKnobs } from "./faults.ts";
 import { FaultInjector } from "./faults.ts";
@@ -30,6 +32,10 @@ import type { MaricopaApiHandle } from "./maricopa-api.ts";
 import { startMaricopaApi } from "./maricopa-api.ts";
 import type { MaricopaGisHandle } from "./maricopa-gis.ts";
 import { GIS_QUERY_PATH, startMaricopaGis } from "./maricopa-gis.ts";
+import type { MlsDefences, MlsSite } from "./mls-site.ts";
+import { MLS_SITEKEY, startMlsSite } from "./mls-site.ts";
+import type { FailMode, ProxyBehaviour, ProxyFarm } from "./proxy-farm.ts";
+import { startProxyFarm } from "./proxy-farm.ts";
 
 export interface SandboxConfig {
 	/** Interface every simulator listens on. */
@@ -60,7 +66,49 @@ export interface SandboxConfig {
 	control: {
 		port: number;
 	};
-	// PART B: mls / proxies / captcha sections go here.
+	/** Phoenix MLS site (mls-site.ts). */
+	mls: {
+		port: number;
+		/** Listing cards per search page. */
+		pageSize: number;
+		/** Share of detail pages whose facts table is filled by script from inline JSON. */
+		jsRenderedShare: number;
+		/** hCaptcha sitekey of the interstitial. */
+		sitekey: string;
+		/** Per-IP defences, merged field by field over defaultMlsDefences() (mls-site.ts). */
+		defences: Partial<MlsDefences>;
+		faults: Partial<FaultKnobs>;
+	};
+	/** Upstream proxy farm and its WebShare-shaped provider (proxy-farm.ts). */
+	proxies: {
+		/** Proxies in the farm (exit IPs 203.0.113.1..N). */
+		count: number;
+		/** How many the provider lists; the rest stand by for rotation. null = all. */
+		listed: number | null;
+		/** Behaviour of proxy i; missing entries are healthy. */
+		behaviours: ProxyBehaviour[];
+		slowMs: number;
+		flakyRate: number;
+		failMode: FailMode;
+		/** Provider API key (`Authorization: Token <key>`). */
+		providerKey: string;
+		/** Port of the provider list API. */
+		providerPort: number;
+		providerFaults: Partial<FaultKnobs>;
+	};
+	/** 2captcha simulator, both protocols (captcha.ts). */
+	captcha: {
+		port: number;
+		/** API key: 32 letters or digits. */
+		key: string;
+		balance: number;
+		price: number;
+		solveDelayMs: number;
+		unsolvableRate: number;
+		maxPending: number;
+		tokenTtlMs: number;
+		faults: Partial<FaultKnobs>;
+	};
 }
 
 /** What startSandbox accepts: any subset, each section merged over its defaults. */
@@ -77,6 +125,30 @@ export function defaultSandboxConfig(): SandboxConfig {
 		gis: { port: 0, maxRecordCount: 1000, faults: {} },
 		llm: { port: 0, apiKey: "sk-sandbox-llm-key", model: "sandbox-llm", faults: {} },
 		control: { port: 0 },
+		mls: { port: 0, pageSize: 20, jsRenderedShare: 0.15, sitekey: MLS_SITEKEY, defences: {}, faults: {} },
+		proxies: {
+			count: 8,
+			listed: 6,
+			// Like a real list: most fine, one slow, one flaky, one dead; two spares for rotation.
+			behaviours: ["healthy", "healthy", "healthy", "slow", "flaky", "dead"],
+			slowMs: 1500,
+			flakyRate: 0.3,
+			failMode: "mixed",
+			providerKey: "sbx-webshare-3f9c2a7d51e84b06",
+			providerPort: 0,
+			providerFaults: {},
+		},
+		captcha: {
+			port: 0,
+			key: "5b1e7c0d5a9d4c2e8f3a6b7c9d0e1f2a",
+			balance: 5,
+			price: 0.00299,
+			solveDelayMs: 3000,
+			unsolvableRate: 0.05,
+			maxPending: 100,
+			tokenTtlMs: 120_000,
+			faults: {},
+		},
 	};
 }
 
@@ -102,7 +174,14 @@ export interface SandboxUrls {
 	/** OpenAI-compatible base, with /v1 (real: e.g. http://localhost:11434/v1). */
 	llm: string;
 	control: string;
-	// PART B: mls, proxyList, captcha
+	/** MLS site base (real: https://www.phoenixmlssearch.com). */
+	mls: string;
+	/** WebShare-shaped proxy list (real: https://proxy.webshare.io/api/v2/proxy/list/). */
+	proxyList: string;
+	/** Plain-text proxy list, one URL a line (key in the path). */
+	proxyListText: string;
+	/** 2captcha base for in.php/res.php and the v2 JSON API (real: https://2captcha.com, https://api.2captcha.com). */
+	captcha: string;
 }
 
 export interface Sandbox {
@@ -115,7 +194,9 @@ export interface Sandbox {
 	gis: MaricopaGisHandle;
 	llm: LlmHandle;
 	control: SimServer;
-	// PART B: mls?: ...; proxies?: ...; captcha?: ...
+	mls: MlsSite;
+	proxies: ProxyFarm;
+	captcha: CaptchaHandle;
 	/** Stops every simulator (idempotent). */
 	stop(): Promise<void>;
 }
@@ -176,23 +257,78 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			}),
 		);
 
-		// PART B: start the captcha simulator, the proxy farm and the MLS site here, each with track(...).
+		const captcha = track(
+			await startCaptcha({
+				host,
+				port: config.captcha.port,
+				keys: [config.captcha.key],
+				balance: config.captcha.balance,
+				price: config.captcha.price,
+				solveDelayMs: config.captcha.solveDelayMs,
+				unsolvableRate: config.captcha.unsolvableRate,
+				maxPending: config.captcha.maxPending,
+				tokenTtlMs: config.captcha.tokenTtlMs,
+				faults: config.captcha.faults,
+				seed: subSeed(config.seed, 4),
+			}),
+		);
+		const proxies = track(
+			await startProxyFarm({
+				host,
+				count: config.proxies.count,
+				...(config.proxies.listed !== null ? { listed: config.proxies.listed } : {}),
+				behaviours: config.proxies.behaviours,
+				slowMs: config.proxies.slowMs,
+				flakyRate: config.proxies.flakyRate,
+				failMode: config.proxies.failMode,
+				providerKey: config.proxies.providerKey,
+				providerPort: config.proxies.providerPort,
+				providerFaults: config.proxies.providerFaults,
+				seed: subSeed(config.seed, 5),
+			}),
+		);
+		const mls = track(
+			await startMlsSite({
+				world,
+				host,
+				port: config.mls.port,
+				pageSize: config.mls.pageSize,
+				jsRenderedShare: config.mls.jsRenderedShare,
+				sitekey: config.mls.sitekey,
+				defences: config.mls.defences,
+				faults: config.mls.faults,
+				// Only this sandbox's captcha simulator vouches for tokens (not another sandbox in the process).
+				verify: (sitekey, token) => captcha.verifyToken(sitekey, token),
+				seed: subSeed(config.seed, 6),
+			}),
+		);
 
 		const urls: SandboxUrls = {
 			maricopa: maricopa.url,
 			gis: `${gis.url}${GIS_QUERY_PATH}`,
 			llm: `${llm.url}/v1`,
 			control: "",
+			mls: mls.url,
+			proxyList: proxies.listUrl,
+			proxyListText: proxies.textListUrl,
+			captcha: captcha.url,
 		};
 		const env: Record<string, string> = {
 			MARICOPA_BASE_URL: urls.maricopa,
 			MARICOPA_TOKEN: config.maricopa.token,
 			MARICOPA_GIS_URL: urls.gis,
-			// PART B: MLS_BASE_URL, PROXY_LIST_URL, PROXY_LIST_KEY, CAPTCHA_BASE_URL, CAPTCHA_KEY
+			MLS_BASE_URL: urls.mls,
+			PROXY_LIST_URL: urls.proxyList,
+			PROXY_LIST_KEY: config.proxies.providerKey,
+			PROXY_LIST_TEXT_URL: urls.proxyListText,
+			// The sandbox's own fake credentials: the proxies the provider lists right now.
+			PROXIES: proxies.urls().join(","),
+			CAPTCHA_BASE_URL: urls.captcha,
+			CAPTCHA_KEY: config.captcha.key,
 			LLM_BASE_URL: urls.llm,
 			...(config.llm.apiKey !== null ? { LLM_API_KEY: config.llm.apiKey } : {}),
 		};
-		const sims: SimServer[] = [maricopa, gis, llm];
+		const sims: SimServer[] = [maricopa, gis, llm, mls.server, captcha.server, proxies.provider];
 
 		const control = track(
 			await startSimServer({
@@ -223,7 +359,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		urls.control = control.url;
 		env.SANDBOX_CONTROL_URL = control.url;
 
-		return { config, world, urls, env, maricopa, gis, llm, control, stop: stopAll };
+		return { config, world, urls, env, maricopa, gis, llm, control, mls, proxies, captcha, stop: stopAll };
 	} catch (err) {
 		await stopAll();
 		throw err;
