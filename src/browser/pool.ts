@@ -1,0 +1,695 @@
+/**
+ * A node's Playwright pool: N Chromium browsers x M contexts ("page slots"), each context bound to a
+ * proxy session. The slot count is the node's render concurrency (its bulkhead): a render waits for a
+ * free slot, bounded by a queue timeout. Bounded memory for runs of days comes from recycling:
+ * a context after K pages, a browser after K x M pages, T minutes, or past a memory ceiling (drained
+ * first, never mid-page). A watchdog gives every render a hard deadline: a stuck page is closed,
+ * then its context, then its browser is killed, and the slot is freed; the caller gets an error at
+ * the deadline, never a hang. Cookies are kept per session and restored into the next context.
+ */
+import { randomUUID } from "node:crypto";
+import { newInjectedContext } from "fingerprint-injector";
+import { type Browser, type BrowserContext, chromium, type Page, type Route } from "playwright-core";
+import { FingerprintStore, LOCALE, TIMEZONE } from "./fingerprints.ts";
+import { findPidByMarker, treeMemory } from "./process-memory.ts";
+
+export const CHROMIUM_ARGS = [
+	"--no-sandbox",
+	"--disable-gpu",
+	"--disable-background-networking",
+	"--disable-component-update",
+	"--no-first-run",
+	"--disable-sync",
+	"--disable-quic",
+	"--disable-dev-shm-usage",
+];
+
+const BLOCKED_TYPES = new Set(["image", "font", "media"]);
+
+export interface BrowserProxy {
+	leaseId: string;
+	server: string;
+	username?: string;
+	password?: string;
+}
+
+export interface BrowserProxyProvider {
+	acquire(req: { domain: string; session: string }): Promise<BrowserProxy>;
+	release(
+		proxy: BrowserProxy,
+		outcome: { ok: boolean; status?: number; blocked?: boolean; error?: string },
+	): Promise<void>;
+}
+
+export interface BrowserCaptchaSolver {
+	solve(challenge: { type: "hcaptcha" | "recaptcha"; sitekey: string; pageurl: string }): Promise<string>;
+}
+
+export interface BrowserPoolOptions {
+	executablePath: string;
+	browsers: number;
+	contextsPerBrowser: number;
+	/** Pages per context before it is replaced (a browser: this x contextsPerBrowser). */
+	recyclePages: number;
+	recycleMs: number;
+	maxBrowserBytes: number;
+	pageTimeoutMs: number;
+	blockResources: boolean;
+	maxHtmlBytes: number;
+	queueTimeoutMs: number;
+	proxies: BrowserProxyProvider | null;
+	solver: BrowserCaptchaSolver | null;
+	/** How often the watchdog looks at slots and browser memory. */
+	watchdogIntervalMs?: number;
+	headless?: boolean;
+}
+
+export interface RenderParams {
+	url: string;
+	/** Proxy session (sticky proxy, fingerprint, cookies); default: one per slot. */
+	session?: string;
+	/** Site the proxy is leased for (per-domain bans); default: the URL's host. */
+	domain?: string;
+	cookies?: { name: string; value: string; url: string }[];
+	/** CSS selector to wait for before reading the page (bounded by the page timeout). */
+	waitFor?: string;
+	/** Fields to extract: name -> CSS selector (text of the first match, null when absent). */
+	extract?: Record<string, string>;
+	/** Skip the HTML in the answer (only status, URL and extracted fields). */
+	noHtml?: boolean;
+}
+
+export interface RenderResult {
+	status: number;
+	url: string;
+	html: string | null;
+	/** The HTML was cut at the size cap. */
+	truncated: boolean;
+	fields: Record<string, string | null> | null;
+	captcha: "none" | "solved" | "unsolved";
+	ms: number;
+}
+
+export type FailureKind = "timeout" | "watchdog" | "navigation" | "proxy" | "captcha" | "crash" | "queue";
+
+export class RenderError extends Error {
+	readonly kind: FailureKind;
+	constructor(kind: FailureKind, message: string) {
+		super(message);
+		this.name = "RenderError";
+		this.kind = kind;
+	}
+}
+
+interface BrowserEntry {
+	index: number;
+	browser: Browser | null;
+	launching: Promise<Browser> | null;
+	marker: string;
+	pid: number | null;
+	launchedAt: number;
+	pages: number;
+	draining: boolean;
+	memoryBytes: number;
+	generation: number;
+}
+
+interface Slot {
+	id: number;
+	entry: BrowserEntry;
+	context: BrowserContext | null;
+	/** Browser generation the context belongs to. */
+	generation: number;
+	session: string | null;
+	proxy: BrowserProxy | null;
+	pages: number;
+	busy: boolean;
+	/** Set while a page runs: when it must be done, and how to reclaim it. */
+	deadline: number;
+	page: Page | null;
+	reclaiming: boolean;
+}
+
+export interface PoolStats {
+	slots: number;
+	busy: number;
+	queued: number;
+	pages: number;
+	failures: Record<string, number>;
+	recycles: { contexts: number; browsers: number };
+	reclaimed: number;
+	captchas: { solved: number; unsolved: number };
+	browsers: {
+		index: number;
+		pages: number;
+		ageS: number;
+		memoryMb: number;
+		draining: boolean;
+		pid: number | null;
+	}[];
+	memoryMb: number;
+	sessions: number;
+}
+
+type Waiter = {
+	resolve: (slot: Slot) => void;
+	reject: (err: Error) => void;
+	session: string | null;
+	timer: NodeJS.Timeout;
+};
+
+const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T | undefined> =>
+	new Promise((resolve) => {
+		const t = setTimeout(() => resolve(undefined), ms);
+		p.then(
+			(v) => {
+				clearTimeout(t);
+				resolve(v);
+			},
+			() => {
+				clearTimeout(t);
+				resolve(undefined);
+			},
+		);
+	});
+
+export class BrowserPool {
+	readonly options: BrowserPoolOptions;
+	readonly #entries: BrowserEntry[] = [];
+	readonly #slots: Slot[] = [];
+	readonly #waiters: Waiter[] = [];
+	readonly #fingerprints = new FingerprintStore();
+	/** Storage state (cookies, local storage) per session, restored into the session's next context. */
+	readonly #storage = new Map<string, Awaited<ReturnType<BrowserContext["storageState"]>>>();
+	readonly #failures: Record<string, number> = {};
+	#pages = 0;
+	#contextRecycles = 0;
+	#browserRecycles = 0;
+	#reclaimed = 0;
+	#captchas = { solved: 0, unsolved: 0 };
+	#timer: NodeJS.Timeout | null = null;
+	#closed = false;
+
+	constructor(options: BrowserPoolOptions) {
+		this.options = options;
+		for (let b = 0; b < options.browsers; b++) {
+			const entry: BrowserEntry = {
+				index: b,
+				browser: null,
+				launching: null,
+				marker: "",
+				pid: null,
+				launchedAt: 0,
+				pages: 0,
+				draining: false,
+				memoryBytes: 0,
+				generation: 0,
+			};
+			this.#entries.push(entry);
+			for (let c = 0; c < options.contextsPerBrowser; c++) {
+				this.#slots.push({
+					id: this.#slots.length,
+					entry,
+					context: null,
+					generation: -1,
+					session: null,
+					proxy: null,
+					pages: 0,
+					busy: false,
+					deadline: 0,
+					page: null,
+					reclaiming: false,
+				});
+			}
+		}
+	}
+
+	/** Starts the watchdog; browsers launch lazily on first use. */
+	start(): void {
+		const every = this.options.watchdogIntervalMs ?? 2000;
+		this.#timer = setInterval(() => void this.#watch(), every);
+		this.#timer.unref();
+	}
+
+	async close(): Promise<void> {
+		this.#closed = true;
+		if (this.#timer) clearInterval(this.#timer);
+		for (const w of this.#waiters.splice(0)) {
+			clearTimeout(w.timer);
+			w.reject(new RenderError("queue", "browser pool is closing"));
+		}
+		await Promise.all(this.#entries.map((e) => this.#closeBrowser(e)));
+	}
+
+	async #launch(entry: BrowserEntry): Promise<Browser> {
+		if (entry.browser?.isConnected()) return entry.browser;
+		if (entry.launching) return entry.launching;
+		entry.marker = `--saguaro-browser=${randomUUID()}`;
+		entry.launching = chromium
+			.launch({
+				executablePath: this.options.executablePath,
+				headless: this.options.headless ?? true,
+				args: [...CHROMIUM_ARGS, entry.marker],
+				timeout: 60_000,
+			})
+			.then((browser) => {
+				entry.browser = browser;
+				entry.pid = findPidByMarker(entry.marker);
+				entry.launchedAt = Date.now();
+				entry.pages = 0;
+				entry.draining = false;
+				entry.generation++;
+				browser.on("disconnected", () => {
+					if (entry.browser === browser) entry.browser = null;
+				});
+				return browser;
+			})
+			.finally(() => {
+				entry.launching = null;
+			});
+		return entry.launching;
+	}
+
+	async #closeBrowser(entry: BrowserEntry): Promise<void> {
+		const browser = entry.browser;
+		const pid = entry.pid;
+		entry.browser = null;
+		entry.pid = null;
+		for (const slot of this.#slots) if (slot.entry === entry) await this.#dropContext(slot, false);
+		if (browser) {
+			const closed = await withTimeout(
+				browser.close().then(() => true),
+				10_000,
+			);
+			// A wedged browser does not answer close(): kill its process.
+			if (!closed && pid) {
+				try {
+					process.kill(pid, "SIGKILL");
+				} catch {
+					// already gone
+				}
+			}
+		}
+	}
+
+	#score(slot: Slot, session: string | null): number {
+		if (slot.busy || slot.reclaiming || slot.entry.draining) return -1;
+		if (session && slot.session === session && slot.context) return 3;
+		if (!slot.context) return 2;
+		return 1;
+	}
+
+	#pick(session: string | null): Slot | null {
+		let best: Slot | null = null;
+		let bestScore = 0;
+		for (const slot of this.#slots) {
+			const s = this.#score(slot, session);
+			if (s > bestScore) {
+				best = slot;
+				bestScore = s;
+			}
+		}
+		return best;
+	}
+
+	#acquireSlot(session: string | null): Promise<Slot> {
+		if (this.#closed) return Promise.reject(new RenderError("queue", "browser pool is closed"));
+		const slot = this.#pick(session);
+		if (slot) {
+			slot.busy = true;
+			return Promise.resolve(slot);
+		}
+		return new Promise((resolve, reject) => {
+			const waiter: Waiter = {
+				resolve,
+				reject,
+				session,
+				timer: setTimeout(() => {
+					const at = this.#waiters.indexOf(waiter);
+					if (at >= 0) this.#waiters.splice(at, 1);
+					this.#failures.queue = (this.#failures.queue ?? 0) + 1;
+					reject(new RenderError("queue", `no free page slot within ${this.options.queueTimeoutMs} ms`));
+				}, this.options.queueTimeoutMs),
+			};
+			this.#waiters.push(waiter);
+		});
+	}
+
+	#releaseSlot(slot: Slot): void {
+		slot.busy = false;
+		slot.page = null;
+		slot.deadline = 0;
+		void this.#maybeRecycleBrowser(slot.entry).finally(() => this.#dispatch());
+	}
+
+	#dispatch(): void {
+		while (this.#waiters.length > 0) {
+			const waiter = this.#waiters[0] as Waiter;
+			const slot = this.#pick(waiter.session);
+			if (!slot) return;
+			this.#waiters.shift();
+			clearTimeout(waiter.timer);
+			slot.busy = true;
+			waiter.resolve(slot);
+		}
+	}
+
+	/** Closes a slot's context, keeping its session's cookies, and gives its proxy lease back. */
+	async #dropContext(
+		slot: Slot,
+		saveState: boolean,
+		outcome: { ok: boolean; error?: string } = { ok: true },
+	): Promise<void> {
+		const context = slot.context;
+		slot.context = null;
+		if (context) {
+			if (saveState && slot.session) {
+				const state = await withTimeout(context.storageState(), 5000);
+				if (state) this.#remember(slot.session, state);
+			}
+			await withTimeout(context.close(), 10_000);
+		}
+		if (slot.proxy && this.options.proxies) {
+			await this.options.proxies.release(slot.proxy, outcome).catch(() => undefined);
+		}
+		slot.proxy = null;
+		slot.pages = 0;
+	}
+
+	#remember(session: string, state: Awaited<ReturnType<BrowserContext["storageState"]>>): void {
+		this.#storage.delete(session);
+		this.#storage.set(session, state);
+		if (this.#storage.size > 1000) this.#storage.delete(this.#storage.keys().next().value as string);
+	}
+
+	/** Makes sure the slot has a live context bound to `session`. */
+	async #prepare(slot: Slot, session: string, domain: string): Promise<BrowserContext> {
+		const browser = await this.#launch(slot.entry);
+		const stale = !slot.context || slot.generation !== slot.entry.generation || slot.session !== session;
+		if (!stale && slot.context) return slot.context;
+		if (slot.context) {
+			if (slot.session !== session) this.#contextRecycles++;
+			await this.#dropContext(slot, true);
+		}
+		let proxy: BrowserProxy | null = null;
+		if (this.options.proxies) {
+			try {
+				proxy = await this.options.proxies.acquire({ domain, session });
+			} catch (err) {
+				throw new RenderError("proxy", `no proxy for session: ${(err as Error).message}`);
+			}
+		}
+		const context = await newInjectedContext(browser, {
+			fingerprint: this.#fingerprints.for(session),
+			newContextOptions: {
+				locale: LOCALE,
+				timezoneId: TIMEZONE,
+				ignoreHTTPSErrors: false,
+				...(proxy
+					? {
+							proxy: {
+								server: proxy.server,
+								...(proxy.username ? { username: proxy.username } : {}),
+								...(proxy.password ? { password: proxy.password } : {}),
+								// Chromium never proxies loopback unless told to: the sandbox lives there.
+								bypass: "<-loopback>",
+							},
+						}
+					: {}),
+				...(this.#storage.has(session) ? { storageState: this.#storage.get(session) } : {}),
+			},
+		});
+		context.setDefaultTimeout(this.options.pageTimeoutMs);
+		context.setDefaultNavigationTimeout(this.options.pageTimeoutMs);
+		if (this.options.blockResources) {
+			await context.route("**/*", (route: Route) =>
+				BLOCKED_TYPES.has(route.request().resourceType()) ? route.abort("blockedbyclient") : route.continue(),
+			);
+		}
+		slot.context = context;
+		slot.generation = slot.entry.generation;
+		slot.session = session;
+		slot.proxy = proxy;
+		slot.pages = 0;
+		return context;
+	}
+
+	/** Renders one page within the watchdog deadline. */
+	async render(params: RenderParams): Promise<RenderResult> {
+		const started = Date.now();
+		const session = params.session ?? null;
+		const slot = await this.#acquireSlot(session);
+		const deadlineMs = this.options.pageTimeoutMs * 2 + 5000;
+		slot.deadline = Date.now() + deadlineMs;
+		let watchdogFired = false;
+		let fire: (err: Error) => void = () => {};
+		const watchdog = new Promise<never>((_, reject) => {
+			fire = reject;
+		});
+		watchdog.catch(() => undefined);
+		const timer = setTimeout(() => {
+			watchdogFired = true;
+			fire(new RenderError("watchdog", `page stuck past ${deadlineMs} ms: reclaimed`));
+		}, deadlineMs);
+		const work = this.#renderIn(slot, params, session ?? `slot-${slot.id}`, started);
+		work.catch(() => undefined);
+		try {
+			const result = await Promise.race([work, watchdog]);
+			this.#pages++;
+			return result;
+		} catch (err) {
+			const kind = err instanceof RenderError ? err.kind : "navigation";
+			this.#failures[kind] = (this.#failures[kind] ?? 0) + 1;
+			throw err;
+		} finally {
+			clearTimeout(timer);
+			if (watchdogFired) {
+				this.#reclaimed++;
+				// The slot stays busy until its page, context (and if need be browser) are gone.
+				void this.#reclaim(slot, work);
+			} else {
+				this.#releaseSlot(slot);
+			}
+		}
+	}
+
+	async #renderIn(slot: Slot, params: RenderParams, session: string, started: number): Promise<RenderResult> {
+		const domain = params.domain ?? new URL(params.url).hostname;
+		let context: BrowserContext;
+		try {
+			context = await this.#prepare(slot, session, domain);
+		} catch (err) {
+			if (err instanceof RenderError) throw err;
+			await this.#dropContext(slot, false, { ok: false, error: (err as Error).message });
+			throw new RenderError("crash", `browser unavailable: ${(err as Error).message}`);
+		}
+		if (params.cookies && params.cookies.length > 0) await context.addCookies(params.cookies);
+		const page = await context.newPage();
+		slot.page = page;
+		let captcha: RenderResult["captcha"] = "none";
+		try {
+			let response = await page.goto(params.url, { waitUntil: "load" }).catch((err: Error) => {
+				throw new RenderError(
+					/Timeout/i.test(err.message)
+						? "timeout"
+						: /PROXY|TUNNEL|ERR_CONNECTION/i.test(err.message)
+							? "proxy"
+							: "navigation",
+					`goto ${params.url}: ${err.message.split("\n")[0]}`,
+				);
+			});
+			const sitekey = await page
+				.locator("[data-sitekey]")
+				.first()
+				.getAttribute("data-sitekey", { timeout: 200 })
+				.catch(() => null);
+			if (sitekey) {
+				const passed = await this.#passCaptcha(page, sitekey);
+				captcha = passed.ok ? "solved" : "unsolved";
+				if (passed.response !== undefined) response = passed.response;
+			}
+			if (params.waitFor)
+				await page.waitForSelector(params.waitFor, { state: "attached" }).catch(() => undefined);
+			const status = response?.status() ?? 0;
+			const fields = params.extract ? await this.#extract(page, params.extract) : null;
+			let html: string | null = null;
+			let truncated = false;
+			if (!params.noHtml) {
+				const full = await page.content();
+				truncated = Buffer.byteLength(full) > this.options.maxHtmlBytes;
+				html = truncated ? Buffer.from(full).subarray(0, this.options.maxHtmlBytes).toString("utf8") : full;
+			}
+			slot.pages++;
+			slot.entry.pages++;
+			return { status, url: page.url(), html, truncated, fields, captcha, ms: Date.now() - started };
+		} finally {
+			slot.page = null;
+			await withTimeout(page.close({ runBeforeUnload: false }), 5000);
+			if (slot.pages >= this.options.recyclePages && !slot.reclaiming) {
+				this.#contextRecycles++;
+				await this.#dropContext(slot, true);
+			}
+		}
+	}
+
+	async #passCaptcha(
+		page: Page,
+		sitekey: string,
+	): Promise<{ ok: boolean; response?: Awaited<ReturnType<Page["goto"]>> }> {
+		if (!this.options.solver) {
+			this.#captchas.unsolved++;
+			return { ok: false };
+		}
+		const recaptcha = await page.locator(".g-recaptcha[data-sitekey]").count();
+		const type = recaptcha > 0 ? "recaptcha" : "hcaptcha";
+		let token: string;
+		try {
+			token = await this.options.solver.solve({ type, sitekey, pageurl: page.url() });
+		} catch {
+			this.#captchas.unsolved++;
+			return { ok: false };
+		}
+		const field = type === "recaptcha" ? "g-recaptcha-response" : "h-captcha-response";
+		const navigation = page.waitForNavigation({ waitUntil: "load" });
+		const submitted = await page.evaluate(
+			({ field, token }) => {
+				const widget = document.querySelector("[data-sitekey]");
+				const form = widget?.closest("form") ?? document.querySelector("form");
+				if (!form) return false;
+				let input = form.querySelector<HTMLTextAreaElement | HTMLInputElement>(`[name="${field}"]`);
+				if (!input) {
+					input = document.createElement("textarea");
+					input.name = field;
+					form.appendChild(input);
+				}
+				input.value = token;
+				form.submit();
+				return true;
+			},
+			{ field, token },
+		);
+		if (!submitted) {
+			this.#captchas.unsolved++;
+			return { ok: false };
+		}
+		const response = await navigation.catch(() => null);
+		this.#captchas.solved++;
+		return { ok: true, response };
+	}
+
+	async #extract(page: Page, extract: Record<string, string>): Promise<Record<string, string | null>> {
+		const out: Record<string, string | null> = {};
+		for (const [name, selector] of Object.entries(extract)) {
+			const text = await page
+				.locator(selector)
+				.first()
+				.textContent({ timeout: 500 })
+				.catch(() => null);
+			out[name] = text === null ? null : text.replace(/\s+/g, " ").trim().slice(0, 10_000);
+		}
+		return out;
+	}
+
+	/** Frees a slot whose page is stuck: close the page, then the context, then kill the browser. */
+	async #reclaim(slot: Slot, work: Promise<unknown>): Promise<void> {
+		slot.reclaiming = true;
+		try {
+			const page = slot.page;
+			if (page) await withTimeout(page.close({ runBeforeUnload: false }), 3000);
+			const settled = await withTimeout(
+				work.then(
+					() => true,
+					() => true,
+				),
+				3000,
+			);
+			if (!settled) {
+				await withTimeout(this.#dropContext(slot, false, { ok: false, error: "stuck page" }), 10_000);
+				const after = await withTimeout(
+					work.then(
+						() => true,
+						() => true,
+					),
+					3000,
+				);
+				if (!after) await this.#closeBrowser(slot.entry);
+			} else {
+				await this.#dropContext(slot, false, { ok: false, error: "stuck page" });
+			}
+		} finally {
+			slot.reclaiming = false;
+			this.#releaseSlot(slot);
+		}
+	}
+
+	/** Replaces a browser that is due (pages, age, memory) once none of its slots is busy. */
+	async #maybeRecycleBrowser(entry: BrowserEntry): Promise<void> {
+		if (!entry.browser || this.#closed) return;
+		const due =
+			entry.draining ||
+			entry.pages >= this.options.recyclePages * this.options.contextsPerBrowser ||
+			Date.now() - entry.launchedAt >= this.options.recycleMs ||
+			entry.memoryBytes > this.options.maxBrowserBytes;
+		if (!due) return;
+		entry.draining = true;
+		if (this.#slots.some((s) => s.entry === entry && (s.busy || s.reclaiming))) return;
+		this.#browserRecycles++;
+		await this.#closeBrowser(entry);
+		entry.draining = false;
+		entry.memoryBytes = 0;
+	}
+
+	/** Periodic check: memory of every browser, dead browsers, and slots past their deadline. */
+	async #watch(): Promise<void> {
+		const now = Date.now();
+		for (const entry of this.#entries) {
+			if (entry.browser && entry.pid) entry.memoryBytes = treeMemory(entry.pid);
+			if (entry.browser && !entry.browser.isConnected()) entry.browser = null;
+			await this.#maybeRecycleBrowser(entry);
+		}
+		for (const slot of this.#slots) {
+			// A slot whose render outlived its own watchdog by far (a wedged event loop in a promise
+			// chain): free it the hard way.
+			if (slot.busy && !slot.reclaiming && slot.deadline > 0 && now > slot.deadline + 30_000) {
+				this.#reclaimed++;
+				void this.#reclaim(slot, Promise.resolve());
+			}
+		}
+		this.#dispatch();
+	}
+
+	stats(): PoolStats {
+		const now = Date.now();
+		const browsers = this.#entries.map((e) => ({
+			index: e.index,
+			pages: e.pages,
+			ageS: e.browser ? Math.round((now - e.launchedAt) / 1000) : 0,
+			memoryMb: Math.round(e.memoryBytes / 1048576),
+			draining: e.draining,
+			pid: e.browser ? e.pid : null,
+		}));
+		return {
+			slots: this.#slots.length,
+			busy: this.#slots.filter((s) => s.busy).length,
+			queued: this.#waiters.length,
+			pages: this.#pages,
+			failures: { ...this.#failures },
+			recycles: { contexts: this.#contextRecycles, browsers: this.#browserRecycles },
+			reclaimed: this.#reclaimed,
+			captchas: { ...this.#captchas },
+			browsers,
+			memoryMb: browsers.reduce((s, b) => s + b.memoryMb, 0),
+			sessions: this.#storage.size,
+		};
+	}
+
+	/** Current memory of every browser, measured now (the watchdog refreshes it periodically). */
+	measureMemory(): number {
+		let total = 0;
+		for (const e of this.#entries) {
+			if (e.browser && e.pid) e.memoryBytes = treeMemory(e.pid);
+			total += e.memoryBytes;
+		}
+		return total;
+	}
+}

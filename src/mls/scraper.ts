@@ -1,0 +1,435 @@
+/**
+ * The Phoenix MLS scraper engine: search a ZIP across result pages, fetch each listing, parse it by
+ * configuration, and hand whole records to a sink. Plain HTTP first; the browser only for pages whose
+ * facts are filled by script. Every request goes through the host's cluster-wide policy (rate budget,
+ * breaker); the site's per-IP defences are answered per session: a blocked session's proxy is
+ * released with that outcome and the page is retried on another session, a captcha wall is solved
+ * (within a budget) and the token posted back.
+ */
+import type { Attempt, HostPolicy } from "../core/host-policy.ts";
+import type { MlsListingRecord } from "../domain/records.ts";
+import { type CaptchaForm, classifyPage, type PageVerdict } from "./blocks.ts";
+import type { MlsFieldConfig } from "./fields.ts";
+import {
+	closeHttpSession,
+	type FetchedPage,
+	fetchPage,
+	type HttpSession,
+	newHttpSession,
+} from "./http-fetcher.ts";
+import { type FieldValue, parseListingPage, parseSearchPage, type SearchCard } from "./parser.ts";
+
+export interface ProxyLease {
+	leaseId: string;
+	/** URL with credentials to connect through (never logged or returned). */
+	proxyUrl: string;
+}
+
+/** What a request through a leased proxy met (proxy-pool's release outcome). */
+export interface LeaseOutcome {
+	ok: boolean;
+	status?: number;
+	blocked?: boolean;
+	error?: string;
+	latencyMs?: number;
+}
+
+export interface ProxyProvider {
+	/** A proxy for `session` (sticky: the same one while it works). */
+	acquire(req: { domain: string; session: string }): Promise<ProxyLease>;
+	release(lease: ProxyLease, outcome: LeaseOutcome): Promise<void>;
+}
+
+export interface CaptchaSolverPort {
+	solve(challenge: { type: "hcaptcha" | "recaptcha"; sitekey: string; pageurl: string }): Promise<string>;
+}
+
+export interface RenderRequest {
+	url: string;
+	/** Proxy session the browser context is bound to. */
+	session: string;
+	domain: string;
+	cookies: { name: string; value: string; url: string }[];
+}
+
+export interface RenderResult {
+	status: number;
+	url: string;
+	html: string;
+}
+
+export interface RendererPort {
+	render(req: RenderRequest): Promise<RenderResult>;
+}
+
+export type SaveResult = "new" | "updated" | "unchanged";
+
+export interface ListingSink {
+	save(record: MlsListingRecord, extra: Record<string, FieldValue>): Promise<SaveResult>;
+}
+
+export interface ScraperOptions {
+	baseUrl: string;
+	fields: MlsFieldConfig;
+	policy: HostPolicy;
+	/** Null = direct connections (a site that admits them, or a test). */
+	proxies: ProxyProvider | null;
+	solver: CaptchaSolverPort | null;
+	renderer: RendererPort | null;
+	requestTimeoutMs: number;
+	maxPages: number;
+	concurrency: number;
+	/** Captcha solves one collectZip may spend. */
+	captchaBudget: number;
+	onEvent?: (e: ScraperEvent) => void;
+}
+
+export type ScraperEvent =
+	| { type: "page"; via: "http" | "browser"; kind: "search" | "listing"; verdict: PageVerdict["kind"] }
+	| { type: "captcha"; solved: boolean; reason?: string }
+	| { type: "listing"; ok: boolean; reason?: string };
+
+export class MlsPageError extends Error {
+	readonly reason: string;
+	constructor(url: string, reason: string) {
+		super(`${url}: ${reason}`);
+		this.name = "MlsPageError";
+		this.reason = reason;
+	}
+}
+
+export interface ListingResult {
+	record: MlsListingRecord;
+	extra: Record<string, FieldValue>;
+	via: "http" | "browser";
+}
+
+export interface CollectResult {
+	zip: string;
+	listings: number;
+	new: number;
+	updated: number;
+	unchanged: number;
+	requests: number;
+	failures: number;
+	searchPages: number;
+	browserPages: number;
+	captchasSolved: number;
+	failed: { mlsId: string; reason: string }[];
+}
+
+/** Counts for one collect (a captcha budget and request tally per ZIP). */
+interface RunBudget {
+	captchasLeft: number;
+	captchasSolved: number;
+	requests: number;
+	browserPages: number;
+}
+
+interface Session extends HttpSession {
+	lease: ProxyLease | null;
+}
+
+let sessionSeq = 0;
+const newSessionId = (prefix: string) =>
+	`${prefix}-${process.pid}-${++sessionSeq}-${Math.random().toString(36).slice(2, 8)}`;
+
+export class MlsScraper {
+	readonly options: ScraperOptions;
+	readonly domain: string;
+	readonly #idle: Session[] = [];
+	readonly #all = new Set<Session>();
+	#closed = false;
+	/** Proxy session the browser renders on; replaced when it meets a defence. */
+	#renderSession = newSessionId("mls-render");
+
+	constructor(options: ScraperOptions) {
+		this.options = options;
+		this.domain = new URL(options.baseUrl).hostname;
+	}
+
+	#emit(e: ScraperEvent) {
+		this.options.onEvent?.(e);
+	}
+
+	async #takeSession(): Promise<Session> {
+		const idle = this.#idle.pop();
+		if (idle) return idle;
+		const s: Session = { ...newHttpSession(newSessionId("mls"), null), lease: null };
+		this.#all.add(s);
+		return s;
+	}
+
+	/** Leases the session's (sticky) proxy for one request and points the session's agent at it. */
+	async #lease(s: Session): Promise<void> {
+		if (!this.options.proxies) return;
+		const lease = await this.options.proxies.acquire({ domain: this.domain, session: s.id });
+		if (lease.proxyUrl !== s.proxyUrl) {
+			await closeHttpSession(s);
+			const fresh = newHttpSession(s.id, lease.proxyUrl);
+			s.proxyUrl = fresh.proxyUrl;
+			s.dispatcher = fresh.dispatcher;
+		}
+		s.lease = lease;
+	}
+
+	async #unlease(s: Session, outcome: LeaseOutcome): Promise<void> {
+		const lease = s.lease;
+		s.lease = null;
+		if (lease && this.options.proxies)
+			await this.options.proxies.release(lease, outcome).catch(() => undefined);
+	}
+
+	#giveBack(s: Session) {
+		if (this.#closed) void this.#discard(s);
+		else this.#idle.push(s);
+	}
+
+	async #discard(s: Session): Promise<void> {
+		this.#all.delete(s);
+		await closeHttpSession(s);
+	}
+
+	async close(): Promise<void> {
+		this.#closed = true;
+		this.#idle.length = 0;
+		await Promise.all([...this.#all].map((s) => this.#discard(s)));
+	}
+
+	/** Solves the wall and posts the token; returns the page the site answers with, or null. */
+	async #passCaptcha(
+		s: Session,
+		form: CaptchaForm,
+		pageUrl: string,
+		budget: RunBudget,
+	): Promise<FetchedPage | null> {
+		if (!this.options.solver || budget.captchasLeft <= 0) {
+			this.#emit({ type: "captcha", solved: false, reason: "no solving budget" });
+			return null;
+		}
+		budget.captchasLeft--;
+		let token: string;
+		try {
+			token = await this.options.solver.solve({ type: form.kind, sitekey: form.sitekey, pageurl: pageUrl });
+		} catch (err) {
+			this.#emit({ type: "captcha", solved: false, reason: (err as Error).message });
+			return null;
+		}
+		budget.captchasSolved++;
+		budget.requests++;
+		const page = await fetchPage(s, form.action, {
+			method: "POST",
+			form: { ...form.fields, [form.tokenField]: token },
+			timeoutMs: this.options.requestTimeoutMs,
+		});
+		this.#emit({ type: "captcha", solved: true });
+		return page;
+	}
+
+	/**
+	 * One attempt at a page over HTTP on some session. Per-IP defences rotate the session and ask
+	 * for an immediate retry (not a host failure); bans, proxy and site failures count as transient.
+	 */
+	async #httpAttempt(
+		url: string,
+		kind: "search" | "listing",
+		budget: RunBudget,
+	): Promise<Attempt<FetchedPage>> {
+		const s = await this.#takeSession();
+		try {
+			await this.#lease(s);
+		} catch (err) {
+			this.#giveBack(s);
+			return { kind: "transient", reason: `no proxy: ${(err as Error).message}` };
+		}
+		const started = Date.now();
+		let page: FetchedPage;
+		try {
+			budget.requests++;
+			page = await fetchPage(s, url, { timeoutMs: this.options.requestTimeoutMs });
+		} catch (err) {
+			await this.#unlease(s, { ok: false, error: (err as Error).message });
+			await this.#discard(s);
+			return { kind: "transient", reason: `request failed: ${(err as Error).message}` };
+		}
+		let verdict = classifyPage(page.status, page.html, page.headers, page.url, this.options.fields);
+		if (verdict.kind === "captcha" && verdict.form) {
+			try {
+				const after = await this.#passCaptcha(s, verdict.form, url, budget);
+				if (after) {
+					page = after;
+					verdict = classifyPage(page.status, page.html, page.headers, page.url, this.options.fields);
+				}
+			} catch (err) {
+				verdict = {
+					kind: "upstream-error",
+					status: 0,
+					reason: `captcha post failed: ${(err as Error).message}`,
+				};
+			}
+		}
+		this.#emit({ type: "page", via: "http", kind, verdict: verdict.kind });
+		const latencyMs = Date.now() - started;
+		switch (verdict.kind) {
+			case "ok":
+				await this.#unlease(s, { ok: true, status: page.status, latencyMs });
+				this.#giveBack(s);
+				return { kind: "ok", value: page };
+			case "not-found":
+				await this.#unlease(s, { ok: true, status: page.status, latencyMs });
+				this.#giveBack(s);
+				return { kind: "failed", reason: "listing not found (404)" };
+			case "session-expired":
+				// The site forgot the session: start a fresh one on the same proxy.
+				s.cookies.clear();
+				await this.#unlease(s, { ok: true, status: page.status, latencyMs });
+				this.#giveBack(s);
+				return { kind: "rate-limited", retryAfterMs: 0, reason: "session expired" };
+			case "rate-limited":
+			case "captcha":
+				await this.#unlease(s, { ok: true, status: page.status, blocked: true, latencyMs });
+				await this.#discard(s);
+				return { kind: "rate-limited", retryAfterMs: 0, reason: `${verdict.kind} on this proxy: rotated` };
+			case "banned":
+				await this.#unlease(s, { ok: true, status: page.status, blocked: true, latencyMs });
+				await this.#discard(s);
+				return { kind: "transient", reason: "access denied on this proxy: rotated" };
+			case "proxy-error":
+				await this.#unlease(s, {
+					ok: false,
+					status: verdict.status,
+					error: `proxy answered ${verdict.status}`,
+				});
+				await this.#discard(s);
+				return { kind: "transient", reason: `proxy error ${verdict.status}` };
+			case "upstream-error":
+				await this.#unlease(s, { ok: true, status: page.status, latencyMs });
+				this.#giveBack(s);
+				return { kind: "transient", reason: verdict.reason };
+		}
+	}
+
+	async #fetch(url: string, kind: "search" | "listing", budget: RunBudget): Promise<FetchedPage> {
+		return this.options.policy.run(`${kind} ${new URL(url).pathname}`, () =>
+			this.#httpAttempt(url, kind, budget),
+		);
+	}
+
+	/** One attempt at a page in a browser, on a session of its own (context bound to its proxy). */
+	async #renderAttempt(
+		url: string,
+		cookies: Map<string, string>,
+		budget: RunBudget,
+	): Promise<Attempt<RenderResult>> {
+		const renderer = this.options.renderer;
+		if (!renderer) return { kind: "failed", reason: "page needs script and no browser is available" };
+		const session = this.#renderSession;
+		let result: RenderResult;
+		try {
+			budget.requests++;
+			budget.browserPages++;
+			result = await renderer.render({
+				url,
+				session,
+				domain: this.domain,
+				cookies: [...cookies].map(([name, value]) => ({ name, value, url: this.options.baseUrl })),
+			});
+		} catch (err) {
+			return { kind: "transient", reason: `render failed: ${(err as Error).message}` };
+		}
+		const verdict = classifyPage(result.status, result.html, {}, result.url, this.options.fields);
+		this.#emit({ type: "page", via: "browser", kind: "listing", verdict: verdict.kind });
+		// A browser page is serialized from the DOM, so "cut short" does not apply to it.
+		if (verdict.kind === "ok" || (verdict.kind === "upstream-error" && result.status === 200)) {
+			return { kind: "ok", value: result };
+		}
+		if (verdict.kind === "not-found") return { kind: "failed", reason: "listing not found (404)" };
+		// The browser's proxy session met a defence or failed: the next attempt uses another one.
+		this.#renderSession = newSessionId("mls-render");
+		if (verdict.kind === "rate-limited" || verdict.kind === "captcha" || verdict.kind === "session-expired") {
+			return { kind: "rate-limited", retryAfterMs: 0, reason: `${verdict.kind} in browser: rotated` };
+		}
+		return { kind: "transient", reason: `browser page: ${verdict.kind}` };
+	}
+
+	/** Every listing card of a ZIP, across result pages. */
+	async searchZip(zip: string, budget: RunBudget = newBudget(this.options.captchaBudget)) {
+		const cards = new Map<string, SearchCard>();
+		let url: string | null = `${this.options.baseUrl}/simple-search/?q=${encodeURIComponent(zip)}&page=1`;
+		let pages = 0;
+		while (url && pages < this.options.maxPages) {
+			const page = await this.#fetch(url, "search", budget);
+			pages++;
+			const parsed = parseSearchPage(page.html, page.url, this.options.fields);
+			for (const card of parsed.cards) if (!cards.has(card.mlsId)) cards.set(card.mlsId, card);
+			url = parsed.nextUrl;
+		}
+		return { zip, cards: [...cards.values()], pages, complete: url === null };
+	}
+
+	/** One listing page: HTTP first, the browser when its facts need script. */
+	async listing(
+		url: string,
+		budget: RunBudget = newBudget(this.options.captchaBudget),
+	): Promise<ListingResult> {
+		const page = await this.#fetch(url, "listing", budget);
+		const parsed = parseListingPage(page.html, page.url, this.options.fields);
+		if (parsed.ok) return { record: parsed.record, extra: parsed.extra, via: "http" };
+		if (!parsed.needsScript) throw new MlsPageError(url, `parse failure: ${parsed.reason}`);
+		if (!this.options.renderer) throw new MlsPageError(url, "page needs script and no browser is available");
+		const session = this.#idle[this.#idle.length - 1];
+		const rendered = await this.options.policy.run(`render ${new URL(url).pathname}`, () =>
+			this.#renderAttempt(page.url, session?.cookies ?? new Map(), budget),
+		);
+		const again = parseListingPage(rendered.html, rendered.url, this.options.fields);
+		if (again.ok) return { record: again.record, extra: again.extra, via: "browser" };
+		throw new MlsPageError(url, `parse failure after rendering: ${again.reason}`);
+	}
+
+	/** Every listing of a ZIP into the sink. Failed listings are counted and named, never half-stored. */
+	async collectZip(zip: string, sink: ListingSink, signal?: AbortSignal): Promise<CollectResult> {
+		const budget = newBudget(this.options.captchaBudget);
+		const search = await this.searchZip(zip, budget);
+		const result: CollectResult = {
+			zip,
+			listings: 0,
+			new: 0,
+			updated: 0,
+			unchanged: 0,
+			requests: 0,
+			failures: 0,
+			searchPages: search.pages,
+			browserPages: 0,
+			captchasSolved: 0,
+			failed: [],
+		};
+		const queue = [...search.cards];
+		const worker = async () => {
+			for (let card = queue.shift(); card; card = queue.shift()) {
+				signal?.throwIfAborted();
+				try {
+					const got = await this.listing(card.url, budget);
+					const saved = await sink.save(got.record, got.extra);
+					result.listings++;
+					result[saved]++;
+					this.#emit({ type: "listing", ok: true });
+				} catch (err) {
+					if (signal?.aborted) throw err;
+					result.failures++;
+					const reason = err instanceof MlsPageError ? err.reason : (err as Error).message;
+					if (result.failed.length < 100) result.failed.push({ mlsId: card.mlsId, reason });
+					this.#emit({ type: "listing", ok: false, reason });
+				}
+			}
+		};
+		await Promise.all(Array.from({ length: Math.min(this.options.concurrency, queue.length) }, worker));
+		result.requests = budget.requests;
+		result.browserPages = budget.browserPages;
+		result.captchasSolved = budget.captchasSolved;
+		return result;
+	}
+}
+
+export function newBudget(captchas: number): RunBudget {
+	return { captchasLeft: captchas, captchasSolved: 0, requests: 0, browserPages: 0 };
+}
