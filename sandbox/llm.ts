@@ -256,10 +256,16 @@ export async function startLlm(opts: LlmOptions = {}): Promise<LlmHandle> {
 			sendError(ctx, 400, "stream=true is not supported by the sandbox LLM", "invalid_request_error", null);
 			return;
 		}
-		const texts = (body.messages as unknown[]).map((m) => {
-			if (!m || typeof m !== "object") throw new HttpError(400, "each message must be an object");
-			return messageText((m as { content?: unknown }).content);
-		});
+		let texts: string[];
+		try {
+			texts = (body.messages as unknown[]).map((m) => {
+				if (!m || typeof m !== "object") throw new HttpError(400, "each message must be an object");
+				return messageText((m as { content?: unknown }).content);
+			});
+		} catch (err) {
+			sendError(ctx, 400, (err as Error).message, "invalid_request_error", null);
+			return;
+		}
 		const promptText = texts.join("\n");
 		const json = JSON.stringify(enrichmentFor(promptText, body.model));
 		let content = json;

@@ -7,8 +7,9 @@
  *   SANDBOX_SEED             master seed (integer)
  *   SANDBOX_ZIPS             comma-separated ZIPs (default 85031,85033,85008,85301,85379)
  *   SANDBOX_PARCELS_PER_ZIP  parcels per ZIP (default 2000)
- *   SANDBOX_PORT             first of consecutive fixed ports (maricopa, gis, llm, control);
- *                            default: free ports
+ *   SANDBOX_PORT             first of consecutive fixed ports: maricopa, gis, llm, control, mls,
+ *                            captcha, proxy provider (the proxies themselves take free ports);
+ *                            default: free ports everywhere
  */
 
 import type { SandboxOptions } from "./index.ts";
@@ -43,6 +44,9 @@ function optionsFromEnv(): SandboxOptions {
 		options.gis = { port: port + 1 };
 		options.llm = { port: port + 2 };
 		options.control = { port: port + 3 };
+		options.mls = { port: port + 4 };
+		options.captcha = { port: port + 5 };
+		options.proxies = { providerPort: port + 6 };
 	}
 	return options;
 }
