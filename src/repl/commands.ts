@@ -18,6 +18,37 @@ export function createReplCommands(config: Config): ReplCommand[] {
 			},
 		},
 		{
+			command: "proxies [domain]",
+			description: "Upstream proxies: state, latency, leases in flight, bans (for one site with [domain])",
+			async action(broker, args) {
+				type Row = {
+					id: string;
+					label: string;
+					state: string;
+					health: { latencyMs: number | null; successRate: number } | null;
+					inFlight: number;
+					uses: number;
+					bans: { domain: string; remainingS: number }[];
+				};
+				const named = (args as unknown as { domain?: unknown }).domain;
+				const domain = typeof named === "string" ? named : undefined;
+				const rows = (await broker.call("proxy-pool.list", domain ? { domain } : {})) as Row[];
+				console.table(
+					rows.map((r) => ({
+						id: r.id,
+						proxy: r.label,
+						state: r.state,
+						latencyMs: r.health?.latencyMs == null ? "-" : Math.round(r.health.latencyMs),
+						success: r.health ? `${Math.round(r.health.successRate * 100)}%` : "-",
+						inFlight: r.inFlight,
+						uses: r.uses,
+						bans: r.bans.map((b) => `${b.domain} (${b.remainingS}s)`).join(", "),
+					})),
+				);
+				console.log(await broker.call("proxy-pool.stats"));
+			},
+		},
+		{
 			command: "held",
 			description: "Endpoints held open on this node because a peer's breaker opened them",
 			async action(broker) {

@@ -1,0 +1,420 @@
+/**
+ * The proxy pool: the proxies known to this node (from its sources) plus the cluster's view of
+ * them, kept in the shared state so every node sees the same bans, health and leases at once.
+ *
+ * Keys (all under `proxy:`):
+ * - `health:<id>`          HealthRecord (read-modify-write: a concurrent update may drop one sample,
+ *                          which a moving average tolerates)
+ * - `ban:<domain>:<id>`    a ban of one proxy by one site, expiring with the cooldown
+ * - `slot:<id>:<n>`        the n-th concurrency slot of a proxy, held by a lease id (expires if the
+ *                          holder dies, so a crashed node never leaks capacity)
+ * - `lease:<leaseId>`      what a lease is for (proxy, domain, session): release works on any node
+ * - `session:<key>`        sticky session -> proxy id
+ * - `runtime`              proxies added at run time (`add`), shared by every node
+ * - `removed:<id>`         proxies removed at run time, whatever their source
+ * - `uses`, `inflight`     counter maps per proxy id (for least-used and stats)
+ * - `rr`                   round-robin cursor
+ */
+import { randomBytes } from "node:crypto";
+import type { SharedState } from "../shared-state/index.ts";
+import {
+	applyOutcome,
+	defaultHealthOptions,
+	type HealthOptions,
+	type HealthRecord,
+	type HealthState,
+	healthState,
+	healthWeight,
+	isUsable,
+} from "./health.ts";
+import { type ProxyEndpoint, type PublicProxy, parseProxyUrl, toPublic } from "./proxy-url.ts";
+import { type Candidate, orderCandidates, type RotationStrategy } from "./rotation.ts";
+
+export interface PoolOptions {
+	strategy: RotationStrategy;
+	/** Leases at once per proxy across the cluster; 0 = unlimited. */
+	maxConcurrency: number;
+	banCooldownMs: number;
+	sessionTtlMs: number;
+	/** A lease not released by then frees its slot anyway (the holder is presumed dead). */
+	leaseTtlMs: number;
+	health: HealthOptions;
+	/** Statuses that mean "this site refuses this proxy". */
+	banStatuses: number[];
+	random?: () => number;
+	now?: () => number;
+}
+
+export const defaultPoolOptions: PoolOptions = {
+	strategy: "weighted",
+	maxConcurrency: 10,
+	banCooldownMs: 600_000,
+	sessionTtlMs: 600_000,
+	leaseTtlMs: 300_000,
+	health: defaultHealthOptions,
+	banStatuses: [403, 429],
+};
+
+export interface AcquireRequest {
+	/** Target site (hostname); proxies banned by it are skipped. */
+	domain?: string;
+	/** Sticky session key: the same proxy while it works and the session is fresh. */
+	session?: string;
+	/** Proxy ids not to use (e.g. the ones that just failed this request). */
+	exclude?: string[];
+	strategy?: RotationStrategy;
+}
+
+export interface Acquired {
+	leaseId: string;
+	proxy: ProxyEndpoint;
+	domain: string | null;
+	session: string | null;
+	/** True when the session already had this proxy. */
+	sticky: boolean;
+}
+
+/** What a caller saw through the proxy. */
+export interface ReleaseOutcome {
+	/** The proxy carried the request (whatever the site answered). False = proxy/network failure. */
+	ok: boolean;
+	/** HTTP status the site answered, if any. */
+	status?: number;
+	latencyMs?: number;
+	/** The site showed a captcha or block page (a ban even with a 200). */
+	blocked?: boolean;
+	error?: string;
+}
+
+export interface ProxyStatus extends PublicProxy {
+	state: HealthState;
+	health: HealthRecord | null;
+	inFlight: number;
+	uses: number;
+	/** Domains that ban this proxy now, with seconds left. */
+	bans: { domain: string; remainingS: number; reason: string }[];
+}
+
+interface LeaseRecord {
+	proxyId: string;
+	slotKey: string | null;
+	domain: string | null;
+	session: string | null;
+	at: number;
+}
+
+interface BanRecord {
+	reason: string;
+	at: number;
+}
+
+const P = "proxy:";
+
+export function normalizeDomain(domain: string | undefined | null): string | null {
+	if (!domain) return null;
+	const d = domain.trim().toLowerCase().replace(/\.$/, "");
+	return d === "" ? null : d;
+}
+
+export class NoProxyAvailableError extends Error {
+	readonly reason: string;
+	constructor(reason: string) {
+		super(`no proxy available: ${reason}`);
+		this.name = "NoProxyAvailableError";
+		this.reason = reason;
+	}
+}
+
+export class ProxyPool {
+	readonly state: SharedState;
+	readonly options: PoolOptions;
+	/** Proxies per local source (file, env, provider). */
+	readonly #sources = new Map<string, ProxyEndpoint[]>();
+	/** Run-time additions and removals, refreshed from the shared state. */
+	#runtime: ProxyEndpoint[] = [];
+	#removed = new Set<string>();
+	readonly #now: () => number;
+	readonly #random: () => number;
+
+	constructor(state: SharedState, options: Partial<PoolOptions> = {}) {
+		this.state = state;
+		this.options = { ...defaultPoolOptions, ...options };
+		this.#now = this.options.now ?? Date.now;
+		this.#random = this.options.random ?? Math.random;
+	}
+
+	/** Replace the proxies of one source (a reload of the file, a refresh of the provider list). */
+	setSource(name: string, proxies: ProxyEndpoint[]): void {
+		this.#sources.set(name, proxies);
+	}
+
+	/** Every proxy this node may use, deduplicated by id, minus the removed ones. */
+	proxies(): ProxyEndpoint[] {
+		const byId = new Map<string, ProxyEndpoint>();
+		for (const list of [...this.#sources.values(), this.#runtime]) {
+			for (const p of list) if (!byId.has(p.id)) byId.set(p.id, p);
+		}
+		for (const id of this.#removed) byId.delete(id);
+		return [...byId.values()];
+	}
+
+	get(id: string): ProxyEndpoint | undefined {
+		return this.proxies().find((p) => p.id === id);
+	}
+
+	/** Pull run-time additions/removals made on any node. */
+	async syncRuntime(): Promise<void> {
+		const added = (await this.state.get<Record<string, string>>(`${P}runtime`)) ?? {};
+		const runtime: ProxyEndpoint[] = [];
+		for (const url of Object.values(added)) {
+			try {
+				runtime.push(parseProxyUrl(url, "api"));
+			} catch {
+				// A value that no longer parses is skipped; it was validated when added.
+			}
+		}
+		this.#runtime = runtime;
+		const removedKeys = await this.state.keys(`${P}removed:`);
+		this.#removed = new Set(removedKeys.map((k) => k.slice(`${P}removed:`.length)));
+	}
+
+	async add(url: string): Promise<ProxyEndpoint> {
+		const p = parseProxyUrl(url, "api");
+		// Not atomic across nodes: two simultaneous adds may lose one; adds are rare operator actions.
+		const added = (await this.state.get<Record<string, string>>(`${P}runtime`)) ?? {};
+		added[p.id] = p.url;
+		await this.state.set(`${P}runtime`, added);
+		await this.state.del(`${P}removed:${p.id}`);
+		await this.syncRuntime();
+		return p;
+	}
+
+	async remove(id: string): Promise<boolean> {
+		const known = this.get(id) !== undefined;
+		const added = (await this.state.get<Record<string, string>>(`${P}runtime`)) ?? {};
+		if (id in added) {
+			delete added[id];
+			await this.state.set(`${P}runtime`, added);
+		}
+		await this.state.set(`${P}removed:${id}`, { at: this.#now() });
+		await this.syncRuntime();
+		return known;
+	}
+
+	async acquire(req: AcquireRequest = {}): Promise<Acquired> {
+		const domain = normalizeDomain(req.domain);
+		const session = req.session?.trim() || null;
+		const exclude = new Set(req.exclude ?? []);
+		const all = this.proxies().filter((p) => !exclude.has(p.id));
+		if (all.length === 0) throw new NoProxyAvailableError("the pool is empty");
+		const now = this.#now();
+
+		const ids = all.map((p) => p.id);
+		const [healths, bans] = await Promise.all([
+			this.state.getMany<HealthRecord>(ids.map((id) => `${P}health:${id}`)),
+			domain ? this.state.getMany<BanRecord>(ids.map((id) => banKey(domain, id))) : ids.map(() => undefined),
+		]);
+		const usable = all.filter(
+			(_, i) => bans[i] === undefined && isUsable(healths[i], now, this.options.health),
+		);
+		if (usable.length === 0) {
+			const banned = bans.filter((b) => b !== undefined).length;
+			throw new NoProxyAvailableError(
+				banned > 0
+					? `all ${all.length} proxies are dead or banned by ${domain}`
+					: `all ${all.length} proxies are dead`,
+			);
+		}
+		const healthById = new Map(ids.map((id, i) => [id, healths[i]]));
+
+		if (session) {
+			const stickyId = await this.state.get<string>(`${P}session:${session}`);
+			const sticky = stickyId ? usable.find((p) => p.id === stickyId) : undefined;
+			if (sticky) {
+				const lease = await this.#take(sticky, domain, session, now);
+				if (lease) {
+					await this.state.set(`${P}session:${session}`, sticky.id, this.options.sessionTtlMs);
+					return { ...lease, sticky: true };
+				}
+			}
+		}
+
+		const strategy = req.strategy ?? this.options.strategy;
+		const [uses, inflight] = await Promise.all([
+			this.state.hgetall(`${P}uses`),
+			this.state.hgetall(`${P}inflight`),
+		]);
+		const cursor = strategy === "round-robin" ? await this.state.incr(`${P}rr`) : 0;
+		const candidates: Candidate[] = usable.map((p) => ({
+			id: p.id,
+			weight: healthWeight(healthById.get(p.id)),
+			inFlight: inflight[p.id] ?? 0,
+			uses: uses[p.id] ?? 0,
+		}));
+		const byId = new Map(usable.map((p) => [p.id, p]));
+		for (const c of orderCandidates(candidates, strategy, cursor - 1, this.#random)) {
+			const lease = await this.#take(byId.get(c.id)!, domain, session, now);
+			if (!lease) continue;
+			if (session) await this.state.set(`${P}session:${session}`, c.id, this.options.sessionTtlMs);
+			return { ...lease, sticky: false };
+		}
+		throw new NoProxyAvailableError(
+			`all usable proxies are at their concurrency cap (${this.options.maxConcurrency})`,
+		);
+	}
+
+	/** Takes a free concurrency slot of `proxy`, or null when all its slots are held. */
+	async #take(
+		proxy: ProxyEndpoint,
+		domain: string | null,
+		session: string | null,
+		now: number,
+	): Promise<Omit<Acquired, "sticky"> | null> {
+		const leaseId = `${proxy.id}.${randomBytes(8).toString("hex")}`;
+		let slotKey: string | null = null;
+		const cap = this.options.maxConcurrency;
+		if (cap > 0) {
+			// Start at a random slot so concurrent acquirers rarely race for the same key.
+			const start = Math.floor(this.#random() * cap);
+			for (let i = 0; i < cap && slotKey === null; i++) {
+				const key = `${P}slot:${proxy.id}:${(start + i) % cap}`;
+				if (await this.state.setIfAbsent(key, leaseId, this.options.leaseTtlMs)) slotKey = key;
+			}
+			if (slotKey === null) return null;
+		}
+		const record: LeaseRecord = { proxyId: proxy.id, slotKey, domain, session, at: now };
+		await Promise.all([
+			this.state.set(`${P}lease:${leaseId}`, record, this.options.leaseTtlMs),
+			this.state.hincr(`${P}uses`, proxy.id, 1),
+			this.state.hincr(`${P}inflight`, proxy.id, 1),
+		]);
+		return { leaseId, proxy, domain, session };
+	}
+
+	/** The proxy a live lease is for (the gateway serves `acquire` callers through it). */
+	async leasedProxy(leaseId: string): Promise<ProxyEndpoint | null> {
+		const record = await this.state.get<LeaseRecord>(`${P}lease:${leaseId}`);
+		return record ? (this.get(record.proxyId) ?? null) : null;
+	}
+
+	/**
+	 * Ends a lease and learns from its outcome: proxy failures count against its health (and end a
+	 * sticky session); a refusal by the site (403/429/captcha) bans the proxy for that domain.
+	 * Returns false for an unknown or expired lease (its slot has already been freed).
+	 */
+	async release(leaseId: string, outcome: ReleaseOutcome): Promise<{ known: boolean; banned: boolean }> {
+		const record = await this.state.get<LeaseRecord>(`${P}lease:${leaseId}`);
+		if (!record) return { known: false, banned: false };
+		await this.state.del(`${P}lease:${leaseId}`);
+		if (record.slotKey) {
+			// Free the slot only if it is still ours (after an expiry it may belong to someone else).
+			const holder = await this.state.get<string>(record.slotKey);
+			if (holder === leaseId) await this.state.del(record.slotKey);
+		}
+		await this.state.hincr(`${P}inflight`, record.proxyId, -1);
+		const banned = await this.learn(record.proxyId, outcome, record.domain, record.session);
+		return { known: true, banned };
+	}
+
+	/** Passive health and bans from an outcome. Returns true when the outcome banned the proxy. */
+	async learn(
+		proxyId: string,
+		outcome: ReleaseOutcome,
+		domain: string | null,
+		session: string | null = null,
+	): Promise<boolean> {
+		const refused =
+			outcome.ok &&
+			(outcome.blocked === true ||
+				(outcome.status !== undefined && this.options.banStatuses.includes(outcome.status)));
+		await this.recordHealth(proxyId, {
+			ok: outcome.ok,
+			...(outcome.latencyMs !== undefined ? { latencyMs: outcome.latencyMs } : {}),
+			...(outcome.error !== undefined ? { error: outcome.error } : {}),
+		});
+		if ((refused || !outcome.ok) && session) {
+			const current = await this.state.get<string>(`${P}session:${session}`);
+			if (current === proxyId) await this.state.del(`${P}session:${session}`);
+		}
+		if (refused && domain) {
+			await this.ban(proxyId, domain, outcome.blocked ? "blocked" : `HTTP ${outcome.status}`);
+			return true;
+		}
+		return false;
+	}
+
+	async recordHealth(
+		proxyId: string,
+		outcome: { ok: boolean; latencyMs?: number; error?: string },
+	): Promise<HealthRecord> {
+		const key = `${P}health:${proxyId}`;
+		const next = applyOutcome(
+			await this.state.get<HealthRecord>(key),
+			outcome,
+			this.#now(),
+			this.options.health.alpha,
+		);
+		await this.state.set(key, next, 7 * 86_400_000);
+		return next;
+	}
+
+	async ban(
+		proxyId: string,
+		domain: string,
+		reason: string,
+		cooldownMs = this.options.banCooldownMs,
+	): Promise<void> {
+		const d = normalizeDomain(domain);
+		if (!d) return;
+		const record: BanRecord = { reason, at: this.#now() };
+		await this.state.set(banKey(d, proxyId), record, cooldownMs);
+	}
+
+	async unban(proxyId: string, domain: string): Promise<void> {
+		const d = normalizeDomain(domain);
+		if (d) await this.state.del(banKey(d, proxyId));
+	}
+
+	/** Current view of every proxy: health, in-flight leases, bans (optionally for one domain). */
+	async status(domain?: string): Promise<ProxyStatus[]> {
+		const proxies = this.proxies();
+		const ids = proxies.map((p) => p.id);
+		const d = normalizeDomain(domain);
+		const [healths, uses, inflight, banKeys] = await Promise.all([
+			this.state.getMany<HealthRecord>(ids.map((id) => `${P}health:${id}`)),
+			this.state.hgetall(`${P}uses`),
+			this.state.hgetall(`${P}inflight`),
+			this.state.keys(d ? `${P}ban:${d}:` : `${P}ban:`),
+		]);
+		const banRecords = await this.state.getMany<BanRecord>(banKeys);
+		const ttls = await Promise.all(banKeys.map((k) => this.state.ttl(k)));
+		const bansById = new Map<string, ProxyStatus["bans"]>();
+		banKeys.forEach((k, i) => {
+			const rest = k.slice(`${P}ban:`.length);
+			const cut = rest.lastIndexOf(":");
+			const id = rest.slice(cut + 1);
+			const rec = banRecords[i];
+			const ttl = ttls[i] ?? -2;
+			if (!rec || ttl === -2) return;
+			const list = bansById.get(id) ?? [];
+			list.push({
+				domain: rest.slice(0, cut),
+				remainingS: ttl < 0 ? -1 : Math.ceil(ttl / 1000),
+				reason: rec.reason,
+			});
+			bansById.set(id, list);
+		});
+		return proxies.map((p, i) => ({
+			...toPublic(p),
+			state: healthState(healths[i], this.options.health),
+			health: healths[i] ?? null,
+			inFlight: Math.max(0, inflight[p.id] ?? 0),
+			uses: uses[p.id] ?? 0,
+			bans: bansById.get(p.id) ?? [],
+		}));
+	}
+}
+
+function banKey(domain: string, proxyId: string): string {
+	return `${P}ban:${domain}:${proxyId}`;
+}
