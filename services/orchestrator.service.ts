@@ -1,0 +1,158 @@
+/**
+ * Orchestrator: durable collection jobs (plan ZIPs x sources into tasks, lease them to source nodes,
+ * retry, dead-letter, progress, cancel). Any number of nodes may run it: one leads (a lease with
+ * expiry in SharedState), the others answer actions and take over when the leader dies. The logic
+ * lives in src/jobs/; this file wires it to the broker.
+ */
+import moleculer, { type Context, type ServiceBroker, type ServiceSchema } from "moleculer";
+import { Orchestrator } from "../src/jobs/orchestrator.ts";
+import { JOB_ID_SHAPE, PlanError } from "../src/jobs/plan.ts";
+import type { ServiceFactory } from "../src/node/context.ts";
+
+const { ValidationError } = moleculer.Errors;
+
+interface RegistryService {
+	name: string;
+	actions?: Record<string, unknown>;
+	available?: boolean;
+}
+
+interface ActionEndpoint {
+	id: string;
+	isAvailable: boolean;
+}
+
+/** Services offering `<name>.collectZip` right now: the sources a job may use. */
+function sourcesIn(broker: ServiceBroker): string[] {
+	const services = broker.registry.getServiceList({
+		onlyAvailable: true,
+		withActions: true,
+	}) as RegistryService[];
+	const names = services
+		.filter((s) => Object.keys(s.actions ?? {}).includes(`${s.name}.collectZip`))
+		.map((s) => s.name);
+	return [...new Set(names)].sort();
+}
+
+function endpointsOf(broker: ServiceBroker, action: string): string[] {
+	const list = broker.registry.getActionEndpoints(action) as unknown as
+		| { endpoints?: ActionEndpoint[] }
+		| undefined;
+	return [...new Set((list?.endpoints ?? []).filter((e) => e.isAvailable).map((e) => e.id))].sort();
+}
+
+/** A PlanError becomes a 422 that names every problem; anything else passes through. */
+async function answer<T>(work: () => Promise<T>): Promise<T> {
+	try {
+		return await work();
+	} catch (err) {
+		if (err instanceof PlanError)
+			throw new ValidationError(err.message, "INVALID_JOB", { problems: err.problems });
+		throw err;
+	}
+}
+
+const orchestratorService: ServiceFactory = ({ config, state }) => {
+	const jobs = config.jobs;
+	let engine: Orchestrator;
+	const schema: ServiceSchema = {
+		name: "orchestrator",
+		actions: {
+			collect: {
+				params: {
+					zips: { type: "array", items: "string", min: 1, max: 1000 },
+					sources: { type: "array", items: { type: "string", pattern: /^[a-z][a-z0-9-]*$/ }, optional: true },
+					enrich: { type: "boolean", optional: true },
+					priority: { type: "number", integer: true, min: -100, max: 100, optional: true },
+					jobId: { type: "string", pattern: JOB_ID_SHAPE, optional: true },
+					origin: { type: "string", max: 100, optional: true },
+				},
+				handler(
+					ctx: Context<{
+						zips: string[];
+						sources?: string[];
+						enrich?: boolean;
+						priority?: number;
+						jobId?: string;
+						origin?: string;
+					}>,
+				) {
+					return answer(() => engine.collect(ctx.params));
+				},
+			},
+			status: {
+				params: { id: { type: "string", pattern: JOB_ID_SHAPE } },
+				handler(ctx: Context<{ id: string }>) {
+					return answer(() => engine.status(ctx.params.id));
+				},
+			},
+			list: {
+				params: { limit: { type: "number", integer: true, min: 1, max: 500, optional: true, convert: true } },
+				handler(ctx: Context<{ limit?: number }>) {
+					return engine.list(ctx.params.limit ?? 20);
+				},
+			},
+			cancel: {
+				params: { id: { type: "string", pattern: JOB_ID_SHAPE } },
+				handler(ctx: Context<{ id: string }>) {
+					return answer(() => engine.cancel(ctx.params.id));
+				},
+			},
+			retry: {
+				params: { id: { type: "string", pattern: JOB_ID_SHAPE } },
+				handler(ctx: Context<{ id: string }>) {
+					return answer(() => engine.retry(ctx.params.id));
+				},
+			},
+			sources: {
+				handler(this: { broker: ServiceBroker }) {
+					return sourcesIn(this.broker);
+				},
+			},
+			leader: {
+				handler() {
+					return { node: config.core.nodeId, leader: engine.isLeader };
+				},
+			},
+		},
+		created(this: { broker: ServiceBroker; logger: ServiceBroker["logger"] }) {
+			const broker = this.broker;
+			engine = new Orchestrator({
+				state,
+				nodeId: broker.nodeID,
+				settings: {
+					maxAttempts: jobs.maxAttempts,
+					backoffBaseMs: jobs.backoffBaseMs,
+					backoffMaxMs: jobs.backoffMaxMs,
+					taskLeaseMs: jobs.taskLeaseMs,
+					taskTimeoutMs: jobs.taskTimeoutMs,
+					leaderTtlMs: jobs.leaderTtlMs,
+					tickMs: jobs.tickMs,
+					retentionMs: jobs.retentionMs,
+					concurrency: (source) => jobs.concurrency[source] ?? jobs.concurrency.default ?? 4,
+					requestsPerSecond: (source) => jobs.sourceRates[source] ?? jobs.sourceRates.default ?? null,
+				},
+				endpoints: (action) => endpointsOf(broker, action),
+				call: (action, params, nodeID, timeout) =>
+					broker.call(action, params, { nodeID, timeout, retries: 0 }),
+				nodeAlive: (nodeID) => {
+					const node = broker.registry.nodes.get(nodeID) as { available?: boolean } | undefined;
+					return Boolean(node?.available);
+				},
+				availableSources: () => sourcesIn(broker),
+				enrichAvailable: () => endpointsOf(broker, "llm.enrichPending").length > 0,
+				broadcast: (event, payload) => void broker.broadcast(event, payload),
+				logger: this.logger,
+			});
+		},
+		started() {
+			engine.start();
+		},
+		async stopped() {
+			await engine.stop();
+		},
+	};
+	return schema;
+};
+
+export default orchestratorService;

@@ -1,0 +1,81 @@
+/**
+ * Scheduler: the configured schedules (SCHEDULES), each tick fired once per cluster however many
+ * nodes run this service. Logic in src/scheduler/; this file wires it to the broker.
+ */
+import moleculer, { type Context, type ServiceBroker, type ServiceSchema } from "moleculer";
+import type { ServiceFactory } from "../src/node/context.ts";
+import { Scheduler } from "../src/scheduler/scheduler.ts";
+
+const { MoleculerClientError } = moleculer.Errors;
+
+const nameParam = { name: { type: "string", pattern: /^[A-Za-z0-9_-]{1,64}$/ } };
+
+/** An unknown schedule name is the caller's mistake: answer 404 with the known names. */
+async function answer<T>(work: () => Promise<T>): Promise<T> {
+	try {
+		return await work();
+	} catch (err) {
+		if (err instanceof Error && err.message.startsWith("no schedule")) {
+			throw new MoleculerClientError(err.message, 404, "SCHEDULE_NOT_FOUND");
+		}
+		throw err;
+	}
+}
+
+const schedulerService: ServiceFactory = ({ config, state }) => {
+	const jobs = config.jobs;
+	let engine: Scheduler;
+	const schema: ServiceSchema = {
+		name: "scheduler",
+		actions: {
+			list: {
+				handler() {
+					return engine.list();
+				},
+			},
+			trigger: {
+				params: nameParam,
+				handler(ctx: Context<{ name: string }>) {
+					return answer(() => engine.trigger(ctx.params.name));
+				},
+			},
+			pause: {
+				params: nameParam,
+				handler(ctx: Context<{ name: string }>) {
+					return answer(() => engine.pause(ctx.params.name));
+				},
+			},
+			resume: {
+				params: nameParam,
+				handler(ctx: Context<{ name: string }>) {
+					return answer(() => engine.resume(ctx.params.name));
+				},
+			},
+		},
+		created(this: { broker: ServiceBroker; logger: ServiceBroker["logger"] }) {
+			const broker = this.broker;
+			engine = new Scheduler({
+				state,
+				nodeId: broker.nodeID,
+				schedules: jobs.schedules,
+				timezone: jobs.timezone,
+				graceMs: jobs.missedGraceMs,
+				roundMs: jobs.roundMs,
+				// Longer than a fired call may take, so a slow fire is not claimed twice.
+				claimTtlMs: Math.max(60_000, config.core.requestTimeoutMs * 2),
+				call: (action, params) => broker.call(action, params),
+				broadcast: (event, payload) => void broker.broadcast(event, payload),
+				logger: this.logger,
+			});
+		},
+		started() {
+			engine.start();
+		},
+		stopped() {
+			engine.stop();
+		},
+	};
+	return schema;
+};
+
+export default schedulerService;

@@ -1,0 +1,123 @@
+/**
+ * The task state machine, pure: every transition returns a new task and never touches I/O, so the
+ * orchestrator's rules (who may be dispatched, when a failure retries or becomes a dead letter, when
+ * a job is finished) are unit-tested apart from the broker.
+ *
+ *   pending --lease--> leased --complete--> done
+ *      ^                 |--fail (attempts left)--> pending (notBefore = now + backoff)
+ *      |                 |--fail (no attempts left / permanent)--> dead
+ *      +--lease lost-----+ (holder died: re-dispatch, counted as an attempt)
+ *   pending | leased --cancel--> cancelled
+ */
+import type { DeadLetter, Job, JobStatus, Task, TaskAttemptError, TaskCounts } from "./types.ts";
+
+export interface RetryPolicy {
+	maxAttempts: number;
+	backoffBaseMs: number;
+	backoffMaxMs: number;
+}
+
+/**
+ * Exponential backoff with "full jitter" (AWS architecture blog): a uniform wait in
+ * [base*2^(n-1)/2, base*2^(n-1)], capped, so many failed tasks do not come back in lockstep.
+ * `random` in [0, 1).
+ */
+export function backoffMs(attempt: number, policy: RetryPolicy, random: number): number {
+	const exp = Math.min(policy.backoffMaxMs, policy.backoffBaseMs * 2 ** Math.max(0, attempt - 1));
+	return Math.round(exp / 2 + (exp / 2) * random);
+}
+
+export function isDispatchable(task: Task, now: number): boolean {
+	return task.state === "pending" && task.notBefore <= now;
+}
+
+export function lease(task: Task, token: string, now: number): Task {
+	if (task.state !== "pending") throw new Error(`task ${task.id} is ${task.state}, not pending`);
+	return {
+		...task,
+		state: "leased",
+		attempts: task.attempts + 1,
+		leaseToken: token,
+		node: null,
+		startedAt: task.startedAt ?? now,
+	};
+}
+
+export function complete(task: Task, counts: TaskCounts, now: number): Task {
+	return { ...task, state: "done", leaseToken: null, finishedAt: now, counts };
+}
+
+export interface FailureInfo {
+	message: string;
+	retryable: boolean;
+	/** A failure no retry can fix (bad input, source refuses): dead letter at once. */
+	permanent: boolean;
+	node: string | null;
+}
+
+/** A failed attempt: back to pending after a backoff, or a dead letter when attempts are used up. */
+export function fail(task: Task, info: FailureInfo, now: number, policy: RetryPolicy, random: number): Task {
+	const error: TaskAttemptError = {
+		attempt: task.attempts,
+		at: new Date(now).toISOString(),
+		node: info.node,
+		message: info.message,
+		retryable: info.retryable,
+	};
+	// Keep the reasons bounded: a task that failed many times keeps its last few.
+	const errors = [...task.errors, error].slice(-10);
+	if (info.permanent || task.attempts >= policy.maxAttempts) {
+		return { ...task, state: "dead", leaseToken: null, finishedAt: now, errors };
+	}
+	// A node that died is not the task's fault: re-dispatch soon, elsewhere.
+	const wait = info.retryable
+		? Math.min(policy.backoffBaseMs, 1000)
+		: backoffMs(task.attempts, policy, random);
+	return { ...task, state: "pending", leaseToken: null, notBefore: now + wait, errors };
+}
+
+export function cancel(task: Task, now: number): Task {
+	if (task.state === "done" || task.state === "dead" || task.state === "cancelled") return task;
+	return { ...task, state: "cancelled", leaseToken: null, finishedAt: now };
+}
+
+/** A dead letter back to pending with a fresh attempt budget (the `retry` action). */
+export function revive(task: Task): Task {
+	if (task.state !== "dead") return task;
+	return { ...task, state: "pending", attempts: 0, notBefore: 0, finishedAt: null };
+}
+
+export function isSettled(task: Task): boolean {
+	return task.state === "done" || task.state === "dead" || task.state === "cancelled";
+}
+
+export function deadLetterOf(task: Task): DeadLetter {
+	return {
+		taskId: task.id,
+		source: task.source,
+		zip: task.zip,
+		attempts: task.attempts,
+		reasons: task.errors.map((e) => `attempt ${e.attempt}${e.node ? ` on ${e.node}` : ""}: ${e.message}`),
+	};
+}
+
+/**
+ * The job's status once its tasks are known: running while any task is unsettled; then completed,
+ * completed_with_errors (some dead letters) or failed (nothing succeeded).
+ */
+export function jobOutcome(job: Job, tasks: Task[]): JobStatus {
+	if (job.status === "cancelling") {
+		return tasks.some((t) => t.state === "leased") ? "cancelling" : "cancelled";
+	}
+	if (job.status !== "running") return job.status;
+	if (!tasks.every(isSettled)) return "running";
+	const dead = tasks.filter((t) => t.state === "dead").length;
+	if (dead === 0) return "completed";
+	return dead === tasks.length ? "failed" : "completed_with_errors";
+}
+
+/** Enrichment tasks wait until every collect task of the job has settled. */
+export function phaseOpen(task: Task, tasks: Task[]): boolean {
+	if (task.kind !== "enrich") return true;
+	return tasks.every((t) => t.kind !== "collect" || isSettled(t));
+}
