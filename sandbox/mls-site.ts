@@ -622,11 +622,7 @@ export async function startMlsSite(options: StartMlsOptions): Promise<MlsSite> {
 			const session = passed.session ?? newSession(true, now);
 			session.verified = true;
 			session.expiresAt = now + knobs.defences.sessionTtlMs;
-			// A solved challenge forgives the IP's record; its other sessions start clean too.
-			const r = record(ctx.client);
-			r.strikes.length = 0;
-			r.challenges.length = 0;
-			r.challenged = false;
+			// Only this session is cleared: the IP stays challenged for its other (cookie-less) requests.
 			ctx.send(303, "", { location: back, "set-cookie": cookieFor(session) });
 			return;
 		}
