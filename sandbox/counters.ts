@@ -62,11 +62,18 @@ export function maxInSlidingWindow(sortedTimes: readonly number[], windowMs: num
 
 export class RequestCounters {
 	readonly #records: RequestRecord[] = [];
+	/** Most records kept; past it the oldest tenth is dropped (a long demo run must not grow forever). */
+	readonly maxRecords: number;
+
+	constructor(maxRecords = 1_000_000) {
+		this.maxRecords = maxRecords;
+	}
 
 	/** Logs one request; the returned record's `status` is set later by the server. */
 	record(client: string, kind: string, t: number = Date.now()): RequestRecord {
 		const rec: RequestRecord = { t, client, kind, status: 0 };
 		this.#records.push(rec);
+		if (this.#records.length > this.maxRecords) this.#records.splice(0, Math.ceil(this.maxRecords / 10));
 		return rec;
 	}
 

@@ -144,11 +144,32 @@ class QueryError extends Error {
 
 type Predicate = (p: Parcel, oid: number) => boolean;
 
+/** Splits on AND outside quoted literals, so `PHYSICAL_ADDRESS='1 N A AND B ST'` stays one clause. */
+function splitAnd(text: string): string[] {
+	const out: string[] = [];
+	let start = 0;
+	let inQuote = false;
+	for (let i = 0; i < text.length; i++) {
+		const ch = text[i]!;
+		if (ch === "'") inQuote = !inQuote;
+		else if (!inQuote && /\s/.test(ch)) {
+			const m = /^\s+AND\s+/i.exec(text.slice(i));
+			if (m) {
+				out.push(text.slice(start, i));
+				start = i + m[0].length;
+				i = start - 1;
+			}
+		}
+	}
+	out.push(text.slice(start));
+	return out;
+}
+
 /** Parses the supported `where` subset: `1=1` and `FIELD='value'` clauses joined by AND. */
 export function parseWhere(where: string): Predicate {
 	const text = where.trim();
 	if (text === "") throw new QueryError("'where' parameter is invalid");
-	const clauses = text.split(/\s+AND\s+/i).map((c) =>
+	const clauses = splitAnd(text).map((c) =>
 		c
 			.trim()
 			.replace(/^\((.*)\)$/, "$1")

@@ -189,6 +189,10 @@ describe("sandbox fault knobs and counters", () => {
 		assert.equal(c.maxInWindow(100, { client: "a" }), 3);
 		assert.equal(c.maxInWindow(100), 4);
 		assert.equal(c.countSince(100, { client: "a" }, 420), 1);
+		const capped = new RequestCounters(10);
+		for (let t = 0; t < 25; t++) capped.record("a", "k", t);
+		assert.ok(capped.total() <= 10, "the log is bounded");
+		assert.equal(capped.records().at(-1)!.t, 24, "newest records are kept");
 
 		const seq = (seed: number) => {
 			const f = new FaultInjector(

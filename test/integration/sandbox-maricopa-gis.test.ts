@@ -113,6 +113,17 @@ describe("sandbox Maricopa GIS (ArcGIS REST) layer", () => {
 			both.fields.map((f) => f.name),
 			["APN", "PHYSICAL_ZIP"],
 		);
+		const tricky = world.parcels.find((x) => x.situs.unit === null)!;
+		const quoted = await query({
+			where: `PHYSICAL_ADDRESS='${tricky.situsAddress}' AND PHYSICAL_ZIP='${tricky.zip}'`,
+			outFields: "APN",
+		});
+		assert.deepEqual(
+			quoted.features.map((f) => f.attributes.APN),
+			[tricky.apn],
+		);
+		const andInLiteral = await query({ where: "PHYSICAL_ADDRESS='1 N A AND B ST'", returnCountOnly: "true" });
+		assert.deepEqual(andInLiteral, { count: 0 }, "AND inside a literal is not a conjunction");
 		const none = await query({ where: `PHYSICAL_ZIP='85031' AND APN='${p.apn}'`, outFields: "APN" });
 		assert.deepEqual(none.features, []);
 		const all = await query({ where: "1=1 AND PHYSICAL_ZIP='85301'", returnCountOnly: "true" });
