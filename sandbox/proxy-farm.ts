@@ -15,6 +15,9 @@
  * Behaviours, per proxy and changeable at run time: `healthy`; `dead` (the listening socket is
  * closed: connection refused); `slow` (added latency per request); `flaky` (a share of requests
  * answered 502 or cut with a TCP reset). Wrong credentials get 407 with Proxy-Authenticate.
+ * In-process knobs are on the `ProxyFarm` handle; other processes use the provider's control routes:
+ * `GET /__sandbox/farm`, `POST /__sandbox/farm/set {"index":3,"behaviour":"dead"}`,
+ * `POST /__sandbox/farm/rotate {"n":1}`.
  */
 import {
 	createServer,
@@ -28,7 +31,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Server as ProxyServer, RequestError } from "proxy-chain";
 import { RequestCounters } from "./counters.ts";
 import { FaultInjector, type FaultKnobs } from "./faults.ts";
-import { HttpError, type SimContext, type SimServer, startSimServer } from "./http.ts";
+import { type ControlHandler, HttpError, type SimContext, type SimServer, startSimServer } from "./http.ts";
 import { Rng } from "./rng.ts";
 
 export type ProxyBehaviour = "healthy" | "dead" | "slow" | "flaky";
@@ -485,46 +488,82 @@ export async function startProxyFarm(options: Partial<ProxyFarmConfig> = {}): Pr
 	};
 	stampListed();
 
-	const provider = await startProvider(config, () => listed, listedAt);
-
 	const get = (index: number): FarmProxy => {
 		const p = farm[index];
 		if (!p) throw new RangeError(`no proxy ${index} (farm has ${farm.length})`);
 		return p;
 	};
 
+	const rotate = (n = 1): void => {
+		if (!(Number.isInteger(n) && n >= 1)) throw new RangeError("rotate(n) needs an integer n >= 1");
+		const count = Math.min(n, listed.length);
+		const out = listed.slice(0, count);
+		const standby = farm.filter((p) => !p.listed);
+		const incoming = standby.slice(0, count);
+		for (const p of out) {
+			p.listed = false;
+			listedAt.delete(p);
+			p.issueCredentials();
+		}
+		// Without enough standby proxies the replaced ones return (with their new credentials).
+		const refill = [...incoming, ...out].slice(0, count);
+		for (const p of refill) p.listed = true;
+		listed = [...listed.slice(count), ...refill];
+		stampListed();
+	};
+
+	const totals = (): ProxyCounts => {
+		const t = emptyCounts();
+		for (const p of farm) for (const k of Object.keys(t) as (keyof ProxyCounts)[]) t[k] += p.counts[k];
+		return t;
+	};
+
+	// Knobs for other processes (the demo runs the sandbox in its own process).
+	const control: Record<string, ControlHandler> = {
+		"GET farm": () => ({ proxies: farm.map((p) => p.info()), totals: totals() }),
+		"POST farm/set": async ({ body }) => {
+			const b = (body ?? {}) as { index?: unknown } & Partial<ProxySpec>;
+			if (typeof b.index !== "number") throw new HttpError(400, "index (number) is required");
+			const { index, ...patch } = b;
+			try {
+				await get(index).apply(patch);
+			} catch (err) {
+				throw new HttpError(400, (err as Error).message);
+			}
+			return get(index).info();
+		},
+		"POST farm/rotate": ({ body }) => {
+			const n = (body as { n?: unknown } | undefined)?.n ?? 1;
+			if (typeof n !== "number") throw new HttpError(400, "n must be a number");
+			try {
+				rotate(n);
+			} catch (err) {
+				throw new HttpError(400, (err as Error).message);
+			}
+			return { urls: listed.map((p) => p.url) };
+		},
+	};
+
+	let provider: SimServer;
+	try {
+		provider = await startProvider(config, () => listed, listedAt, control);
+	} catch (err) {
+		await Promise.all(farm.map((p) => p.close()));
+		throw err;
+	}
+
 	return {
 		proxies: () => farm.map((p) => p.info()),
 		proxy: (index) => get(index).info(),
 		urls: () => listed.map((p) => p.url),
 		set: (index, patch) => get(index).apply(patch),
-		rotate(n = 1) {
-			if (!(Number.isInteger(n) && n >= 1)) throw new RangeError("rotate(n) needs an integer n >= 1");
-			const count = Math.min(n, listed.length);
-			const out = listed.slice(0, count);
-			const standby = farm.filter((p) => !p.listed);
-			const incoming = standby.slice(0, count);
-			for (const p of out) {
-				p.listed = false;
-				listedAt.delete(p);
-				p.issueCredentials();
-			}
-			// Without enough standby proxies the replaced ones return (with their new credentials).
-			const refill = [...incoming, ...out].slice(0, count);
-			for (const p of refill) p.listed = true;
-			listed = [...listed.slice(count), ...refill];
-			stampListed();
-		},
+		rotate,
 		providerUrl: provider.url,
 		listUrl: `${provider.url}/api/v2/proxy/list/`,
 		textListUrl: `${provider.url}/api/v2/proxy/list/download/${encodeURIComponent(config.providerKey)}/`,
 		providerKey: config.providerKey,
 		provider,
-		totals() {
-			const t = emptyCounts();
-			for (const p of farm) for (const k of Object.keys(t) as (keyof ProxyCounts)[]) t[k] += p.counts[k];
-			return t;
-		},
+		totals,
 		async close() {
 			await Promise.all([provider.stop(), ...farm.map((p) => p.close())]);
 		},
@@ -536,6 +575,7 @@ function startProvider(
 	config: ProxyFarmConfig,
 	listed: () => FarmProxy[],
 	listedAt: Map<FarmProxy, string>,
+	control: Record<string, ControlHandler>,
 ): Promise<SimServer> {
 	const downloadPrefix = "/api/v2/proxy/list/download/";
 	return startSimServer({
@@ -545,6 +585,7 @@ function startProvider(
 		faults: new FaultInjector(config.providerFaults, config.seed),
 		counters: new RequestCounters(),
 		classify: (url) => (url.pathname.startsWith(downloadPrefix) ? "download" : "list"),
+		control,
 		handle(ctx: SimContext) {
 			const { url, req } = ctx;
 			if (url.pathname.startsWith(downloadPrefix)) {

@@ -172,6 +172,27 @@ describe("run-time knobs", () => {
 		assert.throws(() => farm.proxy(99), RangeError);
 	});
 
+	test("knobs are also reachable over HTTP (control routes on the provider)", async () => {
+		const post = async (route: string, body: unknown) => {
+			const res = await fetch(`${farm.providerUrl}/__sandbox/${route}`, {
+				method: "POST",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify(body),
+			});
+			return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+		};
+		const p = farm.proxy(SLOW);
+		assert.equal((await post("farm/set", { index: SLOW, behaviour: "dead" })).status, 200);
+		assert.match(failure(await via(p.url, echoUrl, false)), /^ECONNREFUSED/);
+		assert.equal((await post("farm/set", { index: SLOW, behaviour: "slow" })).status, 200);
+		assert.equal(ok(await via(p.url, echoUrl, false)).status, 200);
+		assert.equal((await post("farm/set", { index: SLOW, failRate: 7 })).status, 400);
+		const state = (await (await fetch(`${farm.providerUrl}/__sandbox/farm`)).json()) as {
+			proxies: { behaviour: string }[];
+		};
+		assert.equal(state.proxies[SLOW]!.behaviour, "slow");
+	});
+
 	test("requests are counted per proxy", async () => {
 		const before = farm.proxy(SLOW).counts;
 		await via(farm.proxy(SLOW).url, echoUrl, false);
