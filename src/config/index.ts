@@ -6,22 +6,27 @@
  */
 import { type CoreConfig, coreSettings, toCoreConfig } from "./core.ts";
 import { type SettingGroup, validateEnv } from "./define.ts";
+import { type MaricopaConfig, maricopaSettings, toMaricopaConfig } from "./maricopa.ts";
 
 export type { CoreConfig } from "./core.ts";
 export { ConfigError } from "./define.ts";
+export type { MaricopaConfig } from "./maricopa.ts";
 
 export const SETTING_GROUPS: Record<string, SettingGroup> = {
 	core: coreSettings,
+	maricopa: maricopaSettings,
 };
 
 export interface Config {
 	core: CoreConfig;
+	maricopa: MaricopaConfig;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 	const values = validateEnv(Object.values(SETTING_GROUPS), env);
 	return {
 		core: toCoreConfig(values),
+		maricopa: toMaricopaConfig(values),
 	};
 }
 

@@ -1,0 +1,295 @@
+/**
+ * maricopa: the Maricopa County Assessor (src/maricopa/). The public GIS layer gives a ZIP's parcels
+ * and core facts in bulk, the REST API gives parcel details; each host has its own cluster-wide
+ * budget, Retry-After pause, breaker and fatal stop (src/core/host-policy.ts), so every node of the
+ * cluster together behaves as one polite client.
+ *
+ * Actions:
+ * - `searchZip` { zip, via?: "gis"|"search", page? } -> one page of a ZIP's parcel list (not stored)
+ * - `parcel` { apn, store? } -> { apn, found, record } (stored through the store unless store=false)
+ * - `collectZip` { zip, jobId?, taskId?, force? } -> { parcels, new, updated, unchanged, requests,
+ *   failures, requestsPerParcel, ... } (the orchestrator's source contract)
+ * - `status` {} -> both hosts' budget, pause, breaker and stop flag
+ * - `resume` {} -> clear a fatal stop (after the token was replaced) and the breakers
+ */
+import moleculer, { type Context, type ServiceSchema } from "moleculer";
+import {
+	HostFatalError,
+	HostPolicy,
+	type HostPolicyEvent,
+	HostRequestError,
+} from "../src/core/host-policy.ts";
+import { normalizeApn } from "../src/domain/apn.ts";
+import type { AssessorParcelRecord } from "../src/domain/records.ts";
+import { type CollectZipParams, collectZipParams, jobCancelSignal } from "../src/jobs/source-contract.ts";
+import { MaricopaApiClient, MaricopaConfigError, SEARCH_PAGE_SIZE } from "../src/maricopa/api-client.ts";
+import { type MergeStatus, RAW_SOURCE, type StoreGateway, ZipCollector } from "../src/maricopa/collect.ts";
+import { MaricopaGisClient } from "../src/maricopa/gis-client.ts";
+import type { RequestOutcome, RequestTally } from "../src/maricopa/http.ts";
+import type { AssessorPropertyType } from "../src/maricopa/normalize.ts";
+import type { ServiceFactory } from "../src/node/context.ts";
+import { redact } from "../src/utils/redact.ts";
+
+const { MoleculerClientError, MoleculerError, MoleculerRetryableError } = moleculer.Errors;
+
+const M = {
+	requests: "saguaro_maricopa_requests_total",
+	waitMs: "saguaro_maricopa_budget_wait_ms_total",
+	waits: "saguaro_maricopa_budget_waits_total",
+	breaker: "saguaro_maricopa_breaker_state",
+	fatal: "saguaro_maricopa_fatal",
+} as const;
+
+const BREAKER_VALUE = { closed: 0, "half-open": 1, open: 2 } as const;
+
+const TYPE_OF_SETTING: Record<string, AssessorPropertyType> = {
+	residential: "RESIDENTIAL",
+	commercial: "COMMERCIAL",
+	vacant: "VACANT LAND",
+};
+
+const maricopaService: ServiceFactory = ({ config, state }) => {
+	const c = config.maricopa;
+	let api: MaricopaApiClient;
+	let gis: MaricopaGisClient;
+	let policies: HostPolicy[] = [];
+
+	const storeVia = (ctx: Context): StoreGateway => ({
+		async upsertRaw(source, sourceId, payload, collectedAt) {
+			await ctx.call("raw.upsertRaw", { source, sourceId, payload, collectedAt });
+		},
+		async merge(sourceId, record, collectedAt) {
+			const out = (await ctx.call("properties.merge", {
+				source: "maricopa",
+				sourceId,
+				record,
+				collectedAt,
+			})) as {
+				status: MergeStatus;
+			};
+			return out.status;
+		},
+	});
+
+	const schema: ServiceSchema = {
+		name: "maricopa",
+		created() {
+			const broker = this.broker;
+			const metrics = config.core.enableMetrics ? broker.metrics : null;
+			if (metrics) {
+				metrics.register({
+					type: "counter",
+					name: M.requests,
+					labelNames: ["host", "endpoint", "outcome"],
+					description: "Assessor HTTP requests by outcome",
+				});
+				metrics.register({
+					type: "counter",
+					name: M.waitMs,
+					labelNames: ["host"],
+					description: "Time requests waited for the cluster-wide budget, pause or breaker (ms)",
+				});
+				metrics.register({
+					type: "counter",
+					name: M.waits,
+					labelNames: ["host"],
+					description: "Requests that went through the budget",
+				});
+				metrics.register({
+					type: "gauge",
+					name: M.breaker,
+					labelNames: ["host"],
+					description: "Host breaker as this node last saw it: 0 closed, 1 half-open, 2 open",
+				});
+				metrics.register({
+					type: "gauge",
+					name: M.fatal,
+					labelNames: ["host"],
+					description: "1 when the host is stopped",
+				});
+			}
+			const onEvent = (e: HostPolicyEvent) => {
+				if (e.type === "wait") {
+					metrics?.increment(M.waitMs, { host: e.host }, e.ms);
+					metrics?.increment(M.waits, { host: e.host });
+				} else if (e.type === "breaker") {
+					metrics?.set(M.breaker, BREAKER_VALUE[e.state], { host: e.host });
+					if (e.state !== "closed") broker.logger.warn(`Assessor host ${e.host}: breaker ${e.state}.`);
+				} else if (e.type === "fatal") {
+					metrics?.set(M.fatal, 1, { host: e.host });
+					broker.logger.error(`Assessor host ${e.host} stopped for the whole cluster: ${redact(e.reason)}`);
+				} else if (e.type === "pause") {
+					broker.logger.warn(
+						`Assessor host ${e.host} paused until ${new Date(e.untilMs).toISOString()} (Retry-After).`,
+					);
+				}
+			};
+			const onRequest = (host: string) => (endpoint: string, outcome: RequestOutcome) =>
+				metrics?.increment(M.requests, { host, endpoint, outcome });
+			const policyFor = (host: string, points: number) =>
+				new HostPolicy(state, {
+					host,
+					rate: { points, durationMs: c.rateWindowMs },
+					retry: { maxAttempts: c.maxAttempts, baseMs: c.backoffBaseMs, maxMs: c.backoffMaxMs },
+					breaker: {
+						windowMs: 60_000,
+						minRequests: c.breakerMinRequests,
+						failureRate: c.breakerFailureRate,
+						openMs: c.breakerOpenMs,
+					},
+					nodeId: broker.nodeID,
+					onEvent,
+				});
+			const apiPolicy = policyFor("maricopa-api", c.ratePerWindow);
+			const gisPolicy = policyFor("maricopa-gis", c.gisRatePerWindow);
+			policies = [apiPolicy, gisPolicy];
+			api = new MaricopaApiClient({
+				baseUrl: c.baseUrl,
+				token: c.token,
+				timeoutMs: c.timeoutMs,
+				policy: apiPolicy,
+				onRequest: onRequest("maricopa-api"),
+			});
+			gis = new MaricopaGisClient({
+				queryUrl: c.gisUrl,
+				pageSize: c.gisPageSize,
+				timeoutMs: c.timeoutMs,
+				policy: gisPolicy,
+				onRequest: onRequest("maricopa-gis"),
+			});
+		},
+		actions: {
+			searchZip: {
+				params: {
+					zip: collectZipParams.zip,
+					via: { type: "enum", values: ["gis", "search"], default: "gis" },
+					page: { type: "number", integer: true, min: 1, max: 100_000, default: 1, convert: true },
+				},
+				async handler(ctx: Context<{ zip: string; via: "gis" | "search"; page: number }>) {
+					const { zip, via, page } = ctx.params;
+					const tally: RequestTally = { bulk: 0, detail: 0 };
+					return wrap(async () => {
+						if (via === "gis") {
+							const offset = (page - 1) * c.gisPageSize;
+							const res = await gis.query(`PHYSICAL_ZIP='${zip}'`, offset, tally);
+							return {
+								zip,
+								via,
+								page,
+								more: res.exceededTransferLimit,
+								parcels: res.rows.map((r) => slim(r.record)),
+								requests: tally.bulk,
+							};
+						}
+						const res = await api.searchPage(zip, page, tally);
+						return {
+							zip,
+							via,
+							page,
+							total: res.total,
+							more: page * SEARCH_PAGE_SIZE < res.total,
+							parcels: res.rows.map((r) => slim(r.record)),
+							requests: tally.bulk,
+						};
+					});
+				},
+			},
+			parcel: {
+				params: {
+					apn: { type: "string", min: 8, max: 20 },
+					store: { type: "boolean", default: true, convert: true },
+				},
+				async handler(ctx: Context<{ apn: string; store: boolean }>) {
+					const apn = normalizeApn(ctx.params.apn);
+					if (!apn)
+						throw new MoleculerClientError(`'${ctx.params.apn}' is not a parcel number`, 422, "INVALID_APN");
+					const tally: RequestTally = { bulk: 0, detail: 0 };
+					return wrap(async () => {
+						const detail = await api.parcel(apn, tally);
+						if (!detail) return { apn, found: false, record: null, stored: false, requests: tally.detail };
+						// Without a bulk row the address comes from its sub-resource (the detail's line is ambiguous).
+						const address = await api.parcelAddress(apn, tally);
+						const record: AssessorParcelRecord = address ? { ...detail.record, address } : detail.record;
+						let stored: MergeStatus | false = false;
+						if (ctx.params.store) {
+							const store = storeVia(ctx);
+							const at = new Date().toISOString();
+							await store.upsertRaw(RAW_SOURCE.parcel, apn, detail.raw, at);
+							stored = await store.merge(apn, record, at);
+						}
+						return { apn, found: true, record, stored, requests: tally.detail };
+					});
+				},
+			},
+			collectZip: {
+				params: { ...collectZipParams, force: { type: "boolean", optional: true, convert: true } },
+				async handler(ctx: Context<CollectZipParams & { force?: boolean }>) {
+					const cancel = jobCancelSignal(state, ctx.params.jobId);
+					const collector = new ZipCollector(api, gis, storeVia(ctx), state);
+					try {
+						return await wrap(() =>
+							collector.collectZip({
+								zip: ctx.params.zip,
+								detailTypes: c.propertyTypes.map((t) => TYPE_OF_SETTING[t]!),
+								detailMaxAgeMs: c.detailMaxAgeMs,
+								concurrency: c.concurrency,
+								force: ctx.params.force ?? false,
+								signal: cancel.signal,
+							}),
+						);
+					} finally {
+						cancel.dispose();
+					}
+				},
+			},
+			status: {
+				async handler() {
+					return Promise.all(policies.map((p) => p.status()));
+				},
+			},
+			resume: {
+				async handler() {
+					await Promise.all(policies.map((p) => p.resume()));
+					return Promise.all(policies.map((p) => p.status()));
+				},
+			},
+		},
+	};
+	return schema;
+};
+
+function slim(r: AssessorParcelRecord) {
+	return {
+		apn: r.apn,
+		propertyType: r.propertyType ?? null,
+		street: r.address?.street ?? null,
+		city: r.address?.city ?? null,
+		zip: r.address?.zip ?? null,
+	};
+}
+
+/**
+ * A fatal stop is not retryable (another node would be refused too); a host that stays down is
+ * retryable later; a missing token is a configuration error.
+ */
+async function wrap<T>(run: () => Promise<T>): Promise<T> {
+	try {
+		return await run();
+	} catch (err) {
+		const message = String(redact((err as Error).message));
+		if (err instanceof HostFatalError) {
+			throw new MoleculerError(message, 500, "MARICOPA_STOPPED", {
+				host: err.host,
+				reason: redact(err.reason),
+			});
+		}
+		if (err instanceof MaricopaConfigError) throw new MoleculerError(message, 500, "MARICOPA_CONFIG");
+		if (err instanceof HostRequestError) {
+			if (err.outcome === "failed") throw new MoleculerClientError(message, 422, "MARICOPA_REQUEST_FAILED");
+			throw new MoleculerRetryableError(message, 503, "MARICOPA_UNAVAILABLE");
+		}
+		throw err;
+	}
+}
+
+export default maricopaService;

@@ -1,0 +1,140 @@
+import { intRule, listRule, type SettingGroup, urlRule } from "./define.ts";
+
+/** Assessor property types `collectZip` fetches REST details for (lower case in the setting). */
+export const MARICOPA_PROPERTY_TYPES = ["residential", "commercial", "vacant"] as const;
+export type MaricopaPropertyType = (typeof MARICOPA_PROPERTY_TYPES)[number];
+
+/** Maricopa County Assessor: REST API (details) and public GIS layer (bulk lists), each with its own budget. */
+export const maricopaSettings = {
+	MARICOPA_BASE_URL: {
+		rule: urlRule(["http", "https"]),
+		default: "https://mcassessor.maricopa.gov",
+		description: "Assessor REST API base URL.",
+	},
+	MARICOPA_TOKEN: {
+		rule: { type: "string", min: 1, max: 500 },
+		description:
+			"Assessor API token (sent raw in the AUTHORIZATION header). Unset = REST calls fail clearly.",
+		secret: true,
+	},
+	MARICOPA_GIS_URL: {
+		rule: urlRule(["http", "https"]),
+		default:
+			"https://gis.mcassessor.maricopa.gov/arcgis/rest/services/MaricopaDynamicQueryService/MapServer/3/query",
+		description: "Assessor public GIS parcels layer query URL (ArcGIS REST).",
+	},
+	MARICOPA_RATE_PER_MIN: {
+		rule: intRule(1, 100_000),
+		default: "60",
+		description: "Cluster-wide request budget for the REST API, per sliding minute (all nodes together).",
+	},
+	MARICOPA_GIS_RATE_PER_MIN: {
+		rule: intRule(1, 100_000),
+		default: "30",
+		description: "Cluster-wide request budget for the GIS layer, per sliding minute.",
+	},
+	MARICOPA_RATE_WINDOW_S: {
+		rule: intRule(1, 3600),
+		default: "60",
+		description:
+			"Window of both budgets in seconds: the budget is RATE_PER_MIN requests per this window (tests use short windows).",
+	},
+	MARICOPA_GIS_PAGE_SIZE: {
+		rule: intRule(1, 2000),
+		default: "1000",
+		description: "Rows asked for per GIS query (the layer's MaxRecordCount caps it).",
+	},
+	MARICOPA_PROPERTY_TYPES: {
+		rule: listRule(MARICOPA_PROPERTY_TYPES),
+		default: "residential",
+		description: `Property types collectZip fetches REST parcel details for: ${MARICOPA_PROPERTY_TYPES.join(", ")}.`,
+	},
+	MARICOPA_DETAIL_MAX_AGE_H: {
+		rule: intRule(0, 100_000),
+		default: "720",
+		description:
+			"Incremental collection: a parcel whose bulk facts are unchanged and whose details are younger than this is not fetched again. 0 = always fetch.",
+	},
+	MARICOPA_TIMEOUT_MS: {
+		rule: intRule(100, 600_000),
+		default: "20000",
+		description: "Timeout of one HTTP request to the Assessor (API or GIS).",
+	},
+	MARICOPA_MAX_ATTEMPTS: {
+		rule: intRule(1, 20),
+		default: "5",
+		description: "Attempts per request on transient errors (5xx, timeouts, malformed bodies).",
+	},
+	MARICOPA_BACKOFF_BASE_MS: {
+		rule: intRule(1, 600_000),
+		default: "1000",
+		description: "First retry backoff; doubles per attempt, with jitter.",
+	},
+	MARICOPA_BACKOFF_MAX_MS: {
+		rule: intRule(1, 3_600_000),
+		default: "60000",
+		description: "Longest retry backoff.",
+	},
+	MARICOPA_BREAKER_MIN_REQUESTS: {
+		rule: intRule(1, 100_000),
+		default: "10",
+		description: "Outcomes in a minute before a host's cluster-wide breaker judges the failure rate.",
+	},
+	MARICOPA_BREAKER_FAILURE_RATE: {
+		rule: { type: "number", convert: true, min: 0.01, max: 1 },
+		default: "0.5",
+		description: "Failure share that opens a host's cluster-wide breaker.",
+	},
+	MARICOPA_BREAKER_OPEN_MS: {
+		rule: intRule(100, 3_600_000),
+		default: "30000",
+		description: "How long an open host breaker waits before one trial request.",
+	},
+	MARICOPA_CONCURRENCY: {
+		rule: intRule(1, 1000),
+		default: "8",
+		description: "Parcel detail requests collectZip keeps in flight on one node (the budget paces them).",
+	},
+} satisfies SettingGroup;
+
+export interface MaricopaConfig {
+	baseUrl: string;
+	token: string | null;
+	gisUrl: string;
+	ratePerWindow: number;
+	gisRatePerWindow: number;
+	rateWindowMs: number;
+	gisPageSize: number;
+	propertyTypes: MaricopaPropertyType[];
+	detailMaxAgeMs: number;
+	timeoutMs: number;
+	maxAttempts: number;
+	backoffBaseMs: number;
+	backoffMaxMs: number;
+	breakerMinRequests: number;
+	breakerFailureRate: number;
+	breakerOpenMs: number;
+	concurrency: number;
+}
+
+export function toMaricopaConfig(v: Record<string, unknown>): MaricopaConfig {
+	return {
+		baseUrl: (v.MARICOPA_BASE_URL as string).replace(/\/+$/, ""),
+		token: (v.MARICOPA_TOKEN as string | undefined) ?? null,
+		gisUrl: v.MARICOPA_GIS_URL as string,
+		ratePerWindow: v.MARICOPA_RATE_PER_MIN as number,
+		gisRatePerWindow: v.MARICOPA_GIS_RATE_PER_MIN as number,
+		rateWindowMs: (v.MARICOPA_RATE_WINDOW_S as number) * 1000,
+		gisPageSize: v.MARICOPA_GIS_PAGE_SIZE as number,
+		propertyTypes: v.MARICOPA_PROPERTY_TYPES as MaricopaPropertyType[],
+		detailMaxAgeMs: (v.MARICOPA_DETAIL_MAX_AGE_H as number) * 3_600_000,
+		timeoutMs: v.MARICOPA_TIMEOUT_MS as number,
+		maxAttempts: v.MARICOPA_MAX_ATTEMPTS as number,
+		backoffBaseMs: v.MARICOPA_BACKOFF_BASE_MS as number,
+		backoffMaxMs: v.MARICOPA_BACKOFF_MAX_MS as number,
+		breakerMinRequests: v.MARICOPA_BREAKER_MIN_REQUESTS as number,
+		breakerFailureRate: v.MARICOPA_BREAKER_FAILURE_RATE as number,
+		breakerOpenMs: v.MARICOPA_BREAKER_OPEN_MS as number,
+		concurrency: v.MARICOPA_CONCURRENCY as number,
+	};
+}
