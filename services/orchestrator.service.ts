@@ -81,9 +81,12 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 				},
 			},
 			status: {
-				params: { id: { type: "string", pattern: JOB_ID_SHAPE } },
-				handler(ctx: Context<{ id: string }>) {
-					return answer(() => engine.status(ctx.params.id));
+				params: {
+					id: { type: "string", pattern: JOB_ID_SHAPE },
+					tasks: { type: "boolean", optional: true, convert: true },
+				},
+				handler(ctx: Context<{ id: string; tasks?: boolean }>) {
+					return answer(() => engine.status(ctx.params.id, ctx.params.tasks === true));
 				},
 			},
 			list: {

@@ -83,6 +83,8 @@ interface InFlight {
 export interface JobStatusView {
 	job: Job;
 	progress: JobProgress;
+	/** Present when asked for (`status({id, tasks: true})`). */
+	tasks?: Task[];
 }
 
 const ACTION_OF = (t: Task) => (t.kind === "collect" ? `${t.source}.collectZip` : "llm.enrichPending");
@@ -178,11 +180,11 @@ export class Orchestrator {
 		return this.status(id);
 	}
 
-	async status(id: string): Promise<JobStatusView> {
+	async status(id: string, withTasks = false): Promise<JobStatusView> {
 		const job = await this.ledger.get(id);
 		if (!job) throw new PlanError([`no job '${id}'`]);
 		const tasks = await this.ledger.tasks(job);
-		return { job, progress: this.#progress(job, tasks) };
+		return { job, progress: this.#progress(job, tasks), ...(withTasks ? { tasks } : {}) };
 	}
 
 	async list(limit: number): Promise<JobProgress[]> {

@@ -97,7 +97,9 @@ export function estimateSeconds(
 		const own = tasks.filter((t) => t.source === source);
 		const remaining = own.filter((t) => t.state === "pending" || t.state === "leased").length;
 		if (remaining === 0) continue;
-		const done = own.filter((t) => t.state === "done" && t.counts && t.startedAt && t.finishedAt);
+		const done = own.filter(
+			(t) => t.state === "done" && t.counts && t.startedAt !== null && t.finishedAt !== null,
+		);
 		if (done.length === 0) return null;
 		const { requestsPerSecond, concurrency } = throughput(source);
 		const avgRequests = done.reduce((s, t) => s + (t.counts?.requests ?? 0), 0) / done.length;

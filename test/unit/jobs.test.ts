@@ -1,0 +1,250 @@
+/** Pure job logic: planning and input checks, the task state machine, backoff, progress and ETA. */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { classify } from "../../src/jobs/orchestrator.ts";
+import { PlanError, planJob, validateRequest } from "../../src/jobs/plan.ts";
+import { estimateSeconds, formatDuration, jobProgress, progressBar } from "../../src/jobs/progress.ts";
+import { parseSourceResult } from "../../src/jobs/source-contract.ts";
+import {
+	backoffMs,
+	cancel,
+	complete,
+	deadLetterOf,
+	fail,
+	isDispatchable,
+	jobOutcome,
+	lease,
+	phaseOpen,
+	revive,
+} from "../../src/jobs/task-machine.ts";
+import type { Task } from "../../src/jobs/types.ts";
+
+const policy = { maxAttempts: 3, backoffBaseMs: 1000, backoffMaxMs: 8000 };
+const counts = { items: 10, new: 4, updated: 1, unchanged: 5, requests: 3, failures: 0 };
+const spec = { zips: ["85031", "85033"], sources: ["maricopa", "mls"], enrich: false, priority: 0 };
+
+describe("planning", () => {
+	test("source x ZIP tasks, interleaved by ZIP, plus enrichment per ZIP", () => {
+		const { job, tasks } = planJob("j1", { ...spec, enrich: true }, 1000, "test");
+		assert.deepEqual(
+			tasks.map((t) => t.id),
+			[
+				"j1/maricopa/85031",
+				"j1/mls/85031",
+				"j1/maricopa/85033",
+				"j1/mls/85033",
+				"j1/enrich/85031",
+				"j1/enrich/85033",
+			],
+		);
+		assert.equal(job.status, "running");
+		assert.deepEqual(
+			job.taskIds,
+			tasks.map((t) => t.id),
+		);
+		assert.ok(tasks.every((t) => t.state === "pending" && t.attempts === 0));
+	});
+
+	test("requests are checked and normalized; every problem is named", () => {
+		assert.deepEqual(validateRequest({ zips: ["85031", " 85031 "] }, ["maricopa"], ["maricopa"], false), {
+			zips: ["85031"],
+			sources: ["maricopa"],
+			enrich: false,
+			priority: 0,
+		});
+		try {
+			validateRequest(
+				{ zips: ["8503x"], sources: ["zillow"], enrich: true },
+				["maricopa"],
+				["maricopa"],
+				false,
+			);
+			assert.fail("should refuse");
+		} catch (err) {
+			assert.ok(err instanceof PlanError);
+			assert.equal(err.problems.length, 3);
+			assert.match(err.message, /malformed ZIP code\(s\) '8503x'/);
+			assert.match(err.message, /unknown or unavailable source\(s\) 'zillow' \(available: maricopa\)/);
+			assert.match(err.message, /no llm service/);
+		}
+		assert.throws(
+			() => validateRequest({ zips: [] }, ["maricopa"], ["maricopa"], false),
+			/no ZIP codes given/,
+		);
+		assert.throws(() => validateRequest({ zips: ["85031"] }, [], [], false), /no source service is running/);
+	});
+});
+
+describe("task state machine", () => {
+	const fresh = (): Task => planJob("j", spec, 0, "t").tasks[0];
+
+	test("lease, complete", () => {
+		const t = lease(fresh(), "tok", 100);
+		assert.equal(t.state, "leased");
+		assert.equal(t.attempts, 1);
+		assert.equal(t.leaseToken, "tok");
+		assert.throws(() => lease(t, "x", 100), /not pending/);
+		const done = complete(t, counts, 200);
+		assert.equal(done.state, "done");
+		assert.equal(done.leaseToken, null);
+		assert.deepEqual(done.counts, counts);
+	});
+
+	test("failures back off, then become a dead letter with their reasons", () => {
+		let t = lease(fresh(), "a", 0);
+		t = fail(t, { message: "boom 1", retryable: false, permanent: false, node: "n1" }, 1000, policy, 0.5);
+		assert.equal(t.state, "pending");
+		assert.ok(t.notBefore >= 1500 && t.notBefore <= 2000, `notBefore ${t.notBefore}`);
+		assert.equal(isDispatchable(t, 1000), false);
+		assert.equal(isDispatchable(t, t.notBefore), true);
+		t = fail(
+			lease(t, "b", 2000),
+			{ message: "node gone", retryable: true, permanent: false, node: "n2" },
+			2000,
+			policy,
+			0.5,
+		);
+		assert.equal(t.notBefore, 3000, "a dead node is retried soon, not after the backoff");
+		t = fail(
+			lease(t, "c", 3000),
+			{ message: "boom 3", retryable: false, permanent: false, node: "n3" },
+			3000,
+			policy,
+			0.5,
+		);
+		assert.equal(t.state, "dead");
+		assert.deepEqual(deadLetterOf(t).reasons, [
+			"attempt 1 on n1: boom 1",
+			"attempt 2 on n2: node gone",
+			"attempt 3 on n3: boom 3",
+		]);
+		const revived = revive(t);
+		assert.equal(revived.state, "pending");
+		assert.equal(revived.attempts, 0);
+	});
+
+	test("a permanent failure is a dead letter at once", () => {
+		const t = fail(
+			lease(fresh(), "a", 0),
+			{ message: "bad", retryable: false, permanent: true, node: null },
+			0,
+			policy,
+			0,
+		);
+		assert.equal(t.state, "dead");
+		assert.equal(t.attempts, 1);
+	});
+
+	test("backoff doubles, is capped, and jitters within [half, full]", () => {
+		assert.equal(backoffMs(1, policy, 0), 500);
+		assert.equal(backoffMs(1, policy, 0.999999), 1000);
+		assert.equal(backoffMs(3, policy, 0), 2000);
+		assert.equal(backoffMs(10, policy, 0.999999), 8000);
+	});
+
+	test("job outcome and phases", () => {
+		const { job, tasks } = planJob("j", { ...spec, enrich: true }, 0, "t");
+		assert.equal(jobOutcome(job, tasks), "running");
+		const enrich = tasks.find((t) => t.kind === "enrich") as Task;
+		assert.equal(phaseOpen(enrich, tasks), false);
+		const collected = tasks.map((t) => (t.kind === "collect" ? complete(lease(t, "x", 0), counts, 1) : t));
+		assert.equal(phaseOpen(enrich, collected), true);
+		const allDone = collected.map((t) => (t.state === "pending" ? complete(lease(t, "x", 0), counts, 1) : t));
+		assert.equal(jobOutcome(job, allDone), "completed");
+		const oneDead = allDone.map((t, i) => (i === 0 ? { ...t, state: "dead" as const } : t));
+		assert.equal(jobOutcome(job, oneDead), "completed_with_errors");
+		assert.equal(
+			jobOutcome(
+				job,
+				allDone.map((t) => ({ ...t, state: "dead" as const })),
+			),
+			"failed",
+		);
+		const cancelling = { ...job, status: "cancelling" as const };
+		const leasedOne = tasks.map((t, i) => (i === 0 ? lease(t, "x", 0) : cancel(t, 0)));
+		assert.equal(jobOutcome(cancelling, leasedOne), "cancelling");
+		assert.equal(
+			jobOutcome(
+				cancelling,
+				leasedOne.map((t) => cancel(t, 1)),
+			),
+			"cancelled",
+		);
+	});
+
+	test("errors are classified: node gone, refused, transient", () => {
+		assert.deepEqual(
+			[classify({ name: "RequestRejectedError", retryable: true, code: 503 }, "n")].map((c) => [
+				c.retryable,
+				c.permanent,
+			]),
+			[[true, false]],
+		);
+		assert.equal(classify({ name: "ValidationError", code: 422 }, null).permanent, true);
+		assert.equal(classify({ name: "MoleculerError", code: 429 }, null).permanent, false);
+		const timeout = classify({ name: "RequestTimeoutError", retryable: true, code: 504 }, null);
+		assert.deepEqual([timeout.retryable, timeout.permanent], [false, false]);
+		assert.equal(classify(new Error("x"), null).permanent, false);
+	});
+});
+
+describe("source results", () => {
+	test("accepts parcels/listings/items and defaults optional counts", () => {
+		assert.deepEqual(parseSourceResult({ parcels: 3, new: 1, updated: 1, unchanged: 1 }), {
+			items: 3,
+			new: 1,
+			updated: 1,
+			unchanged: 1,
+			requests: 0,
+			failures: 0,
+		});
+		assert.equal(
+			(parseSourceResult({ listings: 2, new: 2, updated: 0, unchanged: 0 }) as { items: number }).items,
+			2,
+		);
+	});
+	test("a malformed answer is named, not trusted", () => {
+		assert.match(parseSourceResult(null) as string, /not an object/);
+		assert.match(
+			parseSourceResult({ parcels: -1, new: "2", updated: 0, unchanged: 0 }) as string,
+			/'parcels' is -1, 'new' is "2"/,
+		);
+	});
+});
+
+describe("progress and ETA", () => {
+	const throughput = () => ({ requestsPerSecond: null, concurrency: 2 });
+
+	test("counts by state, source and ZIP", () => {
+		const { job, tasks } = planJob("j", spec, 0, "t");
+		tasks[0] = complete(lease(tasks[0], "x", 0), counts, 10_000);
+		tasks[1] = lease(tasks[1], "y", 0);
+		const p = jobProgress(job, tasks, 20_000, throughput);
+		assert.deepEqual(p.tasks, { pending: 2, leased: 1, done: 1, dead: 0, cancelled: 0, total: 4 });
+		assert.equal(p.fraction, 0.25);
+		assert.deepEqual(p.counts, counts);
+		assert.equal(p.bySource.maricopa.tasks.done, 1);
+		assert.equal(p.bySource.mls.tasks.leased, 1);
+		assert.deepEqual(p.byZip["85033"], { pending: 2, leased: 0, done: 0, dead: 0, cancelled: 0 });
+		assert.equal(p.elapsedS, 20);
+		assert.match(
+			progressBar(p, 8),
+			/^\[##------\] 25% 1\/4 tasks {2}10 items \(4 new, 1 updated\) {2}running eta/,
+		);
+	});
+
+	test("ETA: unknown before any task finished; observed speed; the rate budget when slower", () => {
+		const { tasks } = planJob("j", { ...spec, sources: ["maricopa"] }, 0, "t");
+		assert.equal(estimateSeconds(tasks, 0, throughput), null);
+		tasks[0] = complete(lease(tasks[0], "x", 0), { ...counts, requests: 100 }, 10_000);
+		// One task left, 10 s each, concurrency 2 (but only one left): 10 s.
+		assert.equal(estimateSeconds(tasks, 10_000, throughput), 10);
+		// 100 requests per task at 2 requests/s: 50 s, slower than observed.
+		assert.equal(
+			estimateSeconds(tasks, 10_000, () => ({ requestsPerSecond: 2, concurrency: 2 })),
+			50,
+		);
+		assert.equal(formatDuration(3725), "1h02m");
+		assert.equal(formatDuration(75), "1m15s");
+	});
+});
