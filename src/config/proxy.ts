@@ -6,7 +6,7 @@ export const proxySettings = {
 	PROXIES: {
 		rule: listRule(null),
 		description:
-			"Comma-separated upstream proxy URLs (http://user:pass@host:port). Passwords are redacted everywhere.",
+			"Comma-separated upstream proxy URLs (http://user:pass@host:port).",
 		secret: true,
 	},
 	PROXY_FILE: {
