@@ -8,20 +8,24 @@ import { type CoreConfig, coreSettings, toCoreConfig } from "./core.ts";
 import { type SettingGroup, validateEnv } from "./define.ts";
 import { type MaricopaConfig, maricopaSettings, toMaricopaConfig } from "./maricopa.ts";
 import { type ProxyConfig, proxySettings, toProxyConfig } from "./proxy.ts";
+import { type StoreConfig, storeSettings, toStoreConfig } from "./store.ts";
 
 export type { CoreConfig } from "./core.ts";
 export { ConfigError } from "./define.ts";
+export type { StoreConfig } from "./store.ts";
 export type { ProxyConfig } from "./proxy.ts";
 export type { MaricopaConfig } from "./maricopa.ts";
 
 export const SETTING_GROUPS: Record<string, SettingGroup> = {
 	core: coreSettings,
+	store: storeSettings,
 	proxy: proxySettings,
 	maricopa: maricopaSettings,
 };
 
 export interface Config {
 	core: CoreConfig;
+	store: StoreConfig;
 	proxy: ProxyConfig;
 	maricopa: MaricopaConfig;
 }
@@ -30,6 +34,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 	const values = validateEnv(Object.values(SETTING_GROUPS), env);
 	return {
 		core: toCoreConfig(values),
+		store: toStoreConfig(values),
 		proxy: toProxyConfig(values),
 		maricopa: toMaricopaConfig(values),
 	};

@@ -261,7 +261,7 @@ export function normalizeZip(zip: string | null | undefined): string | null {
 export function addressKey(street: string, zip: string | null | undefined): string | null {
 	const parts = parseStreet(street);
 	const z = normalizeZip(zip);
-	if (!parts || !parts.number || !z) return null;
+	if (!parts?.number || !z) return null;
 	return `${formatStreet(parts)}|${z}`;
 }
 

@@ -1,0 +1,344 @@
+/**
+ * The store: `raw` (records as received) and `properties` (one canonical property per parcel,
+ * cross-source merge, change history), moleculer-db services on NeDB (embedded) or MongoDB
+ * (MONGO_URI). moleculer-db's generic read actions (list, count, ...) stay; its generic writes are
+ * switched off so every write goes through the merge rules. Domain logic: src/domain, src/store.
+ */
+import FastestValidator from "fastest-validator";
+import moleculer, { type Context, type ServiceSchema } from "moleculer";
+import DbService, { type DbAdapter, type DbServiceSettings } from "moleculer-db";
+import { normalizeApn } from "../src/domain/apn.ts";
+import type { PropertyDoc } from "../src/domain/property.ts";
+import {
+	assessorParcelSchema,
+	type MergeInput,
+	mlsListingSchema,
+	PROPERTY_SOURCES,
+} from "../src/domain/records.ts";
+import type { NodeContext, ServiceFactory } from "../src/node/context.ts";
+import { createStoreAdapter } from "../src/store/adapters.ts";
+import type { Query } from "../src/store/collection.ts";
+import { MergeConflictError, PropertyStore, UnjoinableRecordError } from "../src/store/property-store.ts";
+import { type RawDoc, RawStore } from "../src/store/raw-store.ts";
+
+const { MoleculerClientError, MoleculerRetryableError, ValidationError } = moleculer.Errors;
+
+// fastest-validator is CommonJS (module.exports = class); its typings describe an ES default export.
+const Validator = ((FastestValidator as unknown as { default?: unknown }).default ??
+	FastestValidator) as typeof FastestValidator.default;
+const validator = new Validator({ useNewCustomCheckerFunction: true });
+type Check = (value: unknown) => true | { message?: string; field?: string }[] | Promise<unknown>;
+const checkRecord: Record<string, Check> = {
+	maricopa: validator.compile(assessorParcelSchema as never) as Check,
+	mls: validator.compile(mlsListingSchema as never) as Check,
+};
+
+/** Counter map of rejected records, cluster-wide: field "<service>.<source>.<reason>". */
+export const REJECTED_KEY = "store:rejected";
+
+const isoTime = {
+	type: "string",
+	pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/,
+} as const;
+
+const PROPERTY_FIELDS_OUT = [
+	"_id",
+	"key",
+	"apn",
+	"apnDisplay",
+	"street",
+	"city",
+	"state",
+	"zip",
+	"addressKey",
+	"propertyType",
+	"subdivision",
+	"mcr",
+	"useCode",
+	"zoning",
+	"isRental",
+	"lat",
+	"long",
+	"lotSize",
+	"livableSpace",
+	"constructionYear",
+	"bathFixtures",
+	"pool",
+	"garages",
+	"carports",
+	"exteriorWalls",
+	"roofType",
+	"owner",
+	"valuation",
+	"valuations",
+	"mlsId",
+	"mlsIds",
+	"price",
+	"status",
+	"listDate",
+	"beds",
+	"fullBaths",
+	"halfBaths",
+	"sqft",
+	"hoaFee",
+	"photos",
+	"description",
+	"listingUrl",
+	"sources",
+	"version",
+	"createdAt",
+	"updatedAt",
+	"changedAt",
+];
+
+/** A property as actions return it: no per-source contributions (internal), history on request. */
+function publicProperty(doc: PropertyDoc, withHistory = false): Record<string, unknown> {
+	const out: Record<string, unknown> = {};
+	for (const f of PROPERTY_FIELDS_OUT) out[f] = (doc as unknown as Record<string, unknown>)[f];
+	if (withHistory) out.history = doc.history;
+	return out;
+}
+
+const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
+	const rawAdapter = createStoreAdapter<RawDoc>(config, "raw");
+	const propAdapter = createStoreAdapter<PropertyDoc>(config, "properties");
+	// Set once each service's adapter has connected (moleculer-db's afterConnected hook).
+	let rawStoreInstance: RawStore | null = null;
+	let propertyStoreInstance: PropertyStore | null = null;
+	const rawStore = () => {
+		if (!rawStoreInstance)
+			throw new MoleculerRetryableError("raw store is not connected yet", 503, "STORE_NOT_READY");
+		return rawStoreInstance;
+	};
+	const propertyStore = () => {
+		if (!propertyStoreInstance)
+			throw new MoleculerRetryableError("property store is not connected yet", 503, "STORE_NOT_READY");
+		return propertyStoreInstance;
+	};
+	const reject = (service: string, source: string, reason: string) =>
+		state.hincr(REJECTED_KEY, `${service}.${source}.${reason}`).catch(() => 0);
+
+	const raw: ServiceSchema<DbServiceSettings> & {
+		adapter: unknown;
+		afterConnected(this: { adapter: DbAdapter }): Promise<void>;
+	} = {
+		name: "raw",
+		mixins: [DbService as unknown as Partial<ServiceSchema>],
+		adapter: rawAdapter.adapter,
+		settings: {
+			idField: "_id",
+			fields: ["_id", "source", "sourceId", "hash", "bytes", "collectedAt", "firstCollectedAt", "revisions"],
+		},
+		actions: {
+			create: false,
+			insert: false,
+			update: false,
+			remove: false,
+			upsertRaw: {
+				params: {
+					source: { type: "string", pattern: /^[a-z][a-z0-9-]{0,39}$/ },
+					sourceId: { type: "string", min: 1, max: 200 },
+					payload: { type: "any" },
+					collectedAt: { ...isoTime, optional: true },
+				},
+				async handler(
+					ctx: Context<{ source: string; sourceId: string; payload: unknown; collectedAt?: string }>,
+				) {
+					const { source, sourceId, payload } = ctx.params;
+					if (payload === undefined || payload === null) {
+						await reject("raw", source, "empty");
+						throw new ValidationError("raw record has no payload", "VALIDATION_ERROR", [
+							{ field: "payload" },
+						]);
+					}
+					const bytes = Buffer.byteLength(JSON.stringify(payload));
+					if (bytes > config.store.rawMaxBytes) {
+						await reject("raw", source, "too-large");
+						throw new ValidationError(
+							`raw payload is ${bytes} bytes, over STORE_RAW_MAX_BYTES (${config.store.rawMaxBytes})`,
+							"VALIDATION_ERROR",
+							[{ field: "payload", actual: bytes }],
+						);
+					}
+					const collectedAt = ctx.params.collectedAt ?? new Date().toISOString();
+					return await rawStore().upsert(source, sourceId, payload, collectedAt);
+				},
+			},
+			record: {
+				params: { source: "string", sourceId: "string" },
+				handler(ctx: Context<{ source: string; sourceId: string }>) {
+					return rawStore().get(ctx.params.source, ctx.params.sourceId);
+				},
+			},
+		},
+		async afterConnected(this: { adapter: DbAdapter }) {
+			rawStoreInstance = new RawStore(rawAdapter.collection(this.adapter));
+			await rawStoreInstance.ensureIndexes();
+		},
+	};
+
+	const pageParams = {
+		page: { type: "number", integer: true, min: 1, default: 1, convert: true },
+		pageSize: {
+			type: "number",
+			integer: true,
+			min: 1,
+			max: config.store.pageSizeMax,
+			default: 50,
+			convert: true,
+		},
+	} as const;
+
+	const properties: ServiceSchema<DbServiceSettings> & {
+		adapter: unknown;
+		afterConnected(this: { adapter: DbAdapter }): Promise<void>;
+	} = {
+		name: "properties",
+		mixins: [DbService as unknown as Partial<ServiceSchema>],
+		adapter: propAdapter.adapter,
+		settings: { idField: "_id", fields: PROPERTY_FIELDS_OUT, maxPageSize: config.store.pageSizeMax },
+		actions: {
+			create: false,
+			insert: false,
+			update: false,
+			remove: false,
+			merge: {
+				params: {
+					source: { type: "enum", values: [...PROPERTY_SOURCES] },
+					sourceId: { type: "string", min: 1, max: 100 },
+					record: { type: "object" },
+					collectedAt: { ...isoTime, optional: true },
+				},
+				async handler(ctx: Context<MergeInput>) {
+					const { source, sourceId, collectedAt } = ctx.params;
+					// The validator strips unknown fields in place: work on a copy of the caller's record.
+					const record = structuredClone(ctx.params.record);
+					const verdict = await checkRecord[source]!(record);
+					if (verdict !== true) {
+						await reject("properties", source, "invalid");
+						const problems = verdict as { message?: string }[];
+						throw new ValidationError(
+							`invalid ${source} record ${sourceId}: ${problems.map((p) => p.message).join("; ")}`,
+							"VALIDATION_ERROR",
+							problems,
+						);
+					}
+					try {
+						const out = await propertyStore().merge({
+							source,
+							sourceId,
+							record,
+							collectedAt: collectedAt ?? new Date().toISOString(),
+						});
+						if (out.changes.length > 0 || out.status === "new") {
+							ctx.emit("properties.changed", { key: out.key, status: out.status, changes: out.changes });
+						}
+						return out;
+					} catch (err) {
+						if (err instanceof UnjoinableRecordError) {
+							await reject("properties", source, "unjoinable");
+							throw new MoleculerClientError(err.message, 422, "UNJOINABLE_RECORD", { source, sourceId });
+						}
+						if (err instanceof MergeConflictError)
+							throw new MoleculerRetryableError(err.message, 503, "MERGE_CONFLICT");
+						throw err;
+					}
+				},
+			},
+			get: {
+				// By canonical key; moleculer-db's `id` (the document _id) still works.
+				params: {
+					key: { type: "string", min: 1, max: 300, optional: true },
+					id: { type: "string", min: 1, max: 100, optional: true },
+					history: { type: "boolean", optional: true, convert: true },
+				},
+				async handler(ctx: Context<{ key?: string; id?: string; history?: boolean }>) {
+					const { key, id } = ctx.params;
+					if (!key && !id) {
+						throw new ValidationError("properties.get needs a key (or an id)", "VALIDATION_ERROR", [
+							{ field: "key" },
+						]);
+					}
+					const doc = key ? await propertyStore().get(key) : await propertyStore().getById(id!);
+					return doc ? publicProperty(doc, ctx.params.history ?? false) : null;
+				},
+			},
+			byApn: {
+				params: {
+					apn: { type: "string", min: 1, max: 40 },
+					history: { type: "boolean", optional: true, convert: true },
+				},
+				async handler(ctx: Context<{ apn: string; history?: boolean }>) {
+					const apn = normalizeApn(ctx.params.apn);
+					if (!apn)
+						throw new MoleculerClientError(`'${ctx.params.apn}' is not a parcel number`, 422, "INVALID_APN");
+					const doc = await propertyStore().get(apn);
+					return doc ? publicProperty(doc, ctx.params.history ?? false) : null;
+				},
+			},
+			find: {
+				params: {
+					zip: { type: "string", pattern: /^\d{5}$/, optional: true },
+					status: { type: "string", max: 40, optional: true },
+					changedSince: { ...isoTime, optional: true },
+					...pageParams,
+				},
+				async handler(
+					ctx: Context<{
+						zip?: string;
+						status?: string;
+						changedSince?: string;
+						page: number;
+						pageSize: number;
+					}>,
+				) {
+					const { zip, status, changedSince, page, pageSize } = ctx.params;
+					const query: Query = {};
+					if (zip) query.zip = zip;
+					if (status) query.status = status;
+					if (changedSince) query.changedAt = { $gte: new Date(changedSince).toISOString() };
+					const sort: Record<string, 1 | -1> = changedSince ? { changedAt: 1, key: 1 } : { key: 1 };
+					const res = await propertyStore().page(query, page, pageSize, sort);
+					return { ...res, rows: res.rows.map((d) => publicProperty(d)) };
+				},
+			},
+			history: {
+				params: { key: { type: "string", min: 1, max: 300 } },
+				async handler(ctx: Context<{ key: string }>) {
+					const key = normalizeApn(ctx.params.key) ?? ctx.params.key;
+					const doc = await propertyStore().get(key);
+					if (!doc) throw new MoleculerClientError(`no property ${ctx.params.key}`, 404, "NOT_FOUND");
+					return { key: doc.key, history: doc.history };
+				},
+			},
+			stats: {
+				async handler(ctx: Context) {
+					const [propertiesCount, withApn, rawCount, rejected] = await Promise.all([
+						propertyStore().count(),
+						propertyStore().count({ apn: { $ne: null } }),
+						ctx.call<number, object>("raw.count", {}),
+						state.hgetall(REJECTED_KEY),
+					]);
+					return {
+						backend: propAdapter.kind,
+						properties: propertiesCount,
+						withApn,
+						addressOnly: propertiesCount - withApn,
+						raw: rawCount,
+						rejected,
+					};
+				},
+			},
+		},
+		async afterConnected(this: { adapter: DbAdapter }) {
+			propertyStoreInstance = new PropertyStore(propAdapter.collection(this.adapter), {
+				locks: propAdapter.locks(this.adapter),
+			});
+			await propertyStoreInstance.ensureIndexes();
+		},
+	};
+
+	return [raw, properties] as unknown as ServiceSchema[];
+};
+
+export default storeService;

@@ -1,0 +1,360 @@
+/**
+ * The canonical property: one per real-world parcel, merged from every source that described it.
+ *
+ * A property document keeps each source's latest record (`contributions`) and derives its fields
+ * from them with a fixed per-field source precedence (assessor for parcel facts, MLS for price,
+ * status, beds, photos, description). Deriving from contributions, rather than patching fields in
+ * arrival order, makes a merge order-independent and idempotent: the same records give the same
+ * document whichever node wrote them first and however often they were re-collected.
+ * Pure: no I/O, no clock (the caller passes `now`).
+ */
+import { addressKey, normalizeStreet, normalizeZip } from "./address.ts";
+import { formatApn, normalizeApn } from "./apn.ts";
+import type {
+	AssessorParcelRecord,
+	MlsListingRecord,
+	OwnerRecord,
+	PropertySource,
+	SourceRecord,
+	ValuationRecord,
+} from "./records.ts";
+
+export interface Contribution {
+	source: PropertySource;
+	sourceId: string;
+	/** ISO time. */
+	collectedAt: string;
+	record: SourceRecord;
+}
+
+/** Fields whose every change is appended to the property's history. */
+export const TRACKED_FIELDS = ["price", "status", "owner", "valuation"] as const;
+export type TrackedField = (typeof TRACKED_FIELDS)[number];
+
+export interface HistoryEntry {
+	field: TrackedField;
+	from: string | number | null;
+	to: string | number | null;
+	source: PropertySource;
+	sourceId: string;
+	/** When the record carrying the change was collected (ISO). */
+	at: string;
+}
+
+/** History kept per property; the oldest entries go first past this (decades of price changes). */
+export const HISTORY_LIMIT = 500;
+
+export interface PropertyFields {
+	apn: string | null;
+	apnDisplay: string | null;
+	/** Canonical street line ("5219 W EL CAMINITO DR #12"). */
+	street: string | null;
+	city: string | null;
+	state: string | null;
+	zip: string | null;
+	/** Canonical street + ZIP, the join key for records without an APN. */
+	addressKey: string | null;
+	propertyType: string | null;
+	subdivision: string | null;
+	mcr: string | null;
+	useCode: string | null;
+	zoning: string | null;
+	isRental: boolean | null;
+	lat: number | null;
+	long: number | null;
+	lotSize: number | null;
+	livableSpace: number | null;
+	constructionYear: number | null;
+	bathFixtures: number | null;
+	pool: boolean | null;
+	garages: number | null;
+	carports: number | null;
+	exteriorWalls: string | null;
+	roofType: string | null;
+	owner: OwnerRecord | null;
+	/** Newest tax year's valuation. */
+	valuation: ValuationRecord | null;
+	valuations: ValuationRecord[];
+	/** The current (newest) listing's MLS number; every listing's number is in `mlsIds`. */
+	mlsId: string | null;
+	mlsIds: string[];
+	price: number | null;
+	status: string | null;
+	listDate: string | null;
+	beds: number | null;
+	fullBaths: number | null;
+	halfBaths: number | null;
+	sqft: number | null;
+	hoaFee: number | null;
+	photos: string[];
+	description: string | null;
+	listingUrl: string | null;
+}
+
+export interface SourceRef {
+	source: PropertySource;
+	sourceId: string;
+	collectedAt: string;
+}
+
+export interface PropertyDoc extends PropertyFields {
+	_id: string;
+	/** Canonical key: the APN when known, else "addr:" + address key. */
+	key: string;
+	/**
+	 * Unique claim on an address: the address key for the first property at that address (so a
+	 * listing and its parcel written at the same moment cannot both create a property), or "#" + key.
+	 */
+	claim: string;
+	sources: SourceRef[];
+	/** "source:sourceId" of every contribution, indexed to find a record's property again. */
+	sourceKeys: string[];
+	contributions: Contribution[];
+	history: HistoryEntry[];
+	/** Optimistic-concurrency version: every write is conditional on the version it read. */
+	version: number;
+	createdAt: string;
+	updatedAt: string;
+	/** Last change of a tracked field (or creation). */
+	changedAt: string;
+}
+
+export function sourceKey(source: string, sourceId: string): string {
+	return `${source}:${sourceId}`;
+}
+
+export function addressPropertyKey(addrKey: string): string {
+	return `addr:${addrKey}`;
+}
+
+/** Where a contribution belongs: its APN, or (listings) its address key; null when unjoinable. */
+export function identityOf(c: Pick<Contribution, "source" | "record">): {
+	apn: string | null;
+	addressKey: string | null;
+} {
+	if (c.source === "maricopa") {
+		const r = c.record as AssessorParcelRecord;
+		return {
+			apn: normalizeApn(r.apn),
+			addressKey: r.address ? addressKey(r.address.street, r.address.zip) : null,
+		};
+	}
+	const r = c.record as MlsListingRecord;
+	return { apn: null, addressKey: addressKey(r.address.street, r.address.zip) };
+}
+
+/** Later record of the same source over an earlier one: fields it leaves out keep their value. */
+export function overlayRecord<T extends object>(earlier: T, later: T): T {
+	const out: Record<string, unknown> = { ...(earlier as Record<string, unknown>) };
+	for (const [k, v] of Object.entries(later)) {
+		if (v === undefined) continue;
+		const prev = out[k];
+		// Parcel facts arrive in parts (GIS core facts, then REST details): merge them field-wise.
+		if (k === "facts" && v && prev && typeof prev === "object")
+			out[k] = overlayRecord(prev as object, v as object);
+		else out[k] = v;
+	}
+	return out as T;
+}
+
+function newestListing(listings: Contribution[]): Contribution | null {
+	let best: Contribution | null = null;
+	const rank = (c: Contribution) => {
+		const r = c.record as MlsListingRecord;
+		return `${r.listDate ?? ""}|${c.collectedAt}|${c.sourceId.padStart(20, "0")}`;
+	};
+	for (const c of listings) if (!best || rank(c) > rank(best)) best = c;
+	return best;
+}
+
+const v = <T>(x: T | null | undefined): T | null => (x === undefined ? null : x);
+const first = <T>(...xs: (T | null | undefined)[]): T | null => {
+	for (const x of xs) if (x !== null && x !== undefined) return x;
+	return null;
+};
+const upper = (s: string | null | undefined) => (s ? s.trim().replace(/\s+/g, " ").toUpperCase() : null);
+
+/** The property's fields from its contributions, by per-field source precedence. */
+export function deriveFields(contributions: Contribution[]): PropertyFields {
+	const assessorC = contributions.find((c) => c.source === "maricopa");
+	const a = (assessorC?.record ?? null) as AssessorParcelRecord | null;
+	const listingCs = contributions.filter((c) => c.source === "mls");
+	const current = newestListing(listingCs);
+	const l = (current?.record ?? null) as MlsListingRecord | null;
+
+	const apn = a ? normalizeApn(a.apn) : null;
+	const addr = a?.address ?? l?.address ?? null;
+	const street = addr ? normalizeStreet(addr.street) : null;
+	const zip = first(normalizeZip(a?.address?.zip), normalizeZip(l?.address.zip));
+	const valuations = [...(a?.valuations ?? [])].sort((x, y) => y.taxYear - x.taxYear);
+	const facts = a?.facts ?? null;
+	return {
+		apn,
+		apnDisplay: apn ? formatApn(apn) : null,
+		street,
+		city: upper(first(a?.address?.city, l?.address.city)),
+		state: upper(first(a?.address?.state, l?.address.state)) ?? (zip && /^8[56]/.test(zip) ? "AZ" : null),
+		zip,
+		addressKey: addr ? addressKey(addr.street, zip) : null,
+		propertyType: upper(first(a?.propertyType, l?.propertyType)),
+		subdivision: v(a?.subdivision),
+		mcr: v(a?.mcr),
+		useCode: v(a?.useCode),
+		zoning: v(a?.zoning),
+		isRental: v(a?.isRental),
+		lat: v(a?.lat),
+		long: v(a?.long),
+		lotSize: first(facts?.lotSize, l?.lotSqft),
+		livableSpace: first(facts?.livableSpace, l?.sqft),
+		constructionYear: first(facts?.constructionYear, l?.yearBuilt),
+		bathFixtures: v(facts?.bathFixtures),
+		pool: first(facts?.pool, l?.pool ? /private/i.test(l.pool) : null),
+		garages: first(facts?.garages, l?.garageSpaces),
+		carports: v(facts?.carports),
+		exteriorWalls: v(facts?.exteriorWalls),
+		roofType: v(facts?.roofType),
+		owner: v(a?.owner),
+		valuation: valuations[0] ?? null,
+		valuations,
+		mlsId: l?.mlsId ?? null,
+		mlsIds: listingCs.map((c) => c.sourceId).sort(),
+		price: v(l?.price),
+		status: v(l?.status),
+		listDate: v(l?.listDate),
+		beds: v(l?.beds),
+		fullBaths: v(l?.fullBaths),
+		halfBaths: v(l?.halfBaths),
+		sqft: first(l?.sqft, facts?.livableSpace),
+		hoaFee: v(l?.hoaFee),
+		photos: l?.photos ?? [],
+		description: v(l?.description),
+		listingUrl: v(l?.url),
+	};
+}
+
+export function trackedValue(f: PropertyFields, field: TrackedField): string | number | null {
+	switch (field) {
+		case "price":
+			return f.price;
+		case "status":
+			return f.status;
+		case "owner":
+			return f.owner?.name ?? null;
+		case "valuation":
+			return f.valuation?.fullCashValue ?? null;
+	}
+}
+
+/** Stable JSON (sorted keys) for equality of records. */
+export function canonicalJson(value: unknown): string {
+	return JSON.stringify(value, (_k, val) =>
+		val && typeof val === "object" && !Array.isArray(val)
+			? Object.fromEntries(Object.entries(val).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
+			: val,
+	);
+}
+
+export interface MergeOptions {
+	/** _id for a new document. */
+	id: string;
+	now: string;
+	/** Properties to fold into this one (an address-keyed listing property meeting its parcel). */
+	absorb?: PropertyDoc[];
+	/** Claim to hold: the address key when this property may own the address, else null. */
+	claimAddress?: boolean;
+}
+
+export interface MergeResult {
+	doc: PropertyDoc;
+	status: "new" | "updated" | "unchanged";
+	changes: HistoryEntry[];
+}
+
+function putContribution(list: Contribution[], c: Contribution): Contribution[] {
+	const key = sourceKey(c.source, c.sourceId);
+	const prev = list.find((x) => sourceKey(x.source, x.sourceId) === key);
+	// Re-collected and saying nothing new: keep the contribution as it was (no write at all).
+	if (prev && canonicalJson(overlayRecord(prev.record, c.record)) === canonicalJson(prev.record)) return list;
+	const merged: Contribution = prev
+		? {
+				...c,
+				record: overlayRecord(prev.record, c.record),
+				collectedAt: [prev.collectedAt, c.collectedAt].sort()[1] ?? c.collectedAt,
+			}
+		: c;
+	return [...list.filter((x) => sourceKey(x.source, x.sourceId) !== key), merged].sort((x, y) =>
+		sourceKey(x.source, x.sourceId) < sourceKey(y.source, y.sourceId) ? -1 : 1,
+	);
+}
+
+/**
+ * Merge one record (and any absorbed properties) into a property. Returns the next document, the
+ * tracked-field changes it brings, and "unchanged" when the record adds nothing (re-collection).
+ */
+export function mergeProperty(
+	existing: PropertyDoc | null,
+	input: Contribution,
+	opts: MergeOptions,
+): MergeResult {
+	const absorb = opts.absorb ?? [];
+	let contributions = existing?.contributions ?? [];
+	for (const other of absorb)
+		for (const c of other.contributions) contributions = putContribution(contributions, c);
+	const beforeInput = contributions;
+	contributions = putContribution(contributions, input);
+	const ownUnchanged =
+		existing !== null && canonicalJson(contributions) === canonicalJson(existing.contributions);
+
+	const fields = deriveFields(contributions);
+	const key =
+		fields.apn ?? (fields.addressKey ? addressPropertyKey(fields.addressKey) : (existing?.key ?? null));
+	if (!key) throw new Error("property has neither an APN nor an address key");
+	const claim = opts.claimAddress && fields.addressKey ? fields.addressKey : (existing?.claim ?? `#${key}`);
+	if (existing && absorb.length === 0 && ownUnchanged && claim === existing.claim && key === existing.key) {
+		return { doc: existing, status: "unchanged", changes: [] };
+	}
+
+	// Changes are judged against everything known before this record (absorbed properties included),
+	// so folding a listing property into its parcel does not repeat the listing's own history.
+	const previous = beforeInput.length > 0 ? deriveFields(beforeInput) : null;
+	const changes: HistoryEntry[] = [];
+	for (const field of TRACKED_FIELDS) {
+		const from = previous ? trackedValue(previous, field) : null;
+		const to = trackedValue(fields, field);
+		if (from !== to) {
+			changes.push({
+				field,
+				from,
+				to,
+				source: input.source,
+				sourceId: input.sourceId,
+				at: input.collectedAt,
+			});
+		}
+	}
+	const history = [...(existing?.history ?? []), ...absorb.flatMap((d) => d.history), ...changes]
+		.sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : 0))
+		.slice(-HISTORY_LIMIT);
+	const createdAt = [existing?.createdAt, ...absorb.map((d) => d.createdAt)]
+		.filter((x): x is string => !!x)
+		.sort()[0];
+	const doc: PropertyDoc = {
+		_id: existing?._id ?? opts.id,
+		key,
+		claim: claim === `#${existing?.key}` ? `#${key}` : claim,
+		...fields,
+		sources: contributions.map((c) => ({
+			source: c.source,
+			sourceId: c.sourceId,
+			collectedAt: c.collectedAt,
+		})),
+		sourceKeys: contributions.map((c) => sourceKey(c.source, c.sourceId)),
+		contributions,
+		history,
+		version: (existing?.version ?? 0) + 1,
+		createdAt: createdAt ?? opts.now,
+		updatedAt: opts.now,
+		changedAt: changes.length > 0 || !existing ? opts.now : existing.changedAt,
+	};
+	return { doc, status: existing ? "updated" : "new", changes };
+}
