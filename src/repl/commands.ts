@@ -4,6 +4,7 @@
  */
 import type { BrokerOptions } from "moleculer";
 import type { Config } from "../config/index.ts";
+import { storeReplCommands } from "../store/repl.ts";
 import { redact } from "../utils/redact.ts";
 
 export type ReplCommand = NonNullable<NonNullable<BrokerOptions["replOptions"]>["customCommands"]>[number];
@@ -55,5 +56,6 @@ export function createReplCommands(config: Config): ReplCommand[] {
 				console.log(await broker.call("$cluster-breaker.held"));
 			},
 		},
+		...storeReplCommands(),
 	];
 }
