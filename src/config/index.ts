@@ -4,39 +4,54 @@
  * To add settings: declare a group in `src/config/<area>.ts`, add it to SETTING_GROUPS and map it
  * into `Config`.
  */
+import { type BrowserConfig, browserSettings, toBrowserConfig } from "./browser.ts";
 import { type CoreConfig, coreSettings, toCoreConfig } from "./core.ts";
 import { type SettingGroup, validateEnv } from "./define.ts";
 import { type MaricopaConfig, maricopaSettings, toMaricopaConfig } from "./maricopa.ts";
+import { type MlsConfig, mlsSettings, toMlsConfig } from "./mls.ts";
+import { type JobsConfig, jobsSettings, toJobsConfig } from "./jobs.ts";
 import { type ProxyConfig, proxySettings, toProxyConfig } from "./proxy.ts";
 import { type StoreConfig, storeSettings, toStoreConfig } from "./store.ts";
 
+export type { BrowserConfig } from "./browser.ts";
 export type { CoreConfig } from "./core.ts";
-export { ConfigError } from "./define.ts";
+export type { MlsConfig } from "./mls.ts";
 export type { StoreConfig } from "./store.ts";
-export type { ProxyConfig } from "./proxy.ts";
+export { ConfigError } from "./define.ts";
 export type { MaricopaConfig } from "./maricopa.ts";
+export type { JobsConfig } from "./jobs.ts";
+export type { ProxyConfig } from "./proxy.ts";
 
 export const SETTING_GROUPS: Record<string, SettingGroup> = {
 	core: coreSettings,
-	store: storeSettings,
-	proxy: proxySettings,
+	browser: browserSettings,
+	mls: mlsSettings,
+	jobs: jobsSettings,
 	maricopa: maricopaSettings,
+	proxy: proxySettings,
+	store: storeSettings,
 };
 
 export interface Config {
 	core: CoreConfig;
-	store: StoreConfig;
-	proxy: ProxyConfig;
+	browser: BrowserConfig;
+	mls: MlsConfig;
+	jobs: JobsConfig;
 	maricopa: MaricopaConfig;
+	proxy: ProxyConfig;
+	store: StoreConfig;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 	const values = validateEnv(Object.values(SETTING_GROUPS), env);
 	return {
 		core: toCoreConfig(values),
-		store: toStoreConfig(values),
-		proxy: toProxyConfig(values),
+		browser: toBrowserConfig(values),
+		mls: toMlsConfig(values),
+		jobs: toJobsConfig(values),
 		maricopa: toMaricopaConfig(values),
+		proxy: toProxyConfig(values),
+		store: toStoreConfig(values),
 	};
 }
 

@@ -5,6 +5,7 @@
 import type { BrokerOptions } from "moleculer";
 import type { Config } from "../config/index.ts";
 import { storeReplCommands } from "../store/repl.ts";
+import { jobReplCommands } from "../jobs/repl.ts";
 import { redact } from "../utils/redact.ts";
 
 export type ReplCommand = NonNullable<NonNullable<BrokerOptions["replOptions"]>["customCommands"]>[number];
@@ -49,6 +50,7 @@ export function createReplCommands(config: Config): ReplCommand[] {
 				console.log(await broker.call("proxy-pool.stats"));
 			},
 		},
+		...(jobReplCommands() as ReplCommand[]),
 		{
 			command: "held",
 			description: "Endpoints held open on this node because a peer's breaker opened them",

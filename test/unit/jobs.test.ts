@@ -4,6 +4,7 @@ import { describe, test } from "node:test";
 import { classify } from "../../src/jobs/orchestrator.ts";
 import { PlanError, planJob, validateRequest } from "../../src/jobs/plan.ts";
 import { estimateSeconds, formatDuration, jobProgress, progressBar } from "../../src/jobs/progress.ts";
+import { parseCollectCommand } from "../../src/jobs/repl.ts";
 import { parseSourceResult } from "../../src/jobs/source-contract.ts";
 import {
 	backoffMs,
@@ -246,5 +247,25 @@ describe("progress and ETA", () => {
 		);
 		assert.equal(formatDuration(3725), "1h02m");
 		assert.equal(formatDuration(75), "1m15s");
+	});
+});
+
+describe("REPL", () => {
+	test("collect command line: ZIPs, --sources, --enrich", () => {
+		assert.deepEqual(parseCollectCommand("collect 85031 85033 --sources maricopa,mls"), {
+			zips: ["85031", "85033"],
+			sources: ["maricopa", "mls"],
+			enrich: false,
+		});
+		assert.deepEqual(parseCollectCommand("collect 85031,85008 -s mls --enrich"), {
+			zips: ["85031", "85008"],
+			sources: ["mls"],
+			enrich: true,
+		});
+		assert.deepEqual(parseCollectCommand("collect 85031 --sources=maricopa"), {
+			zips: ["85031"],
+			sources: ["maricopa"],
+			enrich: false,
+		});
 	});
 });

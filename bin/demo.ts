@@ -1,0 +1,113 @@
+/**
+ * `npm run demo`: a real collection on the embedded default, offline. Starts the sandbox in-process
+ * (Assessor API + GIS, MLS site, proxies, captcha, LLM simulators), points Saguaro at it, starts one
+ * node with every service, asks the orchestrator to collect a couple of ZIPs from every source that
+ * runs (maricopa, and mls when present), follows the job to its end and prints a summary compared
+ * with the sandbox's ground truth. Budgets are raised so it finishes in a couple of minutes.
+ * Any Saguaro variable in the environment overrides the demo's choice (e.g. SERVICES, DEMO_ZIPS).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startSandbox } from "../sandbox/index.ts";
+import { loadConfig } from "../src/config/index.ts";
+import type { JobStatusView } from "../src/jobs/orchestrator.ts";
+import { formatDuration, progressBar } from "../src/jobs/progress.ts";
+import { TERMINAL_JOB_STATUSES } from "../src/jobs/types.ts";
+import { startNode } from "../src/node/start-node.ts";
+import { freePort } from "../src/utils/net.ts";
+import { sleep } from "../src/utils/time.ts";
+
+const zips = (process.env.DEMO_ZIPS ?? "85031,85033").split(",").map((z) => z.trim());
+const parcelsPerZip = Number(process.env.DEMO_PARCELS_PER_ZIP ?? 150);
+
+const sandbox = await startSandbox({ world: { zips, parcelsPerZip } });
+const dataDir = mkdtempSync(join(tmpdir(), "saguaro-demo-"));
+const demoEnv: Record<string, string> = {
+	...sandbox.env,
+	NODE_ID: "demo",
+	DATA_DIR: dataDir,
+	API_PORT: String(await freePort()),
+	METRICS_PORT: "0",
+	HEALTH_PORT: "0",
+	REPL: "off",
+	LOG_LEVEL: "warn",
+	LOG_FORMAT: "pretty",
+	// A fast budget: the simulators are on loopback, politeness is not at stake.
+	MARICOPA_RATE_PER_MIN: "1200",
+	MARICOPA_GIS_RATE_PER_MIN: "600",
+	MLS_RATE_PER_MIN: "600",
+	ORCHESTRATOR_TICK_MS: "200",
+	ORCHESTRATOR_BACKOFF_BASE_MS: "500",
+	ORCHESTRATOR_TASK_TIMEOUT_S: "300",
+};
+const saguaroEnv = Object.fromEntries(
+	Object.entries(process.env).filter(([, v]) => v !== undefined),
+) as Record<string, string>;
+const config = loadConfig({ ...demoEnv, ...saguaroEnv, PATH: process.env.PATH ?? "" });
+
+console.log(
+	`Sandbox up: ${zips.length} ZIPs, ${sandbox.world.parcels.length} parcels, ${sandbox.world.listings.length} MLS listings.`,
+);
+console.log(`Starting an embedded node with: ${config.core.services.join(", ")}`);
+const node = await startNode(config);
+const started = Date.now();
+let exitCode = 0;
+try {
+	const available = (await node.broker.call("orchestrator.sources")) as string[];
+	const sources = ["maricopa", "mls"].filter((s) => available.includes(s));
+	if (sources.length === 0)
+		throw new Error(`no source service is running (available: ${available.join(", ") || "none"})`);
+	const job = (await node.broker.call("orchestrator.collect", {
+		zips,
+		sources,
+		origin: "demo",
+	})) as JobStatusView;
+	console.log(
+		`Job ${job.job.id}: ${sources.join(" + ")} x ${zips.join(", ")} (${job.progress.tasks.total} tasks)`,
+	);
+
+	let view = job;
+	while (!TERMINAL_JOB_STATUSES.includes(view.job.status)) {
+		await sleep(1000);
+		view = (await node.broker.call("orchestrator.status", { id: job.job.id })) as JobStatusView;
+		process.stdout.write(`\r${progressBar(view.progress)}\u001b[K`);
+	}
+	process.stdout.write("\n");
+
+	const props = (await node.broker.call("properties.find", {
+		fields: ["key", "sources"],
+		limit: 1_000_000,
+	})) as { key: string; sources?: { source: string }[] }[];
+	const merged = props.filter((p) => new Set((p.sources ?? []).map((s) => s.source)).size > 1).length;
+	const truthParcels = sandbox.world.parcels.filter((p) => zips.includes(p.zip)).length;
+	const truthListings = sandbox.world.listings.filter((l) => zips.includes(l.zip)).length;
+	const p = view.progress;
+	console.log("\nSummary");
+	console.log(
+		`  job status            ${view.job.status} in ${formatDuration(Math.round((Date.now() - started) / 1000))}`,
+	);
+	for (const [source, s] of Object.entries(p.bySource)) {
+		console.log(
+			`  ${source.padEnd(22)}${s.counts.items} collected (${s.counts.new} new, ${s.counts.updated} updated, ${s.counts.unchanged} unchanged), ${s.counts.requests} requests, ${s.counts.failures} failures`,
+		);
+	}
+	console.log(
+		`  ground truth          ${truthParcels} parcels, ${truthListings} listings in ${zips.join(", ")}`,
+	);
+	console.log(`  properties stored     ${props.length} (${merged} merged from several sources)`);
+	console.log(`  requests              ${p.counts.requests}`);
+	console.log(
+		`  failures              ${p.counts.failures} record(s), ${view.job.deadLetters.length} dead-lettered task(s)`,
+	);
+	for (const d of view.job.deadLetters) console.log(`    ${d.source} ${d.zip}: ${d.reasons.at(-1) ?? ""}`);
+	if (view.job.status !== "completed") exitCode = 1;
+} catch (err) {
+	console.error(`Demo failed: ${err instanceof Error ? err.message : String(err)}`);
+	exitCode = 1;
+} finally {
+	await node.stop();
+	await sandbox.stop();
+	rmSync(dataDir, { recursive: true, force: true });
+}
+process.exit(exitCode);

@@ -1,0 +1,160 @@
+/**
+ * REPL commands of the orchestrator and scheduler: `collect <zips...> [--sources a,b] [--enrich]`,
+ * `jobs`, `job <id>` (live progress bar until the job ends), `cancel <id>`, `schedules`. They call
+ * the same actions as the API.
+ */
+import type { ServiceBroker } from "moleculer";
+import type { ScheduleView } from "../scheduler/scheduler.ts";
+import type { JobStatusView } from "./orchestrator.ts";
+import { formatDuration, type JobProgress, progressBar } from "./progress.ts";
+import { TERMINAL_JOB_STATUSES } from "./types.ts";
+
+interface ReplArgs {
+	rawCommand?: string;
+	id?: string;
+	options?: Record<string, unknown>;
+}
+
+type Action = (broker: ServiceBroker, args: ReplArgs) => Promise<void>;
+
+/** `collect 85031 85033 --sources maricopa,mls --enrich` -> its parts (the REPL passes one operand per name). */
+export function parseCollectCommand(raw: string): { zips: string[]; sources?: string[]; enrich: boolean } {
+	const tokens = raw.trim().split(/\s+/).slice(1);
+	const zips: string[] = [];
+	let sources: string[] | undefined;
+	let enrich = false;
+	for (let i = 0; i < tokens.length; i++) {
+		const t = tokens[i];
+		if (t === "--sources" || t === "-s") {
+			sources = (tokens[++i] ?? "").split(",").filter(Boolean);
+		} else if (t.startsWith("--sources=")) {
+			sources = t.slice("--sources=".length).split(",").filter(Boolean);
+		} else if (t === "--enrich") {
+			enrich = true;
+		} else {
+			zips.push(...t.split(",").filter(Boolean));
+		}
+	}
+	return { zips, sources, enrich };
+}
+
+function printError(err: unknown) {
+	const e = err as { message?: string; data?: { problems?: string[] } };
+	console.error(`Error: ${e.data?.problems?.join("\n  ") ?? e.message ?? String(err)}`);
+}
+
+const safely =
+	(action: Action): Action =>
+	async (broker, args) => {
+		try {
+			await action(broker, args);
+		} catch (err) {
+			printError(err);
+		}
+	};
+
+export function jobReplCommands() {
+	return [
+		{
+			command: "collect <zips...>",
+			description: "Start a collection job: collect 85031 85033 --sources maricopa,mls [--enrich]",
+			options: [
+				{
+					option: "-s, --sources <list>",
+					description: "comma-separated sources (default: every running source)",
+				},
+				{ option: "--enrich", description: "enrich the collected properties afterwards" },
+			],
+			allowUnknownOptions: true,
+			action: safely(async (broker, args) => {
+				const { zips, sources, enrich } = parseCollectCommand(args.rawCommand ?? "");
+				const view = (await broker.call("orchestrator.collect", {
+					zips,
+					...(sources ? { sources } : {}),
+					enrich,
+					origin: "repl",
+				})) as JobStatusView;
+				console.log(
+					`Job ${view.job.id}: ${view.progress.tasks.total} task(s). Follow it with: job ${view.job.id}`,
+				);
+			}),
+		},
+		{
+			command: "jobs",
+			description: "Recent jobs and their progress",
+			action: safely(async (broker) => {
+				const jobs = (await broker.call("orchestrator.list", { limit: 20 })) as JobProgress[];
+				if (jobs.length === 0) return console.log("No jobs.");
+				console.table(
+					jobs.map((p) => ({
+						job: p.jobId,
+						status: p.status,
+						tasks: `${p.tasks.done}/${p.tasks.total}${p.tasks.dead ? ` (${p.tasks.dead} dead)` : ""}`,
+						items: p.counts.items,
+						new: p.counts.new,
+						updated: p.counts.updated,
+						elapsed: formatDuration(p.elapsedS),
+					})),
+				);
+			}),
+		},
+		{
+			command: "job <id>",
+			description: "One job: a live progress bar until it ends, then its counts and dead letters",
+			action: safely(async (broker, args) => {
+				const id = String(args.id ?? "");
+				let view = (await broker.call("orchestrator.status", { id })) as JobStatusView;
+				while (!TERMINAL_JOB_STATUSES.includes(view.job.status)) {
+					process.stdout.write(`\r${progressBar(view.progress)}\u001b[K`);
+					await new Promise((r) => setTimeout(r, 500));
+					view = (await broker.call("orchestrator.status", { id })) as JobStatusView;
+				}
+				process.stdout.write(`\r${progressBar(view.progress)}\u001b[K\n`);
+				console.table(
+					Object.entries(view.progress.bySource).map(([source, s]) => ({
+						source,
+						done: s.tasks.done,
+						dead: s.tasks.dead,
+						items: s.counts.items,
+						new: s.counts.new,
+						updated: s.counts.updated,
+						unchanged: s.counts.unchanged,
+						requests: s.counts.requests,
+						failures: s.counts.failures,
+					})),
+				);
+				for (const d of view.job.deadLetters)
+					console.log(`dead letter ${d.source} ${d.zip}:\n  ${d.reasons.join("\n  ")}`);
+			}),
+		},
+		{
+			command: "cancel <id>",
+			description: "Cancel a job: running tasks stop, pending ones are dropped",
+			action: safely(async (broker, args) => {
+				const view = (await broker.call("orchestrator.cancel", {
+					id: String(args.id ?? ""),
+				})) as JobStatusView;
+				console.log(`Job ${view.job.id}: cancel requested (${view.job.status}).`);
+			}),
+		},
+		{
+			command: "schedules",
+			description: "Configured schedules: next run, last tick, paused, next ZIP batch",
+			action: safely(async (broker) => {
+				const views = (await broker.call("scheduler.list")) as ScheduleView[];
+				console.table(
+					views.map((s) => ({
+						name: s.name,
+						cron: s.cron,
+						action: s.action,
+						state: !s.enabled ? "disabled" : s.paused ? "paused" : "active",
+						next: s.nextRun ?? "-",
+						last: s.lastTick ?? "-",
+						lastResult: s.lastFiring ? (s.lastFiring.error ?? s.lastFiring.reason ?? "fired") : "-",
+						nextZips: s.nextZips.join(","),
+					})),
+				);
+			}),
+		},
+	];
+}
