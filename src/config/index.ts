@@ -7,20 +7,20 @@
 import { type BrowserConfig, browserSettings, toBrowserConfig } from "./browser.ts";
 import { type CoreConfig, coreSettings, toCoreConfig } from "./core.ts";
 import { type SettingGroup, validateEnv } from "./define.ts";
+import { type JobsConfig, jobsSettings, toJobsConfig } from "./jobs.ts";
 import { type MaricopaConfig, maricopaSettings, toMaricopaConfig } from "./maricopa.ts";
 import { type MlsConfig, mlsSettings, toMlsConfig } from "./mls.ts";
-import { type JobsConfig, jobsSettings, toJobsConfig } from "./jobs.ts";
 import { type ProxyConfig, proxySettings, toProxyConfig } from "./proxy.ts";
 import { type StoreConfig, storeSettings, toStoreConfig } from "./store.ts";
 
 export type { BrowserConfig } from "./browser.ts";
 export type { CoreConfig } from "./core.ts";
-export type { MlsConfig } from "./mls.ts";
-export type { StoreConfig } from "./store.ts";
 export { ConfigError } from "./define.ts";
-export type { MaricopaConfig } from "./maricopa.ts";
 export type { JobsConfig } from "./jobs.ts";
+export type { MaricopaConfig } from "./maricopa.ts";
+export type { MlsConfig } from "./mls.ts";
 export type { ProxyConfig } from "./proxy.ts";
+export type { StoreConfig } from "./store.ts";
 
 export const SETTING_GROUPS: Record<string, SettingGroup> = {
 	core: coreSettings,
