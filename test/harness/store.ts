@@ -25,7 +25,10 @@ export async function startStoreBroker(mongoUri?: string, nodeId = "store-test")
 	else env.DATA_DIR = dataDir!;
 	const config = loadConfig(env);
 	const state = new MemorySharedState();
-	const broker = new moleculer.ServiceBroker({ nodeID: nodeId, logger: process.env.STORE_TEST_LOG ? { type: "Console", options: { level: "warn" } } : false });
+	const broker = new moleculer.ServiceBroker({
+		nodeID: nodeId,
+		logger: process.env.STORE_TEST_LOG ? { type: "Console", options: { level: "warn" } } : false,
+	});
 	for (const schema of [storeService({ config, state })].flat()) broker.createService(schema);
 	await broker.start();
 	return {

@@ -7,7 +7,13 @@ import type moleculer from "moleculer";
 import { generateWorld } from "../../sandbox/generator.ts";
 import type { MergeOutcome } from "../../src/store/property-store.ts";
 import { type RunningServer, startFerretDb } from "../harness/servers.ts";
-import { listingRecord, parcelRecord, type StoreBroker, startStoreBroker, withDatabase } from "../harness/store.ts";
+import {
+	listingRecord,
+	parcelRecord,
+	type StoreBroker,
+	startStoreBroker,
+	withDatabase,
+} from "../harness/store.ts";
 
 interface Page {
 	rows: Record<string, unknown>[];
@@ -15,7 +21,13 @@ interface Page {
 	totalPages: number;
 }
 
-const world = generateWorld({ seed: 7, zips: ["85031", "85301"], parcelsPerZip: 40, listingShare: 0.35, relistShare: 0.2 });
+const world = generateWorld({
+	seed: 7,
+	zips: ["85031", "85301"],
+	parcelsPerZip: 40,
+	listingShare: 0.35,
+	relistShare: 0.2,
+});
 const listed = world.listings.find((l) => (world.listingsByApn.get(l.apn)?.length ?? 0) === 1)!;
 const listedParcel = world.byApn.get(listed.apn)!;
 
@@ -36,7 +48,9 @@ for (const backend of ["nedb", "mongo"] as const) {
 		const merge = (params: object) => broker.call<MergeOutcome, object>("properties.merge", params);
 
 		before(async () => {
-			store = await startStoreBroker(backend === "mongo" ? withDatabase(ferret!.url, `contract${dbSerial++}`) : undefined);
+			store = await startStoreBroker(
+				backend === "mongo" ? withDatabase(ferret!.url, `contract${dbSerial++}`) : undefined,
+			);
 			broker = store.broker;
 		});
 		after(async () => {
@@ -45,7 +59,11 @@ for (const backend of ["nedb", "mongo"] as const) {
 
 		test("raw records: created, recognized unchanged by hash, updated on new content", async () => {
 			const payload = { APN: "10306005", "weird.key": 1, $odd: true };
-			const a = await broker.call<{ status: string }, object>("raw.upsertRaw", { source: "maricopa-api", sourceId: "10306005", payload });
+			const a = await broker.call<{ status: string }, object>("raw.upsertRaw", {
+				source: "maricopa-api",
+				sourceId: "10306005",
+				payload,
+			});
 			assert.equal(a.status, "created");
 			const b = await broker.call<{ status: string }, object>("raw.upsertRaw", {
 				source: "maricopa-api",
@@ -71,18 +89,32 @@ for (const backend of ["nedb", "mongo"] as const) {
 		test("a record failing its schema is rejected with the reason, counted, and not stored", async () => {
 			const before = await broker.call<{ properties: number }>("properties.stats");
 			await assert.rejects(
-				merge({ source: "maricopa", sourceId: "x", record: { apn: "not-an-apn", address: { street: "1 N 1ST ST" } } }),
+				merge({
+					source: "maricopa",
+					sourceId: "x",
+					record: { apn: "not-an-apn", address: { street: "1 N 1ST ST" } },
+				}),
 				(err: Error & { type?: string }) => err.name === "ValidationError" && /apn/.test(err.message),
 			);
 			await assert.rejects(
-				merge({ source: "mls", sourceId: "1", record: { mlsId: "1", address: { street: "9 W ELM ST", zip: "85031" }, price: -5 } }),
+				merge({
+					source: "mls",
+					sourceId: "1",
+					record: { mlsId: "1", address: { street: "9 W ELM ST", zip: "85031" }, price: -5 },
+				}),
 				/price/,
 			);
 			await assert.rejects(
-				merge({ source: "mls", sourceId: "2", record: { mlsId: "2", address: { street: "W ELM ST", zip: "85031" } } }),
+				merge({
+					source: "mls",
+					sourceId: "2",
+					record: { mlsId: "2", address: { street: "W ELM ST", zip: "85031" } },
+				}),
 				(err: Error & { code?: number }) => err.code === 422,
 			);
-			const after = await broker.call<{ properties: number; rejected: Record<string, number> }>("properties.stats");
+			const after = await broker.call<{ properties: number; rejected: Record<string, number> }>(
+				"properties.stats",
+			);
 			assert.equal(after.properties, before.properties);
 			assert.equal(after.rejected["properties.maricopa.invalid"], 1);
 			assert.equal(after.rejected["properties.mls.invalid"], 1);
@@ -90,7 +122,12 @@ for (const backend of ["nedb", "mongo"] as const) {
 		});
 
 		test("listing first, then its parcel: one property keyed by APN holding both sources", async () => {
-			const l = await merge({ source: "mls", sourceId: listed.mlsId, record: listingRecord(listed), collectedAt: "2026-03-01T10:00:00Z" });
+			const l = await merge({
+				source: "mls",
+				sourceId: listed.mlsId,
+				record: listingRecord(listed),
+				collectedAt: "2026-03-01T10:00:00Z",
+			});
 			assert.equal(l.status, "new");
 			assert.match(l.key, /^addr:/);
 			const p = await merge({
@@ -102,9 +139,14 @@ for (const backend of ["nedb", "mongo"] as const) {
 			assert.equal(p.key, listedParcel.apn);
 			assert.deepEqual(p.absorbed, [l.key]);
 			assert.equal(await broker.call("properties.get", { key: l.key }), null, "no orphan twin left behind");
-			const prop = await broker.call<Record<string, unknown>, object>("properties.byApn", { apn: listedParcel.apnDisplay });
+			const prop = await broker.call<Record<string, unknown>, object>("properties.byApn", {
+				apn: listedParcel.apnDisplay,
+			});
 			assert.equal(prop.key, listedParcel.apn);
-			assert.deepEqual((prop.sources as { source: string }[]).map((s) => s.source).sort(), ["maricopa", "mls"]);
+			assert.deepEqual((prop.sources as { source: string }[]).map((s) => s.source).sort(), [
+				"maricopa",
+				"mls",
+			]);
 			assert.equal(prop.price, listed.price, "MLS wins price");
 			assert.equal(prop.livableSpace, listedParcel.residential!.livableSpace, "assessor wins parcel facts");
 			assert.equal(prop.street, listedParcel.situsAddress.replace(" UNIT ", " #"));
@@ -112,8 +154,17 @@ for (const backend of ["nedb", "mongo"] as const) {
 		});
 
 		test("re-merging the same records changes nothing", async () => {
-			const a = await merge({ source: "mls", sourceId: listed.mlsId, record: listingRecord(listed), collectedAt: "2026-03-02T10:00:00Z" });
-			const b = await merge({ source: "maricopa", sourceId: listedParcel.apn, record: parcelRecord(listedParcel) });
+			const a = await merge({
+				source: "mls",
+				sourceId: listed.mlsId,
+				record: listingRecord(listed),
+				collectedAt: "2026-03-02T10:00:00Z",
+			});
+			const b = await merge({
+				source: "maricopa",
+				sourceId: listedParcel.apn,
+				record: parcelRecord(listedParcel),
+			});
 			assert.equal(a.status, "unchanged");
 			assert.equal(b.status, "unchanged");
 			assert.equal(a.key, listedParcel.apn);
@@ -121,11 +172,19 @@ for (const backend of ["nedb", "mongo"] as const) {
 
 		test("a price change and a status change are appended to history with source and time", async () => {
 			const changed = { ...listingRecord(listed), price: listed.price - 5000, status: "Pending" };
-			const out = await merge({ source: "mls", sourceId: listed.mlsId, record: changed, collectedAt: "2026-03-05T09:00:00Z" });
-			assert.equal(out.status, "updated");
-			const { history } = await broker.call<{ history: Record<string, unknown>[] }, object>("properties.history", {
-				key: listedParcel.apnDisplay,
+			const out = await merge({
+				source: "mls",
+				sourceId: listed.mlsId,
+				record: changed,
+				collectedAt: "2026-03-05T09:00:00Z",
 			});
+			assert.equal(out.status, "updated");
+			const { history } = await broker.call<{ history: Record<string, unknown>[] }, object>(
+				"properties.history",
+				{
+					key: listedParcel.apnDisplay,
+				},
+			);
 			const price = history.filter((h) => h.field === "price");
 			assert.deepEqual(price.at(-1), {
 				field: "price",
@@ -166,14 +225,26 @@ for (const backend of ["nedb", "mongo"] as const) {
 			assert.equal(first.total, expected);
 			assert.equal(first.rows.length, 25);
 			assert.equal(first.totalPages, Math.ceil(expected / 25));
-			const last = await broker.call<Page, object>("properties.find", { zip, page: first.totalPages, pageSize: 25 });
+			const last = await broker.call<Page, object>("properties.find", {
+				zip,
+				page: first.totalPages,
+				pageSize: 25,
+			});
 			assert.equal(last.rows.length, expected - 25 * (first.totalPages - 1));
 			assert.ok(!("contributions" in first.rows[0]!));
-			const pending = await broker.call<Page, object>("properties.find", { status: "Pending", pageSize: 500 });
+			const pending = await broker.call<Page, object>("properties.find", {
+				status: "Pending",
+				pageSize: 500,
+			});
 			assert.ok(pending.rows.length > 0 && pending.rows.every((r) => r.status === "Pending"));
-			const future = await broker.call<Page, object>("properties.find", { changedSince: "2999-01-01T00:00:00Z" });
+			const future = await broker.call<Page, object>("properties.find", {
+				changedSince: "2999-01-01T00:00:00Z",
+			});
 			assert.equal(future.total, 0);
-			const since = await broker.call<Page, object>("properties.find", { changedSince: "2000-01-01T00:00:00Z", pageSize: 10 });
+			const since = await broker.call<Page, object>("properties.find", {
+				changedSince: "2000-01-01T00:00:00Z",
+				pageSize: 10,
+			});
 			assert.equal(since.total, world.parcels.length);
 		});
 
