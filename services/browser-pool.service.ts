@@ -1,0 +1,178 @@
+/**
+ * browser-pool: this node's Playwright Chromium pool (src/browser/pool.ts). Each context is bound to
+ * a proxy session leased from proxy-pool; Chromium cannot send proxy credentials unasked, so the
+ * lease's gateway URL is fronted by a local unauthenticated proxy-chain endpoint per context.
+ * Captchas met in a page are solved through proxy-pool.solveCaptcha.
+ *
+ * Actions:
+ * - `render` { url, session?, domain?, cookies?, waitFor?, extract?, noHtml? }
+ *     → { status, url, html (capped at BROWSER_MAX_HTML_KB), truncated, fields, captcha, ms }
+ * - `stats` {} → pages, failures by kind, recycles, reclaimed slots, memory per browser
+ */
+import moleculer, { type Context, type ServiceSchema } from "moleculer";
+import { anonymizeProxy, closeAnonymizedProxy } from "proxy-chain";
+import {
+	BrowserPool,
+	type BrowserProxy,
+	type BrowserProxyProvider,
+	RenderError,
+	type RenderParams,
+} from "../src/browser/pool.ts";
+import type { ServiceFactory } from "../src/node/context.ts";
+import { redact } from "../src/utils/redact.ts";
+
+const { MoleculerRetryableError, MoleculerClientError } = moleculer.Errors;
+
+const M = {
+	pages: "saguaro_browser_pages_total",
+	failures: "saguaro_browser_failures_total",
+	memory: "saguaro_browser_memory_bytes",
+	busy: "saguaro_browser_busy_slots",
+	recycles: "saguaro_browser_recycles_total",
+} as const;
+
+const browserPoolService: ServiceFactory = ({ config }) => {
+	const c = config.browser;
+	let pool: BrowserPool;
+	let metricsTimer: NodeJS.Timeout | null = null;
+
+	const schema: ServiceSchema = {
+		name: "browser-pool",
+		created() {
+			const broker = this.broker;
+			const hasProxyPool = () =>
+				broker.registry.getServiceList({ onlyAvailable: true }).some((s) => s.name === "proxy-pool");
+			const proxies: BrowserProxyProvider = {
+				async acquire({ domain, session }) {
+					if (!hasProxyPool()) throw new Error("proxy-pool is not available");
+					const lease = (await broker.call("proxy-pool.acquire", { domain, session })) as {
+						leaseId: string;
+						proxyUrl: string | null;
+					};
+					if (!lease.proxyUrl) {
+						await broker
+							.call("proxy-pool.release", { leaseId: lease.leaseId, ok: true })
+							.catch(() => undefined);
+						throw new Error("proxy-pool gateway is off (PROXY_GATEWAY_PORT)");
+					}
+					const local = await anonymizeProxy({ url: lease.proxyUrl, port: 0 });
+					return { leaseId: lease.leaseId, server: local };
+				},
+				async release(proxy: BrowserProxy, outcome) {
+					await closeAnonymizedProxy(proxy.server, true).catch(() => false);
+					await broker.call("proxy-pool.release", { leaseId: proxy.leaseId, ...outcome });
+				},
+			};
+			pool = new BrowserPool({
+				executablePath: c.chromiumPath,
+				browsers: c.browsers,
+				contextsPerBrowser: c.contextsPerBrowser,
+				recyclePages: c.recyclePages,
+				recycleMs: c.recycleMinutes * 60_000,
+				maxBrowserBytes: c.maxRssMb * 1024 * 1024,
+				pageTimeoutMs: c.pageTimeoutS * 1000,
+				blockResources: c.blockResources,
+				maxHtmlBytes: c.maxHtmlKb * 1024,
+				queueTimeoutMs: c.queueTimeoutS * 1000,
+				proxies: config.mls.useProxies ? proxies : null,
+				solver: {
+					async solve(challenge) {
+						const r = (await broker.call("proxy-pool.solveCaptcha", challenge)) as { token: string };
+						return r.token;
+					},
+				},
+			});
+			const metrics = broker.metrics;
+			if (metrics && config.core.enableMetrics) {
+				metrics.register({ type: "counter", name: M.pages, description: "Pages rendered" });
+				metrics.register({
+					type: "counter",
+					name: M.failures,
+					labelNames: ["kind"],
+					description: "Failed renders by kind",
+				});
+				metrics.register({
+					type: "gauge",
+					name: M.memory,
+					description: "Memory (PSS) of this node's browsers",
+				});
+				metrics.register({ type: "gauge", name: M.busy, description: "Busy page slots" });
+				metrics.register({
+					type: "gauge",
+					name: M.recycles,
+					labelNames: ["what"],
+					description: "Contexts and browsers replaced",
+				});
+			}
+		},
+		started() {
+			pool.start();
+			const metrics = this.broker.metrics;
+			if (metrics && config.core.enableMetrics) {
+				metricsTimer = setInterval(() => {
+					const s = pool.stats();
+					metrics.set(M.memory, s.memoryMb * 1048576);
+					metrics.set(M.busy, s.busy);
+					metrics.set(M.recycles, s.recycles.contexts, { what: "context" });
+					metrics.set(M.recycles, s.recycles.browsers, { what: "browser" });
+				}, 5000);
+				metricsTimer.unref();
+			}
+		},
+		async stopped() {
+			if (metricsTimer) clearInterval(metricsTimer);
+			await pool.close();
+		},
+		actions: {
+			render: {
+				params: {
+					url: { type: "url" },
+					session: { type: "string", optional: true, min: 1, max: 200 },
+					domain: { type: "string", optional: true, max: 253 },
+					cookies: {
+						type: "array",
+						optional: true,
+						max: 100,
+						items: {
+							type: "object",
+							props: {
+								name: { type: "string", min: 1, max: 200 },
+								value: { type: "string", max: 4096 },
+								url: { type: "url" },
+							},
+						},
+					},
+					waitFor: { type: "string", optional: true, max: 500 },
+					extract: {
+						type: "record",
+						optional: true,
+						key: { type: "string", max: 100 },
+						value: { type: "string", max: 500 },
+					},
+					noHtml: { type: "boolean", optional: true },
+				},
+				async handler(ctx: Context<RenderParams>) {
+					try {
+						const result = await pool.render(ctx.params);
+						this.broker.metrics?.increment(M.pages);
+						return result;
+					} catch (err) {
+						const kind = err instanceof RenderError ? err.kind : "navigation";
+						this.broker.metrics?.increment(M.failures, { kind });
+						const message = String(redact((err as Error).message));
+						if (kind === "queue") throw new MoleculerRetryableError(message, 503, "BROWSER_BUSY", { kind });
+						throw new MoleculerClientError(message, 502, "RENDER_FAILED", { kind });
+					}
+				},
+			},
+			stats: {
+				handler() {
+					return pool.stats();
+				},
+			},
+		},
+	};
+	return schema;
+};
+
+export default browserPoolService;

@@ -1,0 +1,216 @@
+/**
+ * mls: the Phoenix MLS scraper (src/mls/). HTTP through proxy-pool sessions first, browser-pool for
+ * pages whose facts need script, the host's cluster-wide budget and breaker (src/core/host-policy.ts),
+ * captcha walls solved through proxy-pool.solveCaptcha. Listings go to the store as raw records
+ * (`raw.upsertRaw`) and merge onto their parcels (`properties.merge`).
+ *
+ * Actions:
+ * - `searchZip` { zip } → { zip, pages, complete, cards: [{ mlsId, url, address }] }
+ * - `listing` { url } → { record, extra, via } (parsed, not stored)
+ * - `collectZip` { zip, jobId?, taskId? } → { listings, new, updated, unchanged, requests, failures, ... }
+ *   (same shape as maricopa.collectZip: the orchestrator drives both)
+ * - `stats` {} → host policy status and page/captcha counters of this node
+ */
+import { resolve } from "node:path";
+import moleculer, { type Context, type ServiceSchema } from "moleculer";
+import { HostPolicy, HostRequestError } from "../src/core/host-policy.ts";
+import type { MlsListingRecord } from "../src/domain/records.ts";
+import { type CollectZipParams, collectZipParams, jobCancelSignal } from "../src/jobs/source-contract.ts";
+import { loadFieldConfig } from "../src/mls/fields.ts";
+import type { FieldValue } from "../src/mls/parser.ts";
+import {
+	type ListingSink,
+	MlsPageError,
+	MlsScraper,
+	type ProxyProvider,
+	type SaveResult,
+	type ScraperEvent,
+} from "../src/mls/scraper.ts";
+import type { ServiceFactory } from "../src/node/context.ts";
+import { redact } from "../src/utils/redact.ts";
+
+const { MoleculerClientError, MoleculerRetryableError } = moleculer.Errors;
+
+const M = {
+	pages: "saguaro_mls_pages_total",
+	captchas: "saguaro_mls_captchas_total",
+	listings: "saguaro_mls_listings_total",
+} as const;
+
+const mlsService: ServiceFactory = ({ config, state }) => {
+	const c = config.mls;
+	let scraper: MlsScraper;
+	let policy: HostPolicy;
+	const counts: Record<string, number> = {};
+	const bump = (key: string) => {
+		counts[key] = (counts[key] ?? 0) + 1;
+	};
+
+	const schema: ServiceSchema = {
+		name: "mls",
+		created() {
+			const broker = this.broker;
+			const fields = loadFieldConfig(resolve(c.fieldsFile));
+			policy = new HostPolicy(state, {
+				host: "mls",
+				rate: { points: c.ratePerMin, durationMs: 60_000 },
+				retry: { maxAttempts: c.maxAttempts, baseMs: 250, maxMs: 5000 },
+				breaker: { minRequests: c.breakerFailures, failureRate: 0.8, openMs: c.breakerCooldownS * 1000 },
+				nodeId: broker.nodeID,
+			});
+			const proxies: ProxyProvider = {
+				async acquire({ domain, session }) {
+					const lease = (await broker.call("proxy-pool.acquire", { domain, session })) as {
+						leaseId: string;
+						proxyUrl: string | null;
+					};
+					if (!lease.proxyUrl) {
+						await broker
+							.call("proxy-pool.release", { leaseId: lease.leaseId, ok: true })
+							.catch(() => undefined);
+						throw new Error("proxy-pool gateway is off (PROXY_GATEWAY_PORT)");
+					}
+					return { leaseId: lease.leaseId, proxyUrl: lease.proxyUrl };
+				},
+				async release(lease, outcome) {
+					await broker.call("proxy-pool.release", {
+						leaseId: lease.leaseId,
+						...outcome,
+						...(outcome.error ? { error: String(redact(outcome.error)).slice(0, 500) } : {}),
+					});
+				},
+			};
+			const metrics = config.core.enableMetrics ? broker.metrics : null;
+			if (metrics) {
+				metrics.register({
+					type: "counter",
+					name: M.pages,
+					labelNames: ["via", "verdict"],
+					description: "MLS pages by outcome",
+				});
+				metrics.register({
+					type: "counter",
+					name: M.captchas,
+					labelNames: ["solved"],
+					description: "MLS captcha walls",
+				});
+				metrics.register({
+					type: "counter",
+					name: M.listings,
+					labelNames: ["ok"],
+					description: "MLS listings collected or failed",
+				});
+			}
+			const onEvent = (e: ScraperEvent) => {
+				if (e.type === "page") {
+					bump(`page.${e.via}.${e.verdict}`);
+					metrics?.increment(M.pages, { via: e.via, verdict: e.verdict });
+				} else if (e.type === "captcha") {
+					bump(`captcha.${e.solved ? "solved" : "unsolved"}`);
+					metrics?.increment(M.captchas, { solved: String(e.solved) });
+				} else {
+					bump(`listing.${e.ok ? "ok" : "failed"}`);
+					metrics?.increment(M.listings, { ok: String(e.ok) });
+				}
+			};
+			scraper = new MlsScraper({
+				baseUrl: c.baseUrl,
+				fields,
+				policy,
+				proxies: c.useProxies ? proxies : null,
+				solver: {
+					async solve(challenge) {
+						const r = (await broker.call("proxy-pool.solveCaptcha", challenge)) as { token: string };
+						return r.token;
+					},
+				},
+				renderer: c.useBrowser
+					? {
+							async render(req) {
+								const r = (await broker.call("browser-pool.render", req, {
+									timeout: (config.browser.pageTimeoutS * 2 + 15 + config.browser.queueTimeoutS) * 1000,
+								})) as { status: number; url: string; html: string | null };
+								return { status: r.status, url: r.url, html: r.html ?? "" };
+							},
+						}
+					: null,
+				requestTimeoutMs: c.requestTimeoutS * 1000,
+				maxPages: c.maxPages,
+				concurrency: c.concurrency,
+				captchaBudget: c.captchaBudget,
+				onEvent,
+			});
+		},
+		async stopped() {
+			await scraper.close();
+		},
+		actions: {
+			searchZip: {
+				params: { zip: collectZipParams.zip },
+				async handler(ctx: Context<{ zip: string }>) {
+					return wrap(() => scraper.searchZip(ctx.params.zip));
+				},
+			},
+			listing: {
+				params: { url: { type: "url" } },
+				async handler(ctx: Context<{ url: string }>) {
+					const url = new URL(ctx.params.url);
+					if (url.origin !== new URL(c.baseUrl).origin) {
+						throw new MoleculerClientError("url is not on the MLS site (MLS_BASE_URL)", 422, "FOREIGN_URL");
+					}
+					return wrap(() => scraper.listing(url.toString()));
+				},
+			},
+			collectZip: {
+				params: collectZipParams,
+				async handler(ctx: Context<CollectZipParams>) {
+					const cancel = jobCancelSignal(state, ctx.params.jobId);
+					const sink: ListingSink = {
+						async save(record: MlsListingRecord, extra: Record<string, FieldValue>): Promise<SaveResult> {
+							const collectedAt = new Date().toISOString();
+							await ctx.call("raw.upsertRaw", {
+								source: "mls",
+								sourceId: record.mlsId,
+								payload: { ...record, extra },
+								collectedAt,
+							});
+							const merged = (await ctx.call("properties.merge", {
+								source: "mls",
+								sourceId: record.mlsId,
+								record,
+								collectedAt,
+							})) as { status: SaveResult };
+							return merged.status;
+						},
+					};
+					try {
+						return await wrap(() => scraper.collectZip(ctx.params.zip, sink, cancel.signal));
+					} finally {
+						cancel.dispose();
+					}
+				},
+			},
+			stats: {
+				async handler() {
+					return { host: await policy.status(), counts: { ...counts } };
+				},
+			},
+		},
+	};
+	return schema;
+};
+
+/** Host-level failures are retryable by the caller (another node, later); page failures are not. */
+async function wrap<T>(run: () => Promise<T>): Promise<T> {
+	try {
+		return await run();
+	} catch (err) {
+		const message = String(redact((err as Error).message));
+		if (err instanceof MlsPageError)
+			throw new MoleculerClientError(message, 422, "MLS_PAGE_FAILED", { reason: err.reason });
+		if (err instanceof HostRequestError) throw new MoleculerRetryableError(message, 503, "MLS_UNAVAILABLE");
+		throw err;
+	}
+}
+
+export default mlsService;
