@@ -39,7 +39,10 @@ const demoEnv: Record<string, string> = {
 	MLS_RATE_PER_MIN: "600",
 	ORCHESTRATOR_TICK_MS: "200",
 	ORCHESTRATOR_BACKOFF_BASE_MS: "500",
-	ORCHESTRATOR_TASK_TIMEOUT_S: "300",
+	ORCHESTRATOR_TASK_TIMEOUT_S: "120",
+	ORCHESTRATOR_MAX_ATTEMPTS: "2",
+	// The MLS is reached through proxy-pool's rotating gateway, off unless given a port.
+	PROXY_GATEWAY_PORT: String(await freePort()),
 };
 const saguaroEnv = Object.fromEntries(
 	Object.entries(process.env).filter(([, v]) => v !== undefined),
@@ -68,18 +71,36 @@ try {
 	);
 
 	let view = job;
+	let shown = "";
 	while (!TERMINAL_JOB_STATUSES.includes(view.job.status)) {
 		await sleep(1000);
 		view = (await node.broker.call("orchestrator.status", { id: job.job.id })) as JobStatusView;
-		process.stdout.write(`\r${progressBar(view.progress)}\u001b[K`);
+		const bar = progressBar(view.progress);
+		// A terminal redraws one line; a log gets a line per change only.
+		if (process.stdout.isTTY) process.stdout.write(`\r${bar}\u001b[K`);
+		else if (bar !== shown) console.log(bar);
+		shown = bar;
 	}
-	process.stdout.write("\n");
+	if (process.stdout.isTTY) process.stdout.write("\n");
 
-	const props = (await node.broker.call("properties.find", {
-		fields: ["key", "sources"],
-		limit: 1_000_000,
-	})) as { key: string; sources?: { source: string }[] }[];
-	const merged = props.filter((p) => new Set((p.sources ?? []).map((s) => s.source)).size > 1).length;
+	type Row = { key: string; sources?: { source: string }[] };
+	const props: Row[] = [];
+	for (const zip of zips) {
+		for (let page = 1; ; page++) {
+			const res = (await node.broker.call("properties.find", {
+				zip,
+				page,
+				pageSize: config.store.pageSizeMax,
+			})) as { rows: Row[] };
+			props.push(...res.rows);
+			if (res.rows.length < config.store.pageSizeMax) break;
+		}
+	}
+	// Merged: an MLS listing joined to its Assessor parcel in one canonical property.
+	const merged = props.filter((p) => {
+		const names = (p.sources ?? []).map((s) => s.source);
+		return names.some((n) => n.startsWith("mls")) && names.some((n) => !n.startsWith("mls"));
+	}).length;
 	const truthParcels = sandbox.world.parcels.filter((p) => zips.includes(p.zip)).length;
 	const truthListings = sandbox.world.listings.filter((l) => zips.includes(l.zip)).length;
 	const p = view.progress;
@@ -95,7 +116,9 @@ try {
 	console.log(
 		`  ground truth          ${truthParcels} parcels, ${truthListings} listings in ${zips.join(", ")}`,
 	);
-	console.log(`  properties stored     ${props.length} (${merged} merged from several sources)`);
+	console.log(
+		`  properties stored     ${props.length} (${merged} with an MLS listing merged into the Assessor parcel)`,
+	);
 	console.log(`  requests              ${p.counts.requests}`);
 	console.log(
 		`  failures              ${p.counts.failures} record(s), ${view.job.deadLetters.length} dead-lettered task(s)`,
