@@ -5,8 +5,7 @@ import { intRule, listRule, type SettingGroup, urlRule } from "./define.ts";
 export const proxySettings = {
 	PROXIES: {
 		rule: listRule(null),
-		description:
-			"Comma-separated upstream proxy URLs (http://user:pass@host:port).",
+		description: "Comma-separated upstream proxy URLs (http://user:pass@host:port).",
 		secret: true,
 	},
 	PROXY_FILE: {

@@ -4,8 +4,8 @@
  */
 import type { BrokerOptions } from "moleculer";
 import type { Config } from "../config/index.ts";
-import { storeReplCommands } from "../store/repl.ts";
 import { jobReplCommands } from "../jobs/repl.ts";
+import { storeReplCommands } from "../store/repl.ts";
 import { redact } from "../utils/redact.ts";
 
 export type ReplCommand = NonNullable<NonNullable<BrokerOptions["replOptions"]>["customCommands"]>[number];

@@ -125,7 +125,10 @@ describe("cluster over NATS", () => {
 
 	test("a breaker opened on one node (by timeouts) is respected by the others", async () => {
 		// hang-a never answers echo.work; hang-b answers at once.
-		await startWorkers(["hang-a", "hang-b"], (id) => (id === "hang-a" ? { ECHO_HANG: "1" } : {}));
+		await startWorkers(
+			["hang-a", "hang-b"],
+			(id): Record<string, string> => (id === "hang-a" ? { ECHO_HANG: "1" } : {}),
+		);
 		const breakerEnv = {
 			REQUEST_TIMEOUT_MS: "300",
 			RETRIES: "2",

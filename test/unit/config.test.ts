@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, test } from "node:test";
 import { ConfigError, loadConfig } from "../../src/config/index.ts";
@@ -26,6 +27,13 @@ describe("configuration from the environment", () => {
 		assert.equal(core.redisUrl, null);
 		assert.equal(core.mongoUri, null);
 		assert.equal(core.requestTimeoutMs, 30_000);
+	});
+
+	test("SERVICES names and services/*.service.ts files are the same set", () => {
+		const files = readdirSync(resolve(ROOT, "services"))
+			.filter((f) => f.endsWith(".service.ts"))
+			.map((f) => f.replace(/\.service\.ts$/, ""));
+		assert.deepEqual([...SERVICE_NAMES].sort(), files.sort());
 	});
 
 	test("values are converted and lists split", () => {

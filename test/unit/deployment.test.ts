@@ -14,6 +14,7 @@ const ROOT = resolve(import.meta.dirname, "../..");
 const read = (p: string) => readFileSync(resolve(ROOT, p), "utf8");
 const known = new Set(knownSettingNames());
 
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML is walked freely; the assertions are the checks.
 type Doc = Record<string, any>;
 
 function k8sDocs(): { file: string; doc: Doc }[] {
