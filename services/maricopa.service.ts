@@ -40,6 +40,9 @@ const M = {
 	fatal: "saguaro_maricopa_fatal",
 } as const;
 
+/** How long collectZip waits for the store's services to be discovered before giving up. */
+const STORE_WAIT_MS = 30_000;
+
 const BREAKER_VALUE = { closed: 0, "half-open": 1, open: 2 } as const;
 
 const TYPE_OF_SETTING: Record<string, AssessorPropertyType> = {
@@ -130,6 +133,7 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 				new HostPolicy(state, {
 					host,
 					rate: { points, durationMs: c.rateWindowMs },
+					lateToleranceMs: c.rateSlackMs,
 					retry: { maxAttempts: c.maxAttempts, baseMs: c.backoffBaseMs, maxMs: c.backoffMaxMs },
 					breaker: {
 						windowMs: 60_000,
@@ -223,7 +227,15 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 			},
 			collectZip: {
 				params: { ...collectZipParams, force: { type: "boolean", optional: true, convert: true } },
-				async handler(ctx: Context<CollectZipParams & { force?: boolean }>) {
+				async handler(this: moleculer.Service, ctx: Context<CollectZipParams & { force?: boolean }>) {
+					// No request is spent on parcels that could not be stored.
+					await this.broker.waitForServices(["raw", "properties"], STORE_WAIT_MS).catch(() => {
+						throw new MoleculerRetryableError(
+							"the store (raw, properties) is not reachable",
+							503,
+							"STORE_UNAVAILABLE",
+						);
+					});
 					const cancel = jobCancelSignal(state, ctx.params.jobId);
 					const collector = new ZipCollector(api, gis, storeVia(ctx), state);
 					try {

@@ -39,6 +39,12 @@ export const maricopaSettings = {
 		description:
 			"Window of both budgets in seconds: the budget is RATE_PER_MIN requests per this window (tests use short windows).",
 	},
+	MARICOPA_RATE_SLACK_MS: {
+		rule: intRule(1, 60_000),
+		default: "250",
+		description:
+			"Jitter allowance (timers, network, clock skew between nodes) of the budgets: requests are spaced (window + slack) / budget apart, so the budget holds in every sliding window even when a request leaves up to this late.",
+	},
 	MARICOPA_GIS_PAGE_SIZE: {
 		rule: intRule(1, 2000),
 		default: "1000",
@@ -104,6 +110,7 @@ export interface MaricopaConfig {
 	ratePerWindow: number;
 	gisRatePerWindow: number;
 	rateWindowMs: number;
+	rateSlackMs: number;
 	gisPageSize: number;
 	propertyTypes: MaricopaPropertyType[];
 	detailMaxAgeMs: number;
@@ -125,6 +132,7 @@ export function toMaricopaConfig(v: Record<string, unknown>): MaricopaConfig {
 		ratePerWindow: v.MARICOPA_RATE_PER_MIN as number,
 		gisRatePerWindow: v.MARICOPA_GIS_RATE_PER_MIN as number,
 		rateWindowMs: (v.MARICOPA_RATE_WINDOW_S as number) * 1000,
+		rateSlackMs: v.MARICOPA_RATE_SLACK_MS as number,
 		gisPageSize: v.MARICOPA_GIS_PAGE_SIZE as number,
 		propertyTypes: v.MARICOPA_PROPERTY_TYPES as MaricopaPropertyType[],
 		detailMaxAgeMs: (v.MARICOPA_DETAIL_MAX_AGE_H as number) * 3_600_000,

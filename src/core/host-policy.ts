@@ -174,8 +174,6 @@ export class HostPolicy {
 	readonly #onEvent: (e: HostPolicyEvent) => void;
 	readonly #slotsPerEpoch: number;
 	readonly #epochMs: number;
-	/** Seen locally: stops this process without a round trip once it knows. */
-	#fatal: FatalRecord | null = null;
 	#lastBreakerState: BreakerState = "closed";
 
 	constructor(state: SharedState, opts: HostPolicyOptions) {
@@ -284,7 +282,6 @@ export class HostPolicy {
 	/** Set the cluster-wide stop flag and open the breaker: nobody calls the host any more. */
 	async stopCluster(reason: string): Promise<void> {
 		const record: FatalRecord = { reason, at: Date.now(), node: this.#nodeId };
-		this.#fatal = record;
 		await this.#state.setIfAbsent(this.#key("fatal"), record, this.#fatalHoldMs);
 		await this.#openBreaker(`fatal: ${reason}`, this.#fatalHoldMs);
 		this.#onEvent({ type: "fatal", host: this.host, reason });
@@ -292,7 +289,6 @@ export class HostPolicy {
 
 	/** Clear the stop flag, the pause and the breaker (an operator fixed the cause, e.g. a new token). */
 	async resume(): Promise<void> {
-		this.#fatal = null;
 		await Promise.all(
 			["fatal", "breaker", "breaker-trial", "pause"].map((part) => this.#state.del(this.#key(part))),
 		);
@@ -301,7 +297,6 @@ export class HostPolicy {
 
 	/** The fatal record when the host is stopped cluster-wide, else null. */
 	async fatal(): Promise<FatalRecord | null> {
-		if (this.#fatal) return this.#fatal;
 		return (await this.#state.get<FatalRecord>(this.#key("fatal"))) ?? null;
 	}
 
@@ -367,16 +362,13 @@ export class HostPolicy {
 	 * open; in half-open, only the node that wins the trial lease goes on.
 	 */
 	async #gate(holdingTrial = false): Promise<{ waitMs: number; trial: boolean }> {
-		if (this.#fatal) throw new HostFatalError(this.host, this.#fatal.reason);
+		// Read from the shared state every time (not cached): `resume()` on any node lifts the stop everywhere.
 		const [fatal, pause, breaker] = await this.#state.getMany<unknown>([
 			this.#key("fatal"),
 			this.#key("pause"),
 			this.#key("breaker"),
 		]);
-		if (fatal) {
-			this.#fatal = fatal as FatalRecord;
-			throw new HostFatalError(this.host, this.#fatal.reason);
-		}
+		if (fatal) throw new HostFatalError(this.host, (fatal as FatalRecord).reason);
 		const now = Date.now();
 		if (typeof pause === "number" && pause > now) return { waitMs: pause - now, trial: false };
 		const b = breaker as BreakerRecord | undefined;
