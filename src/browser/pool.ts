@@ -110,6 +110,8 @@ interface BrowserEntry {
 	launchedAt: number;
 	pages: number;
 	draining: boolean;
+	/** A close-and-replace is under way (one at a time per browser). */
+	recycling: boolean;
 	memoryBytes: number;
 	generation: number;
 }
@@ -202,6 +204,7 @@ export class BrowserPool {
 				launchedAt: 0,
 				pages: 0,
 				draining: false,
+				recycling: false,
 				memoryBytes: 0,
 				generation: 0,
 			};
@@ -293,7 +296,7 @@ export class BrowserPool {
 	}
 
 	#score(slot: Slot, session: string | null): number {
-		if (slot.busy || slot.reclaiming || slot.entry.draining) return -1;
+		if (slot.busy || slot.reclaiming || slot.entry.draining || slot.entry.recycling) return -1;
 		if (session && slot.session === session && slot.context) return 3;
 		if (!slot.context) return 2;
 		return 1;
@@ -577,17 +580,21 @@ export class BrowserPool {
 		return { ok: true, response };
 	}
 
+	/** Reads the fields from the DOM as it is now (waiting is `waitFor`'s job), in one round trip. */
 	async #extract(page: Page, extract: Record<string, string>): Promise<Record<string, string | null>> {
-		const out: Record<string, string | null> = {};
-		for (const [name, selector] of Object.entries(extract)) {
-			const text = await page
-				.locator(selector)
-				.first()
-				.textContent({ timeout: 500 })
-				.catch(() => null);
-			out[name] = text === null ? null : text.replace(/\s+/g, " ").trim().slice(0, 10_000);
-		}
-		return out;
+		return page.evaluate((selectors) => {
+			const out: Record<string, string | null> = {};
+			for (const [name, selector] of Object.entries(selectors)) {
+				let text: string | null = null;
+				try {
+					text = document.querySelector(selector)?.textContent ?? null;
+				} catch {
+					text = null;
+				}
+				out[name] = text === null ? null : text.replace(/\s+/g, " ").trim().slice(0, 10_000);
+			}
+			return out;
+		}, extract);
 	}
 
 	/** Frees a slot whose page is stuck: close the page, then the context, then kill the browser. */
@@ -624,7 +631,7 @@ export class BrowserPool {
 
 	/** Replaces a browser that is due (pages, age, memory) once none of its slots is busy. */
 	async #maybeRecycleBrowser(entry: BrowserEntry): Promise<void> {
-		if (!entry.browser || this.#closed) return;
+		if (!entry.browser || this.#closed || entry.recycling) return;
 		const due =
 			entry.draining ||
 			entry.pages >= this.options.recyclePages * this.options.contextsPerBrowser ||
@@ -633,10 +640,16 @@ export class BrowserPool {
 		if (!due) return;
 		entry.draining = true;
 		if (this.#slots.some((s) => s.entry === entry && (s.busy || s.reclaiming))) return;
+		entry.recycling = true;
 		this.#browserRecycles++;
-		await this.#closeBrowser(entry);
-		entry.draining = false;
-		entry.memoryBytes = 0;
+		try {
+			await this.#closeBrowser(entry);
+		} finally {
+			entry.pages = 0;
+			entry.memoryBytes = 0;
+			entry.draining = false;
+			entry.recycling = false;
+		}
 	}
 
 	/** Periodic check: memory of every browser, dead browsers, and slots past their deadline. */

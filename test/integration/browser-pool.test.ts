@@ -1,0 +1,103 @@
+/**
+ * The browser pool on real Chromium: a page that wedges its renderer is reclaimed by the watchdog
+ * and its slot serves again; a long run of cheap pages recycles contexts and browsers, keeps memory
+ * under the ceiling and leaves no busy slot behind.
+ */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, test } from "node:test";
+import { BrowserPool, RenderError } from "../../src/browser/pool.ts";
+
+describe("browser pool on real Chromium", () => {
+	let server: Server;
+	let base: string;
+	let pool: BrowserPool;
+
+	before(async () => {
+		server = createServer((req, res) => {
+			res.writeHead(200, { "content-type": "text/html" });
+			if (req.url?.startsWith("/spin")) {
+				// Load completes, then the renderer's main thread never comes back.
+				res.end(
+					"<html><body><h1>spin</h1><script>setTimeout(() => { for (;;) {} }, 0)</script></body></html>",
+				);
+				return;
+			}
+			const n = new URL(req.url ?? "/", "http://x").searchParams.get("n") ?? "0";
+			res.end(`<html><body><h1 id="n">${n}</h1><img src="/img.png"><p>${"x".repeat(2000)}</p></body></html>`);
+		});
+		await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+		base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+		pool = new BrowserPool({
+			executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+			browsers: 2,
+			contextsPerBrowser: 2,
+			recyclePages: 15,
+			recycleMs: 3_600_000,
+			maxBrowserBytes: 1024 * 1024 * 1024,
+			pageTimeoutMs: 2000,
+			blockResources: true,
+			maxHtmlBytes: 1000,
+			queueTimeoutMs: 60_000,
+			proxies: null,
+			solver: null,
+			watchdogIntervalMs: 500,
+		});
+		pool.start();
+	});
+
+	after(async () => {
+		await pool?.close();
+		await new Promise((r) => server?.close(r));
+	});
+
+	test("a hung page is reclaimed by the watchdog and the pool keeps serving", async () => {
+		await assert.rejects(pool.render({ url: `${base}/spin`, session: "hung" }), (err: unknown) => {
+			assert.ok(err instanceof RenderError);
+			assert.ok(["watchdog", "timeout"].includes(err.kind), err.kind);
+			return true;
+		});
+		const ok = await pool.render({ url: `${base}/?n=1`, extract: { n: "#n" } });
+		assert.equal(ok.fields?.n, "1");
+		assert.ok(ok.truncated, "HTML is capped");
+		assert.ok((ok.html ?? "").length <= 1000);
+		// The reclaimed slot is freed once its page, context or browser is gone.
+		for (let i = 0; i < 100 && pool.stats().busy > 0; i++) await new Promise((r) => setTimeout(r, 200));
+		assert.equal(pool.stats().busy, 0);
+	});
+
+	test("a long run recycles, stays under its memory ceiling and leaves no busy slot", async () => {
+		const total = 240;
+		let next = 0;
+		let peak = 0;
+		let ok = 0;
+		const failures: string[] = [];
+		const worker = async (w: number) => {
+			for (let i = next++; i < total; i = next++) {
+				try {
+					const r = await pool.render({
+						url: `${base}/?n=${i}`,
+						session: `w${w}`,
+						extract: { n: "#n" },
+						noHtml: true,
+					});
+					assert.equal(r.fields?.n, String(i));
+					ok++;
+				} catch (err) {
+					failures.push((err as Error).message);
+				}
+				if (i % 40 === 0) peak = Math.max(peak, pool.measureMemory());
+			}
+		};
+		await Promise.all([worker(0), worker(1), worker(2), worker(3)]);
+		// Renders cut by a browser replacement are failures the caller retries; they must stay rare.
+		assert.ok(ok >= total * 0.95, `${ok}/${total} rendered; ${failures.slice(0, 3).join(" | ")}`);
+		const s = pool.stats();
+		assert.equal(s.busy, 0);
+		assert.equal(s.queued, 0);
+		assert.ok(s.recycles.browsers >= 2, `browsers recycled: ${JSON.stringify(s.recycles)}`);
+		assert.ok(s.recycles.contexts >= 4, `contexts recycled: ${JSON.stringify(s.recycles)}`);
+		assert.ok(peak < 1024 * 1024 * 1024, `peak ${peak}`);
+	});
+});
