@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { boolRule, intRule, type SettingGroup, urlRule } from "./define.ts";
 
 /** Settings of the Phoenix MLS scraper (mls service). */
@@ -14,8 +15,8 @@ export const mlsSettings = {
 	},
 	MLS_FIELDS_FILE: {
 		rule: { type: "string", min: 1 },
-		default: "config/mls-fields.json",
-		description: "JSON file of the selectors and label patterns the MLS parser reads fields by.",
+		description:
+			"JSON file of the selectors and label patterns the MLS parser reads fields by (relative to the working directory). Default: the bundled config/mls-fields.json.",
 	},
 	MLS_USE_PROXIES: {
 		rule: boolRule,
@@ -83,7 +84,10 @@ export function toMlsConfig(v: Record<string, unknown>): MlsConfig {
 	return {
 		baseUrl: (v.MLS_BASE_URL as string).replace(/\/+$/, ""),
 		ratePerMin: v.MLS_RATE_PER_MIN as number,
-		fieldsFile: v.MLS_FIELDS_FILE as string,
+		// The bundled file is found from the project, not the working directory, so a node starts anywhere.
+		fieldsFile: v.MLS_FIELDS_FILE
+			? resolve(v.MLS_FIELDS_FILE as string)
+			: resolve(import.meta.dirname, "../../config/mls-fields.json"),
 		useProxies: v.MLS_USE_PROXIES as boolean,
 		useBrowser: v.MLS_USE_BROWSER as boolean,
 		maxAttempts: v.MLS_MAX_ATTEMPTS as number,
