@@ -134,6 +134,12 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 			insert: false,
 			update: false,
 			remove: false,
+			// Writes bypass moleculer-db's entity events, so its action cache would serve stale reads
+			// (and its cache keys know nothing of this service's own params): reads are not cached.
+			get: { cache: false },
+			find: { cache: false },
+			list: { cache: false },
+			count: { cache: false },
 			upsertRaw: {
 				params: {
 					source: { type: "string", pattern: /^[a-z][a-z0-9-]{0,39}$/ },
@@ -202,6 +208,9 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 			insert: false,
 			update: false,
 			remove: false,
+			// Not cached: see the raw service.
+			list: { cache: false },
+			count: { cache: false },
 			merge: {
 				params: {
 					source: { type: "enum", values: [...PROPERTY_SOURCES] },
@@ -247,6 +256,7 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 			},
 			get: {
 				// By canonical key; moleculer-db's `id` (the document _id) still works.
+				cache: false,
 				params: {
 					key: { type: "string", min: 1, max: 300, optional: true },
 					id: { type: "string", min: 1, max: 100, optional: true },
@@ -277,6 +287,7 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 				},
 			},
 			find: {
+				cache: false,
 				params: {
 					zip: { type: "string", pattern: /^\d{5}$/, optional: true },
 					status: { type: "string", max: 40, optional: true },

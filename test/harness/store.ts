@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import moleculer from "moleculer";
+import { createBrokerOptions } from "../../moleculer.config.ts";
 import type { Listing, Parcel } from "../../sandbox/generator.ts";
 import storeService from "../../services/store.service.ts";
 import { loadConfig } from "../../src/config/index.ts";
@@ -20,13 +21,19 @@ export interface StoreBroker {
 /** `mongoUri` unset = NeDB under a fresh temporary DATA_DIR (removed on stop). */
 export async function startStoreBroker(mongoUri?: string, nodeId = "store-test"): Promise<StoreBroker> {
 	const dataDir = mongoUri ? null : mkdtempSync(join(tmpdir(), "saguaro-store-"));
-	const env: NodeJS.ProcessEnv = { NODE_ID: nodeId, STORE_NEDB_COMPACT_S: "0" };
+	const env: NodeJS.ProcessEnv = {
+		NODE_ID: nodeId,
+		STORE_NEDB_COMPACT_S: "0",
+		METRICS_PORT: "0",
+		ENABLE_METRICS: "false",
+	};
 	if (mongoUri) env.MONGO_URI = mongoUri;
 	else env.DATA_DIR = dataDir!;
 	const config = loadConfig(env);
 	const state = new MemorySharedState();
+	// The project's own broker options (cacher, validator, middlewares), as a real node has them.
 	const broker = new moleculer.ServiceBroker({
-		nodeID: nodeId,
+		...createBrokerOptions(config),
 		logger: process.env.STORE_TEST_LOG ? { type: "Console", options: { level: "warn" } } : false,
 	});
 	for (const schema of [storeService({ config, state })].flat()) broker.createService(schema);

@@ -232,6 +232,14 @@ for (const backend of ["nedb", "mongo"] as const) {
 			});
 			assert.equal(last.rows.length, expected - 25 * (first.totalPages - 1));
 			assert.ok(!("contributions" in first.rows[0]!));
+			// Another ZIP is another answer (not a cached copy of the first query).
+			const other = await broker.call<Page, object>("properties.find", {
+				zip: "85301",
+				page: 1,
+				pageSize: 25,
+			});
+			assert.equal(other.total, world.byZip.get("85301")!.length);
+			assert.ok(other.rows.every((r) => (r as { zip?: string }).zip === "85301"));
 			const pending = await broker.call<Page, object>("properties.find", {
 				status: "Pending",
 				pageSize: 500,
