@@ -130,6 +130,8 @@ interface Slot {
 	deadline: number;
 	page: Page | null;
 	reclaiming: boolean;
+	/** The render that holds the slot: a reclaimed render that wakes up late must not touch it. */
+	owner: number;
 }
 
 export interface PoolStats {
@@ -191,6 +193,7 @@ export class BrowserPool {
 	#captchas = { solved: 0, unsolved: 0 };
 	#timer: NodeJS.Timeout | null = null;
 	#closed = false;
+	#renderSeq = 0;
 
 	constructor(options: BrowserPoolOptions) {
 		this.options = options;
@@ -222,6 +225,7 @@ export class BrowserPool {
 					deadline: 0,
 					page: null,
 					reclaiming: false,
+					owner: 0,
 				});
 			}
 		}
@@ -340,6 +344,7 @@ export class BrowserPool {
 
 	#releaseSlot(slot: Slot): void {
 		slot.busy = false;
+		slot.owner = 0;
 		slot.page = null;
 		slot.deadline = 0;
 		void this.#maybeRecycleBrowser(slot.entry).finally(() => this.#dispatch());
@@ -386,8 +391,9 @@ export class BrowserPool {
 	}
 
 	/** Makes sure the slot has a live context bound to `session`. */
-	async #prepare(slot: Slot, session: string, domain: string): Promise<BrowserContext> {
+	async #prepare(slot: Slot, session: string, domain: string, mine: () => boolean): Promise<BrowserContext> {
 		const browser = await this.#launch(slot.entry);
+		if (!mine()) throw new RenderError("watchdog", "slot reclaimed while its browser launched");
 		const stale = !slot.context || slot.generation !== slot.entry.generation || slot.session !== session;
 		if (!stale && slot.context) return slot.context;
 		if (slot.context) {
@@ -429,6 +435,13 @@ export class BrowserPool {
 				BLOCKED_TYPES.has(route.request().resourceType()) ? route.abort("blockedbyclient") : route.continue(),
 			);
 		}
+		if (!mine()) {
+			// The slot was reclaimed (and may serve another render now): this context is nobody's.
+			await withTimeout(context.close(), 10_000);
+			if (proxy && this.options.proxies)
+				await this.options.proxies.release(proxy, { ok: true }).catch(() => undefined);
+			throw new RenderError("watchdog", "slot reclaimed while its context was created");
+		}
 		slot.context = context;
 		slot.generation = slot.entry.generation;
 		slot.session = session;
@@ -442,6 +455,8 @@ export class BrowserPool {
 		const started = Date.now();
 		const session = params.session ?? null;
 		const slot = await this.#acquireSlot(session);
+		const owner = ++this.#renderSeq;
+		slot.owner = owner;
 		const deadlineMs = this.options.pageTimeoutMs * 2 + 5000;
 		slot.deadline = Date.now() + deadlineMs;
 		let watchdogFired = false;
@@ -454,7 +469,7 @@ export class BrowserPool {
 			watchdogFired = true;
 			fire(new RenderError("watchdog", `page stuck past ${deadlineMs} ms: reclaimed`));
 		}, deadlineMs);
-		const work = this.#renderIn(slot, params, session ?? `slot-${slot.id}`, started);
+		const work = this.#renderIn(slot, owner, params, session ?? `slot-${slot.id}`, started);
 		work.catch(() => undefined);
 		try {
 			const result = await Promise.race([work, watchdog]);
@@ -476,18 +491,30 @@ export class BrowserPool {
 		}
 	}
 
-	async #renderIn(slot: Slot, params: RenderParams, session: string, started: number): Promise<RenderResult> {
+	async #renderIn(
+		slot: Slot,
+		owner: number,
+		params: RenderParams,
+		session: string,
+		started: number,
+	): Promise<RenderResult> {
 		const domain = params.domain ?? new URL(params.url).hostname;
+		const mine = () => slot.owner === owner;
 		let context: BrowserContext;
 		try {
-			context = await this.#prepare(slot, session, domain);
+			context = await this.#prepare(slot, session, domain, mine);
 		} catch (err) {
 			if (err instanceof RenderError) throw err;
-			await this.#dropContext(slot, false, { ok: false, error: (err as Error).message });
+			if (mine()) await this.#dropContext(slot, false, { ok: false, error: (err as Error).message });
 			throw new RenderError("crash", `browser unavailable: ${(err as Error).message}`);
 		}
+		if (!mine()) throw new RenderError("watchdog", "slot reclaimed while its context was prepared");
 		if (params.cookies && params.cookies.length > 0) await context.addCookies(params.cookies);
 		const page = await context.newPage();
+		if (!mine()) {
+			await withTimeout(page.close({ runBeforeUnload: false }), 5000);
+			throw new RenderError("watchdog", "slot reclaimed while its page opened");
+		}
 		slot.page = page;
 		let captcha: RenderResult["captcha"] = "none";
 		try {
@@ -522,13 +549,15 @@ export class BrowserPool {
 				truncated = Buffer.byteLength(full) > this.options.maxHtmlBytes;
 				html = truncated ? Buffer.from(full).subarray(0, this.options.maxHtmlBytes).toString("utf8") : full;
 			}
-			slot.pages++;
-			slot.entry.pages++;
+			if (mine()) {
+				slot.pages++;
+				slot.entry.pages++;
+			}
 			return { status, url: page.url(), html, truncated, fields, captcha, ms: Date.now() - started };
 		} finally {
-			slot.page = null;
+			if (mine()) slot.page = null;
 			await withTimeout(page.close({ runBeforeUnload: false }), 5000);
-			if (slot.pages >= this.options.recyclePages && !slot.reclaiming) {
+			if (mine() && slot.pages >= this.options.recyclePages && !slot.reclaiming) {
 				this.#contextRecycles++;
 				await this.#dropContext(slot, true);
 			}
@@ -619,13 +648,38 @@ export class BrowserPool {
 					),
 					3000,
 				);
-				if (!after) await this.#closeBrowser(slot.entry);
+				if (!after) await this.#replaceWedgedBrowser(slot);
 			} else {
 				await this.#dropContext(slot, false, { ok: false, error: "stuck page" });
 			}
 		} finally {
 			slot.reclaiming = false;
 			this.#releaseSlot(slot);
+		}
+	}
+
+	/**
+	 * The browser of a stuck page did not let go of it. Killing it now would abort the renders of
+	 * its other slots, so it only stops taking work and is replaced once they are done (each is
+	 * bounded by its own watchdog); with no other render on it, it is replaced at once.
+	 */
+	async #replaceWedgedBrowser(stuck: Slot): Promise<void> {
+		const entry = stuck.entry;
+		entry.draining = true;
+		if (
+			entry.recycling ||
+			this.#slots.some((s) => s !== stuck && s.entry === entry && (s.busy || s.reclaiming))
+		)
+			return;
+		entry.recycling = true;
+		this.#browserRecycles++;
+		try {
+			await this.#closeBrowser(entry);
+		} finally {
+			entry.pages = 0;
+			entry.memoryBytes = 0;
+			entry.draining = false;
+			entry.recycling = false;
 		}
 	}
 

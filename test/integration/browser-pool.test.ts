@@ -9,10 +9,28 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { BrowserPool, RenderError } from "../../src/browser/pool.ts";
 
+const newPool = (pageTimeoutMs: number) =>
+	new BrowserPool({
+		executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+		browsers: 2,
+		contextsPerBrowser: 2,
+		recyclePages: 10,
+		recycleMs: 3_600_000,
+		maxBrowserBytes: 1024 * 1024 * 1024,
+		pageTimeoutMs,
+		blockResources: true,
+		maxHtmlBytes: 1000,
+		queueTimeoutMs: 60_000,
+		proxies: null,
+		solver: null,
+		watchdogIntervalMs: 500,
+	});
+
 describe("browser pool on real Chromium", () => {
 	let server: Server;
 	let base: string;
 	let pool: BrowserPool;
+	let longRunPool: BrowserPool | undefined;
 
 	before(async () => {
 		server = createServer((req, res) => {
@@ -29,26 +47,13 @@ describe("browser pool on real Chromium", () => {
 		});
 		await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
 		base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-		pool = new BrowserPool({
-			executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-			browsers: 2,
-			contextsPerBrowser: 2,
-			recyclePages: 15,
-			recycleMs: 3_600_000,
-			maxBrowserBytes: 1024 * 1024 * 1024,
-			pageTimeoutMs: 2000,
-			blockResources: true,
-			maxHtmlBytes: 1000,
-			queueTimeoutMs: 60_000,
-			proxies: null,
-			solver: null,
-			watchdogIntervalMs: 500,
-		});
+		pool = newPool(2000);
 		pool.start();
 	});
 
 	after(async () => {
 		await pool?.close();
+		await longRunPool?.close();
 		await new Promise((r) => server?.close(r));
 	});
 
@@ -67,8 +72,16 @@ describe("browser pool on real Chromium", () => {
 		assert.equal(pool.stats().busy, 0);
 	});
 
-	test("a long run recycles, stays under its memory ceiling and leaves no busy slot", async () => {
-		const total = 240;
+	test("a long run recycles, never aborts a render, stays under its memory ceiling and leaves no busy slot", async () => {
+		// The hung-page pool is done; this one has navigation timeouts a loaded 2-core machine never
+		// reaches, so any failure here is the pool's own (a context or browser closed under a render).
+		await pool.close();
+		const lr = newPool(30_000);
+		longRunPool = lr;
+		lr.start();
+		// 120 pages over 2 browsers x 2 contexts, 10 pages a context: each browser is replaced
+		// about every 20 pages, so the run crosses several recycles of both kinds.
+		const total = 120;
 		let next = 0;
 		let peak = 0;
 		let ok = 0;
@@ -76,7 +89,7 @@ describe("browser pool on real Chromium", () => {
 		const worker = async (w: number) => {
 			for (let i = next++; i < total; i = next++) {
 				try {
-					const r = await pool.render({
+					const r = await lr.render({
 						url: `${base}/?n=${i}`,
 						session: `w${w}`,
 						extract: { n: "#n" },
@@ -87,13 +100,14 @@ describe("browser pool on real Chromium", () => {
 				} catch (err) {
 					failures.push((err as Error).message);
 				}
-				if (i % 40 === 0) peak = Math.max(peak, pool.measureMemory());
+				if (i % 20 === 0) peak = Math.max(peak, lr.measureMemory());
 			}
 		};
 		await Promise.all([worker(0), worker(1), worker(2), worker(3)]);
-		// Renders cut by a browser replacement are failures the caller retries; they must stay rare.
-		assert.ok(ok >= total * 0.95, `${ok}/${total} rendered; ${failures.slice(0, 3).join(" | ")}`);
-		const s = pool.stats();
+		assert.deepEqual(failures, []);
+		assert.equal(ok, total);
+		const s = lr.stats();
+		assert.deepEqual(s.failures, {});
 		assert.equal(s.busy, 0);
 		assert.equal(s.queued, 0);
 		assert.ok(s.recycles.browsers >= 2, `browsers recycled: ${JSON.stringify(s.recycles)}`);
