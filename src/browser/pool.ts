@@ -528,10 +528,9 @@ export class BrowserPool {
 					`goto ${params.url}: ${err.message.split("\n")[0]}`,
 				);
 			});
+			// Read the DOM as loaded: a locator with a timeout would wait that long on every page without one.
 			const sitekey = await page
-				.locator("[data-sitekey]")
-				.first()
-				.getAttribute("data-sitekey", { timeout: 200 })
+				.evaluate(() => document.querySelector("[data-sitekey]")?.getAttribute("data-sitekey") ?? null)
 				.catch(() => null);
 			if (sitekey) {
 				const passed = await this.#passCaptcha(page, sitekey);

@@ -1,0 +1,348 @@
+/**
+ * Saguaro's MLS crawl against Crawlee on the same sandbox MLS site, side by side in one run: the same
+ * pages (one ZIP's search pages, then every listing page they link), the same concurrency, the same
+ * parser (src/mls/parser.ts, so only fetching and page handling differ), defences off (direct
+ * traffic allowed, no rate limit) so nobody is blocked.
+ *   - HTTP path:    Saguaro MlsScraper (undici, host policy)   vs Crawlee CheerioCrawler
+ *   - browser path: Saguaro BrowserPool render (1 browser x C contexts) vs Crawlee PlaywrightCrawler
+ *                   (same Chromium, same launch arguments, images/fonts/media blocked in both)
+ * Each contender runs in a fresh child process; the parent samples that process's tree (the Node
+ * process and every browser process under it) in /proc and keeps the peak RSS and PSS.
+ * Prints pages per second and peak memory per contender, and Saguaro/Crawlee ratios per path.
+ *
+ *   node bench/mls-crawl.bench.ts [parcels=600] [concurrency=4]
+ * (parcels of the ZIP; about 15% are listed, so 600 parcels = ~90 listing pages + ~5 search pages)
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium, type Route } from "playwright-core";
+import { startSandbox } from "../sandbox/index.ts";
+import { BrowserPool, CHROMIUM_ARGS } from "../src/browser/pool.ts";
+import { processMemory, processTree } from "../src/browser/process-memory.ts";
+import { HostPolicy } from "../src/core/host-policy.ts";
+import { loadFieldConfig } from "../src/mls/fields.ts";
+import { parseListingPage, parseSearchPage } from "../src/mls/parser.ts";
+import { MlsScraper } from "../src/mls/scraper.ts";
+import { MemorySharedState } from "../src/shared-state/index.ts";
+
+const ZIP = "85031";
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const FIELDS = loadFieldConfig(resolve(import.meta.dirname, "../config/mls-fields.json"));
+const BLOCKED_TYPES = new Set(["image", "font", "media"]);
+
+const CONTENDERS = ["saguaro-http", "crawlee-cheerio", "saguaro-browser", "crawlee-playwright"] as const;
+type Contender = (typeof CONTENDERS)[number];
+
+/** What a child reports: pages fetched, listings parsed, wall time of the crawl itself. */
+interface RunReport {
+	pages: number;
+	listings: number;
+	failures: number;
+	ms: number;
+}
+
+interface Measured extends RunReport {
+	contender: Contender;
+	peakRssMb: number;
+	peakPssMb: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child side: one contender crawls the ZIP and prints its report.
+
+async function runSaguaroHttp(base: string, concurrency: number): Promise<RunReport> {
+	const policy = new HostPolicy(new MemorySharedState(), {
+		host: "mls-bench",
+		rate: { points: 1_000_000, durationMs: 60_000 },
+		retry: { maxAttempts: 3, baseMs: 100, maxMs: 1000 },
+		breaker: { minRequests: 100_000 },
+	});
+	const scraper = new MlsScraper({
+		baseUrl: base,
+		fields: FIELDS,
+		policy,
+		proxies: null,
+		solver: null,
+		renderer: null,
+		requestTimeoutMs: 30_000,
+		maxPages: 1000,
+		concurrency,
+		captchaBudget: 0,
+	});
+	const started = performance.now();
+	const r = await scraper.collectZip(ZIP, { save: async () => "new" });
+	const ms = performance.now() - started;
+	await scraper.close();
+	return { pages: r.searchPages + r.listings + r.failures, listings: r.listings, failures: r.failures, ms };
+}
+
+async function runSaguaroBrowser(base: string, concurrency: number): Promise<RunReport> {
+	const pool = new BrowserPool({
+		executablePath: CHROMIUM,
+		browsers: 1,
+		contextsPerBrowser: concurrency,
+		recyclePages: 100,
+		recycleMs: 3_600_000,
+		maxBrowserBytes: 4096 * 1024 * 1024,
+		pageTimeoutMs: 30_000,
+		blockResources: true,
+		maxHtmlBytes: 4 * 1024 * 1024,
+		queueTimeoutMs: 120_000,
+		proxies: null,
+		solver: null,
+	});
+	pool.start();
+	const started = performance.now();
+	let pages = 0;
+	let listings = 0;
+	let failures = 0;
+	const queue: string[] = [];
+	const listingWorkers: Promise<void>[] = [];
+	// No session names: each slot keeps its own context (as Crawlee keeps its pages' contexts).
+	const worker = async () => {
+		for (let url = queue.shift(); url; url = queue.shift()) {
+			pages++;
+			try {
+				const r = await pool.render({ url });
+				if (parseListingPage(r.html ?? "", r.url, FIELDS).ok) listings++;
+				else failures++;
+			} catch {
+				failures++;
+			}
+		}
+	};
+	// Search pages in order (each names the next); listing workers start as soon as cards arrive.
+	let next: string | null = `${base}/simple-search/?q=${ZIP}&page=1`;
+	while (next) {
+		pages++;
+		const r = await pool.render({ url: next });
+		const parsed = parseSearchPage(r.html ?? "", r.url, FIELDS);
+		queue.push(...parsed.cards.map((c) => c.url));
+		next = parsed.nextUrl;
+		while (listingWorkers.length < concurrency - 1 && queue.length > 0) listingWorkers.push(worker());
+	}
+	listingWorkers.push(worker());
+	await Promise.all(listingWorkers);
+	// Workers that ran dry before the last search page: drain what is left.
+	await Promise.all(Array.from({ length: concurrency }, () => worker()));
+	const ms = performance.now() - started;
+	await pool.close();
+	return { pages, listings, failures, ms };
+}
+
+interface CrawleeCounts {
+	pages: number;
+	listings: number;
+	failures: number;
+}
+
+/** Shared page handling of both Crawlee crawlers: search pages enqueue, listing pages parse. */
+function crawleeHandler(
+	counts: CrawleeCounts,
+	addRequests: (r: { url: string; label: string }[]) => Promise<unknown>,
+) {
+	return async (label: string | undefined, html: string, url: string) => {
+		counts.pages++;
+		if (label === "SEARCH") {
+			const parsed = parseSearchPage(html, url, FIELDS);
+			const requests = parsed.cards.map((c) => ({ url: c.url, label: "LISTING" }));
+			if (parsed.nextUrl) requests.push({ url: parsed.nextUrl, label: "SEARCH" });
+			await addRequests(requests);
+		} else if (parseListingPage(html, url, FIELDS).ok) counts.listings++;
+		else counts.failures++;
+	};
+}
+
+async function runCrawleeCheerio(base: string, concurrency: number): Promise<RunReport> {
+	const { CheerioCrawler } = await import("@crawlee/cheerio");
+	const counts: CrawleeCounts = { pages: 0, listings: 0, failures: 0 };
+	const crawler: InstanceType<typeof CheerioCrawler> = new CheerioCrawler({
+		minConcurrency: concurrency,
+		maxConcurrency: concurrency,
+		maxRequestRetries: 2,
+		requestHandler: async ({ request, body }) =>
+			handle(
+				request.label,
+				typeof body === "string" ? body : body.toString("utf8"),
+				request.loadedUrl ?? request.url,
+			),
+		failedRequestHandler: async () => {
+			counts.failures++;
+		},
+	});
+	const handle = crawleeHandler(counts, (r) => crawler.addRequests(r));
+	const started = performance.now();
+	await crawler.run([{ url: `${base}/simple-search/?q=${ZIP}&page=1`, label: "SEARCH" }]);
+	return { ...counts, ms: performance.now() - started };
+}
+
+async function runCrawleePlaywright(base: string, concurrency: number): Promise<RunReport> {
+	const { PlaywrightCrawler } = await import("@crawlee/playwright");
+	const counts: CrawleeCounts = { pages: 0, listings: 0, failures: 0 };
+	const crawler: InstanceType<typeof PlaywrightCrawler> = new PlaywrightCrawler({
+		minConcurrency: concurrency,
+		maxConcurrency: concurrency,
+		maxRequestRetries: 2,
+		headless: true,
+		launchContext: {
+			launcher: chromium,
+			launchOptions: { executablePath: CHROMIUM, args: [...CHROMIUM_ARGS] },
+		},
+		preNavigationHooks: [
+			async ({ page }) => {
+				await page.route("**/*", (route: Route) =>
+					BLOCKED_TYPES.has(route.request().resourceType())
+						? route.abort("blockedbyclient")
+						: route.continue(),
+				);
+			},
+		],
+		requestHandler: async ({ request, page }) => handle(request.label, await page.content(), page.url()),
+		failedRequestHandler: async () => {
+			counts.failures++;
+		},
+	});
+	const handle = crawleeHandler(counts, (r) => crawler.addRequests(r));
+	const started = performance.now();
+	await crawler.run([{ url: `${base}/simple-search/?q=${ZIP}&page=1`, label: "SEARCH" }]);
+	return { ...counts, ms: performance.now() - started };
+}
+
+async function child(contender: Contender, base: string, concurrency: number): Promise<void> {
+	const run = {
+		"saguaro-http": runSaguaroHttp,
+		"saguaro-browser": runSaguaroBrowser,
+		"crawlee-cheerio": runCrawleeCheerio,
+		"crawlee-playwright": runCrawleePlaywright,
+	}[contender];
+	const report = await run(base, concurrency);
+	process.stdout.write(`\nRESULT ${JSON.stringify(report)}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent side: sandbox, one child per contender, memory sampling, the table.
+
+function rssOf(pid: number): number {
+	try {
+		const status = readFileSync(`/proc/${pid}/status`, "utf8");
+		const kb = /^VmRSS:\s+(\d+) kB/m.exec(status);
+		return kb ? Number(kb[1]) * 1024 : 0;
+	} catch {
+		return 0;
+	}
+}
+
+async function measure(contender: Contender, base: string, concurrency: number): Promise<Measured> {
+	const storage = mkdtempSync(join(tmpdir(), "saguaro-bench-crawlee-"));
+	const proc = spawn(
+		process.execPath,
+		[import.meta.filename, `--child=${contender}`, base, String(concurrency)],
+		{
+			// Crawlee keeps its request queue and key-value stores here; purged on start, removed after.
+			env: {
+				...process.env,
+				CRAWLEE_STORAGE_DIR: storage,
+				CRAWLEE_PURGE_ON_START: "1",
+				CRAWLEE_LOG_LEVEL: "ERROR",
+			},
+			stdio: ["ignore", "pipe", "inherit"],
+		},
+	);
+	let out = "";
+	proc.stdout.on("data", (d: Buffer) => {
+		out += d.toString();
+	});
+	let peakRss = 0;
+	let peakPss = 0;
+	const sample = () => {
+		if (!proc.pid) return;
+		const tree = processTree(proc.pid);
+		peakRss = Math.max(
+			peakRss,
+			tree.reduce((s, p) => s + rssOf(p), 0),
+		);
+		peakPss = Math.max(
+			peakPss,
+			tree.reduce((s, p) => s + processMemory(p), 0),
+		);
+	};
+	const timer = setInterval(sample, 100);
+	const code = await new Promise<number | null>((r) => proc.on("exit", r));
+	clearInterval(timer);
+	rmSync(storage, { recursive: true, force: true });
+	const line = out.split("\n").find((l) => l.startsWith("RESULT "));
+	if (code !== 0 || !line) throw new Error(`${contender} exited ${code}: ${out.slice(-2000)}`);
+	const report = JSON.parse(line.slice(7)) as RunReport;
+	return { contender, ...report, peakRssMb: peakRss / 1048576, peakPssMb: peakPss / 1048576 };
+}
+
+async function parent(parcels: number, concurrency: number): Promise<void> {
+	const sandbox = await startSandbox({
+		seed: 7,
+		world: { zips: [ZIP], parcelsPerZip: parcels, listingShare: 0.15, relistShare: 0 },
+		// Every page carries its facts in the HTML, so the HTTP contenders never need a browser.
+		mls: { pageSize: 20, jsRenderedShare: 0, defences: { rateLimit: null, direct: "allow" } },
+	});
+	try {
+		const expected = sandbox.mls.listingIds(ZIP).length;
+		console.log(
+			`MLS sandbox ${sandbox.urls.mls}: ZIP ${ZIP}, ${expected} listings, concurrency ${concurrency}`,
+		);
+		const results: Measured[] = [];
+		for (const contender of CONTENDERS) {
+			const m = await measure(contender, sandbox.urls.mls, concurrency);
+			if (m.listings !== expected) console.warn(`${contender}: ${m.listings}/${expected} listings parsed`);
+			results.push(m);
+		}
+		const pps = (m: Measured) => m.pages / (m.ms / 1000);
+		console.table(
+			results.map((m) => ({
+				contender: m.contender,
+				pages: m.pages,
+				listings: m.listings,
+				failures: m.failures,
+				seconds: Number((m.ms / 1000).toFixed(2)),
+				"pages/s": Number(pps(m).toFixed(1)),
+				"peak RSS MB": Math.round(m.peakRssMb),
+				"peak PSS MB": Math.round(m.peakPssMb),
+			})),
+		);
+		const by = (c: Contender) => results.find((r) => r.contender === c) as Measured;
+		const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
+		console.log("Saguaro / Crawlee (pages/s: higher is better for Saguaro; memory: lower is better)");
+		console.table(
+			[
+				["HTTP (MlsScraper vs CheerioCrawler)", by("saguaro-http"), by("crawlee-cheerio")] as const,
+				[
+					"browser (BrowserPool vs PlaywrightCrawler)",
+					by("saguaro-browser"),
+					by("crawlee-playwright"),
+				] as const,
+			].map(([path, s, c]) => ({
+				path,
+				"pages/s": ratio(pps(s), pps(c)),
+				"peak RSS": ratio(s.peakRssMb, c.peakRssMb),
+				"peak PSS": ratio(s.peakPssMb, c.peakPssMb),
+			})),
+		);
+	} finally {
+		await sandbox.stop();
+	}
+}
+
+const childArg = process.argv.find((a) => a.startsWith("--child="));
+if (childArg) {
+	const contender = childArg.slice("--child=".length) as Contender;
+	if (!CONTENDERS.includes(contender)) throw new Error(`unknown contender ${contender}`);
+	const [base, concurrency] = process.argv.slice(process.argv.indexOf(childArg) + 1);
+	await child(contender, base as string, Number(concurrency));
+	process.exit(0);
+} else {
+	const parcels = Number(process.argv[2] ?? 600);
+	const concurrency = Number(process.argv[3] ?? 4);
+	if (!(parcels > 0 && parcels <= 5000 && concurrency >= 1 && concurrency <= 32))
+		throw new Error("usage: node bench/mls-crawl.bench.ts [parcels 1..5000] [concurrency 1..32]");
+	await parent(parcels, concurrency);
+}
