@@ -150,7 +150,7 @@ describe("mls service through captcha walls and per-IP bans", () => {
 
 		// Refused proxies were banned for the site and the work moved to others.
 		assert.ok(banned.size >= 2, `proxies banned for the site: ${[...banned].join(", ")}`);
-		const stats = await node.broker.call<{ captcha: unknown }, object>("proxy-pool.stats");
+		const stats = await node.broker.call<{ captcha: unknown }, object>("proxy-pool.stats", {});
 		assert.ok(stats.captcha, "proxy-pool reports its captcha spend");
 		// Nothing reached the site without a proxy.
 		const direct = sandbox.mls.clientState("127.0.0.1");

@@ -1,0 +1,72 @@
+/**
+ * REPL commands of the MLS scraper and the browser pool: `browsers` (browser-pool.stats: slots,
+ * pages, failures by kind, recycles, memory per browser) and `mls <zip>` (mls.searchZip: how many
+ * listings a ZIP has, across how many result pages). They call the same actions as the API.
+ */
+import type { ReplCommand } from "../repl/commands.ts";
+
+interface BrowserStats {
+	slots: number;
+	busy: number;
+	queued: number;
+	pages: number;
+	failures: Record<string, number>;
+	recycles: { contexts: number; browsers: number };
+	reclaimed: number;
+	captchas: { solved: number; unsolved: number };
+	browsers: {
+		index: number;
+		pages: number;
+		ageS: number;
+		memoryMb: number;
+		draining: boolean;
+		pid: number | null;
+	}[];
+	memoryMb: number;
+	sessions: number;
+}
+
+interface SearchSummary {
+	zip: string;
+	pages: number;
+	complete: boolean;
+	cards: { mlsId: string; url: string; address: string | null }[];
+}
+
+export function mlsReplCommands(): ReplCommand[] {
+	return [
+		{
+			command: "browsers",
+			description:
+				"Browser pool of a browser-pool node (the one the call reaches): slots, pages, failures by kind, recycles, memory per browser",
+			async action(broker) {
+				const s = (await broker.call("browser-pool.stats")) as BrowserStats;
+				console.table(s.browsers);
+				console.log({
+					slots: s.slots,
+					busy: s.busy,
+					queued: s.queued,
+					pages: s.pages,
+					failures: s.failures,
+					recycles: s.recycles,
+					reclaimed: s.reclaimed,
+					captchas: s.captchas,
+					memoryMb: s.memoryMb,
+					sessions: s.sessions,
+				});
+			},
+		},
+		{
+			command: "mls <zip>",
+			description: "Search the MLS site for a ZIP: listings found, result pages read (first listings shown)",
+			async action(broker, args) {
+				const zip = String((args as unknown as { zip: unknown }).zip);
+				const r = (await broker.call("mls.searchZip", { zip }, { timeout: 300_000 })) as SearchSummary;
+				console.log(
+					`${r.zip}: ${r.cards.length} listings on ${r.pages} result page(s)${r.complete ? "" : " (stopped at MLS_MAX_PAGES)"}`,
+				);
+				console.table(r.cards.slice(0, 20).map((c) => ({ mlsId: c.mlsId, address: c.address ?? "-" })));
+			},
+		},
+	];
+}
