@@ -38,7 +38,7 @@ export function createStoreAdapter<T extends { _id: string }>(config: Config, na
 	}
 	const dir = resolve(config.core.dataDir);
 	mkdirSync(dir, { recursive: true });
-	const adapter = new DbService.MemoryAdapter({ filename: join(dir, `${name}.db`) });
+	const adapter = new NedbAdapter({ filename: join(dir, `${name}.db`) });
 	return {
 		adapter,
 		kind: "nedb",
@@ -49,4 +49,15 @@ export function createStoreAdapter<T extends { _id: string }>(config: Config, na
 			return new NedbCollection<T>(db);
 		},
 	};
+}
+
+/**
+ * moleculer-db's MemoryAdapter whose disconnect also stops NeDB's autocompaction timer, which would
+ * otherwise keep the process alive after the broker stopped.
+ */
+class NedbAdapter extends DbService.MemoryAdapter {
+	disconnect(): Promise<void> {
+		(this as unknown as { db?: Datastore }).db?.stopAutocompaction();
+		return super.disconnect();
+	}
 }

@@ -2,6 +2,8 @@
  * The store's contract suite, run unchanged against NeDB (embedded) and MongoDB protocol (FerretDB).
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type moleculer from "moleculer";
 import { generateWorld } from "../../sandbox/generator.ts";
@@ -261,3 +263,14 @@ for (const backend of ["nedb", "mongo"] as const) {
 		});
 	});
 }
+
+test("an embedded node with the NeDB store ends by itself once stopped (no timer left behind)", () => {
+	const res = spawnSync(
+		process.execPath,
+		[resolve(import.meta.dirname, "../fixtures/start-stop-node.ts"), "store"],
+		{ encoding: "utf8", timeout: 30_000, env: { PATH: process.env.PATH } },
+	);
+	assert.equal(res.signal, null, `still running after 30 s: ${res.stderr}`);
+	assert.equal(res.status, 0, res.stderr);
+	assert.match(res.stdout, /stopped/);
+});
