@@ -13,12 +13,8 @@
  * - `resume` {} -> clear a fatal stop (after the token was replaced) and the breakers
  */
 import moleculer, { type Context, type ServiceSchema } from "moleculer";
-import {
-	HostFatalError,
-	HostPolicy,
-	type HostPolicyEvent,
-	HostRequestError,
-} from "../src/core/host-policy.ts";
+import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
+import { HostFatalError, HostRequestError } from "../src/core/host-policy.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
 import type { AssessorParcelRecord } from "../src/domain/records.ts";
 import { type CollectZipParams, collectZipParams, jobCancelSignal } from "../src/jobs/source-contract.ts";
@@ -34,16 +30,10 @@ const { MoleculerClientError, MoleculerError, MoleculerRetryableError } = molecu
 
 const M = {
 	requests: "saguaro_maricopa_requests_total",
-	waitMs: "saguaro_maricopa_budget_wait_ms_total",
-	waits: "saguaro_maricopa_budget_waits_total",
-	breaker: "saguaro_maricopa_breaker_state",
-	fatal: "saguaro_maricopa_fatal",
 } as const;
 
 /** How long collectZip waits for the store's services to be discovered before giving up. */
 const STORE_WAIT_MS = 30_000;
-
-const BREAKER_VALUE = { closed: 0, "half-open": 1, open: 2 } as const;
 
 const TYPE_OF_SETTING: Record<string, AssessorPropertyType> = {
 	residential: "RESIDENTIAL",
@@ -55,7 +45,6 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 	const c = config.maricopa;
 	let api: MaricopaApiClient;
 	let gis: MaricopaGisClient;
-	let policies: HostPolicy[] = [];
 
 	const storeVia = (ctx: Context): StoreGateway => ({
 		async upsertRaw(source, sourceId, payload, collectedAt) {
@@ -76,6 +65,7 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 
 	const schema: ServiceSchema = {
 		name: "maricopa",
+		mixins: [politeHostMixin(state)],
 		created() {
 			const broker = this.broker;
 			const metrics = config.core.enableMetrics ? broker.metrics : null;
@@ -86,51 +76,11 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 					labelNames: ["host", "endpoint", "outcome"],
 					description: "Assessor HTTP requests by outcome",
 				});
-				metrics.register({
-					type: "counter",
-					name: M.waitMs,
-					labelNames: ["host"],
-					description: "Time requests waited for the cluster-wide budget, pause or breaker (ms)",
-				});
-				metrics.register({
-					type: "counter",
-					name: M.waits,
-					labelNames: ["host"],
-					description: "Requests that went through the budget",
-				});
-				metrics.register({
-					type: "gauge",
-					name: M.breaker,
-					labelNames: ["host"],
-					description: "Host breaker as this node last saw it: 0 closed, 1 half-open, 2 open",
-				});
-				metrics.register({
-					type: "gauge",
-					name: M.fatal,
-					labelNames: ["host"],
-					description: "1 when the host is stopped",
-				});
 			}
-			const onEvent = (e: HostPolicyEvent) => {
-				if (e.type === "wait") {
-					metrics?.increment(M.waitMs, { host: e.host }, e.ms);
-					metrics?.increment(M.waits, { host: e.host });
-				} else if (e.type === "breaker") {
-					metrics?.set(M.breaker, BREAKER_VALUE[e.state], { host: e.host });
-					if (e.state !== "closed") broker.logger.warn(`Assessor host ${e.host}: breaker ${e.state}.`);
-				} else if (e.type === "fatal") {
-					metrics?.set(M.fatal, 1, { host: e.host });
-					broker.logger.error(`Assessor host ${e.host} stopped for the whole cluster: ${redact(e.reason)}`);
-				} else if (e.type === "pause") {
-					broker.logger.warn(
-						`Assessor host ${e.host} paused until ${new Date(e.untilMs).toISOString()} (Retry-After).`,
-					);
-				}
-			};
 			const onRequest = (host: string) => (endpoint: string, outcome: RequestOutcome) =>
 				metrics?.increment(M.requests, { host, endpoint, outcome });
 			const policyFor = (host: string, points: number) =>
-				new HostPolicy(state, {
+				(this as unknown as PoliteHostService).createHostPolicy({
 					host,
 					rate: { points, durationMs: c.rateWindowMs },
 					lateToleranceMs: c.rateSlackMs,
@@ -141,12 +91,9 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 						failureRate: c.breakerFailureRate,
 						openMs: c.breakerOpenMs,
 					},
-					nodeId: broker.nodeID,
-					onEvent,
 				});
 			const apiPolicy = policyFor("maricopa-api", c.ratePerWindow);
 			const gisPolicy = policyFor("maricopa-gis", c.gisRatePerWindow);
-			policies = [apiPolicy, gisPolicy];
 			api = new MaricopaApiClient({
 				baseUrl: c.baseUrl,
 				token: c.token,
@@ -254,17 +201,7 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 					}
 				},
 			},
-			status: {
-				async handler() {
-					return Promise.all(policies.map((p) => p.status()));
-				},
-			},
-			resume: {
-				async handler() {
-					await Promise.all(policies.map((p) => p.resume()));
-					return Promise.all(policies.map((p) => p.status()));
-				},
-			},
+			// `status` and `resume` come from the polite-host mixin.
 		},
 	};
 	return schema;

@@ -10,10 +10,12 @@
  * - `collectZip` { zip, jobId?, taskId? } → { listings, new, updated, unchanged, requests, failures, ... }
  *   (same shape as maricopa.collectZip: the orchestrator drives both)
  * - `stats` {} → host policy status and page/captcha counters of this node
+ * - `status` {}, `resume` {} → the MLS host's budget, pause and breaker; clear a stop (polite-host mixin)
  */
 import { resolve } from "node:path";
 import moleculer, { type Context, type ServiceSchema } from "moleculer";
-import { HostPolicy, HostRequestError } from "../src/core/host-policy.ts";
+import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
+import { type HostPolicy, HostRequestError } from "../src/core/host-policy.ts";
 import type { MlsListingRecord } from "../src/domain/records.ts";
 import { type CollectZipParams, collectZipParams, jobCancelSignal } from "../src/jobs/source-contract.ts";
 import { loadFieldConfig } from "../src/mls/fields.ts";
@@ -48,15 +50,16 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 
 	const schema: ServiceSchema = {
 		name: "mls",
+		// Budget, pause and breaker metrics, plus `status` and `resume` actions for the MLS host.
+		mixins: [politeHostMixin(state)],
 		created() {
 			const broker = this.broker;
 			const fields = loadFieldConfig(resolve(c.fieldsFile));
-			policy = new HostPolicy(state, {
+			policy = (this as unknown as PoliteHostService).createHostPolicy({
 				host: "mls",
 				rate: { points: c.ratePerMin, durationMs: 60_000 },
 				retry: { maxAttempts: c.maxAttempts, baseMs: 250, maxMs: 5000 },
 				breaker: { minRequests: c.breakerFailures, failureRate: 0.8, openMs: c.breakerCooldownS * 1000 },
-				nodeId: broker.nodeID,
 			});
 			const proxies: ProxyProvider = {
 				async acquire({ domain, session }) {
