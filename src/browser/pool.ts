@@ -6,6 +6,9 @@
  * first, never mid-page). A watchdog gives every render a hard deadline: a stuck page is closed,
  * then its context, then its browser is killed, and the slot is freed; the caller gets an error at
  * the deadline, never a hang. Cookies are kept per session and restored into the next context.
+ * A slot keeps one page open in its context and navigates it render after render: opening a page
+ * (a renderer, the fingerprint script, the routes) costs more CPU than loading a small page, and on a
+ * few cores that cost is what limited throughput.
  */
 import { randomUUID } from "node:crypto";
 import { newInjectedContext } from "fingerprint-injector";
@@ -129,6 +132,8 @@ interface Slot {
 	/** Set while a page runs: when it must be done, and how to reclaim it. */
 	deadline: number;
 	page: Page | null;
+	/** The context's page, kept open between renders and navigated again; null once closed or failed. */
+	tab: Page | null;
 	reclaiming: boolean;
 	/** The render that holds the slot: a reclaimed render that wakes up late must not touch it. */
 	owner: number;
@@ -224,6 +229,7 @@ export class BrowserPool {
 					busy: false,
 					deadline: 0,
 					page: null,
+					tab: null,
 					reclaiming: false,
 					owner: 0,
 				});
@@ -370,6 +376,8 @@ export class BrowserPool {
 	): Promise<void> {
 		const context = slot.context;
 		slot.context = null;
+		// Closing the context closes its page.
+		slot.tab = null;
 		if (context) {
 			if (saveState && slot.session) {
 				const state = await withTimeout(context.storageState(), 5000);
@@ -510,15 +518,20 @@ export class BrowserPool {
 		}
 		if (!mine()) throw new RenderError("watchdog", "slot reclaimed while its context was prepared");
 		if (params.cookies && params.cookies.length > 0) await context.addCookies(params.cookies);
-		const page = await context.newPage();
+		const kept = slot.tab && !slot.tab.isClosed() ? slot.tab : null;
+		const page = kept ?? (await context.newPage());
 		if (!mine()) {
-			await withTimeout(page.close({ runBeforeUnload: false }), 5000);
+			if (!kept) await withTimeout(page.close({ runBeforeUnload: false }), 5000);
 			throw new RenderError("watchdog", "slot reclaimed while its page opened");
 		}
 		slot.page = page;
+		slot.tab = page;
 		let captcha: RenderResult["captcha"] = "none";
+		let failed = true;
 		try {
-			let response = await page.goto(params.url, { waitUntil: "load" }).catch((err: Error) => {
+			// With a selector to wait for, the parsed DOM is enough; without one, wait for the page's load.
+			const waitUntil = params.waitFor ? "domcontentloaded" : "load";
+			let response = await page.goto(params.url, { waitUntil }).catch((err: Error) => {
 				throw new RenderError(
 					/Timeout/i.test(err.message)
 						? "timeout"
@@ -552,10 +565,16 @@ export class BrowserPool {
 				slot.pages++;
 				slot.entry.pages++;
 			}
+			failed = false;
 			return { status, url: page.url(), html, truncated, fields, captcha, ms: Date.now() - started };
 		} finally {
 			if (mine()) slot.page = null;
-			await withTimeout(page.close({ runBeforeUnload: false }), 5000);
+			// A page that failed (timeout, aborted navigation) may still be busy: the next render gets a fresh one.
+			// A reclaimed render's page is the reclaim's to close.
+			if (failed || !mine()) {
+				if (mine() && slot.tab === page) slot.tab = null;
+				await withTimeout(page.close({ runBeforeUnload: false }), 5000);
+			}
 			if (mine() && slot.pages >= this.options.recyclePages && !slot.reclaiming) {
 				this.#contextRecycles++;
 				await this.#dropContext(slot, true);
