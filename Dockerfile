@@ -6,7 +6,7 @@
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error
+RUN npm install --omit=dev --no-audit --no-fund --loglevel=error
 
 # --- runtime ----------------------------------------------------------------------------------
 FROM node:24-bookworm-slim AS runtime

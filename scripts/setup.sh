@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Saguaro's tests and demo need on a fresh Debian machine, skipping what is present:
-# Node toolchain (npm ci brings Node 24), nats-server, redis-server, Chromium, and FerretDB (the
+# Node toolchain (npm install brings Node 24), nats-server, redis-server, Chromium, and FerretDB (the
 # MongoDB wire-protocol server the store's Mongo tests run against, built from the Go module proxy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +27,10 @@ fi
 
 # --- node modules (Node 24 comes as the `node` devDependency) ----------------------------------
 if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-	log "npm ci"
-	npm ci --no-audit --no-fund --loglevel=error
+	log "npm install (from package-lock.json)"
+	# `npm ci` refuses this lock file where the registry lacks some platforms' optional Biome binaries
+	# (they are then missing from the lock); `npm install` honours the lock all the same.
+	npm install --no-audit --no-fund --loglevel=error
 fi
 log "node $(node_modules/.bin/node --version)"
 
