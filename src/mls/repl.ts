@@ -3,28 +3,8 @@
  * pages, failures by kind, recycles, memory per browser) and `mls <zip>` (mls.searchZip: how many
  * listings a ZIP has, across how many result pages). They call the same actions as the API.
  */
+import type { PoolStats as BrowserStats } from "../browser/pool.ts";
 import type { ReplCommand } from "../repl/commands.ts";
-
-interface BrowserStats {
-	slots: number;
-	busy: number;
-	queued: number;
-	pages: number;
-	failures: Record<string, number>;
-	recycles: { contexts: number; browsers: number };
-	reclaimed: number;
-	captchas: { solved: number; unsolved: number };
-	browsers: {
-		index: number;
-		pages: number;
-		ageS: number;
-		memoryMb: number;
-		draining: boolean;
-		pid: number | null;
-	}[];
-	memoryMb: number;
-	sessions: number;
-}
 
 interface SearchSummary {
 	zip: string;
