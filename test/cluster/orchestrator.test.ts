@@ -1,76 +1,116 @@
 /**
- * Durable jobs across real Saguaro processes over real NATS and Redis, collecting from the sandbox:
- * SIGKILL a worker mid-job, then SIGKILL the leading orchestrator mid-job; each job still completes
- * and every parcel of the sandbox's ground truth for its ZIPs is stored exactly once.
- * Every node runs the orchestrator (one leads) and the fixture source.
+ * Durable jobs across real Saguaro processes over real NATS and Redis, with the real source and the
+ * real store: three `maricopa` worker nodes collect from the sandbox's Assessor API + GIS, one store
+ * node (never killed) holds the properties, two orchestrator nodes (one leads). SIGKILL a worker
+ * mid-job, then SIGKILL the leading orchestrator mid-job; each job still completes and the store
+ * holds every parcel of the sandbox's ground truth for its ZIPs exactly once.
+ * (Dead letters and cancel are covered in test/integration/orchestrator.test.ts.)
  */
 import assert from "node:assert/strict";
-import { resolve } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type moleculer from "moleculer";
-import type { Sandbox } from "../../sandbox/index.ts";
-import { startSandbox } from "../../sandbox/index.ts";
+import { type Sandbox, startSandbox } from "../../sandbox/index.ts";
 import type { JobStatusView } from "../../src/jobs/orchestrator.ts";
-import { RedisSharedState } from "../../src/shared-state/index.ts";
 import { waitFor } from "../../src/utils/time.ts";
 import { clientBroker, type NodeProcess, spawnNode } from "../harness/cluster.ts";
 import { type RunningServer, startNats, startRedis } from "../harness/servers.ts";
 
-const FIXTURE = resolve(import.meta.dirname, "../fixtures/fixture-source.service.ts");
-const FIRST = ["85031", "85033", "85008"];
-const SECOND = ["85301", "85379", "85035"];
+const FIRST = ["85031", "85033"];
+const SECOND = ["85301", "85379"];
+const PARCELS_PER_ZIP = 60;
+const WORKERS = ["mc-1", "mc-2", "mc-3"];
+const ORCHESTRATORS = ["orch-1", "orch-2"];
 
-describe("orchestrator in a cluster", () => {
+type TaskInFlight = NonNullable<JobStatusView["tasks"]>[number];
+
+interface PropertyPage {
+	rows: { apn: string | null; zip: string | null }[];
+	total: number;
+	totalPages: number;
+}
+
+describe("orchestrator in a cluster, with the maricopa source and the store", () => {
 	let nats: RunningServer;
 	let redis: RunningServer;
 	let sandbox: Sandbox;
 	let client: moleculer.ServiceBroker;
-	let state: RedisSharedState;
 	const nodes: NodeProcess[] = [];
+	const dataDir = mkdtempSync(join(tmpdir(), "saguaro-orchestrator-"));
 
 	before(async () => {
 		[nats, redis, sandbox] = await Promise.all([
 			startNats(),
 			startRedis(),
-			startSandbox({ world: { zips: [...FIRST, ...SECOND], parcelsPerZip: 50 } }),
+			startSandbox({ world: { zips: [...FIRST, ...SECOND], parcelsPerZip: PARCELS_PER_ZIP } }),
 		]);
-		state = new RedisSharedState(redis.url, "saguaro");
-		for (const id of ["node-a", "node-b", "node-c", "node-d"]) {
+		// Slow answers so that a ZIP takes a few seconds and a kill lands while a task is in flight.
+		const latency = { latency: { minMs: 50, maxMs: 80 } };
+		sandbox.maricopa.faults.set(latency);
+		sandbox.gis.faults.set(latency);
+		const base = {
+			TRANSPORTER: nats.url,
+			REDIS_URL: redis.url,
+			API_PORT: "0",
+			LOG_LEVEL: "warn",
+			HEARTBEAT_INTERVAL_S: "1",
+			HEARTBEAT_TIMEOUT_S: "3",
+			ENABLE_METRICS: "false",
+		};
+		// Only this process runs the store, so NeDB files under DATA_DIR are safe.
+		nodes.push(spawnNode({ nodeId: "store-1", env: { ...base, SERVICES: "store", DATA_DIR: dataDir } }));
+		for (const id of WORKERS) {
 			nodes.push(
 				spawnNode({
 					nodeId: id,
-					extraServiceFiles: [FIXTURE],
 					env: {
-						TRANSPORTER: nats.url,
-						REDIS_URL: redis.url,
+						...base,
+						SERVICES: "maricopa",
+						MARICOPA_BASE_URL: sandbox.env.MARICOPA_BASE_URL!,
+						MARICOPA_TOKEN: sandbox.env.MARICOPA_TOKEN!,
+						MARICOPA_GIS_URL: sandbox.env.MARICOPA_GIS_URL!,
+						// A budget far above what two tasks use: the sandbox's latency sets the pace.
+						MARICOPA_RATE_PER_MIN: "200",
+						MARICOPA_GIS_RATE_PER_MIN: "200",
+						MARICOPA_RATE_WINDOW_S: "1",
+						MARICOPA_CONCURRENCY: "2",
+						MARICOPA_TIMEOUT_MS: "5000",
+						MARICOPA_BACKOFF_BASE_MS: "100",
+						MARICOPA_BACKOFF_MAX_MS: "800",
+					},
+				}),
+			);
+		}
+		for (const id of ORCHESTRATORS) {
+			nodes.push(
+				spawnNode({
+					nodeId: id,
+					env: {
+						...base,
 						SERVICES: "orchestrator",
-						LOG_LEVEL: "warn",
-						HEARTBEAT_INTERVAL_S: "1",
-						HEARTBEAT_TIMEOUT_S: "3",
 						ORCHESTRATOR_TASK_LEASE_S: "3",
 						ORCHESTRATOR_LEADER_TTL_S: "3",
 						ORCHESTRATOR_TICK_MS: "200",
 						ORCHESTRATOR_BACKOFF_BASE_MS: "200",
 						ORCHESTRATOR_CONCURRENCY_PER_SOURCE: "3",
-						FIXTURE_SOURCE_NAME: "fixture",
-						FIXTURE_GIS_URL: sandbox.urls.gis,
-						FIXTURE_PAGE_SIZE: "10",
-						FIXTURE_PAGE_DELAY_MS: "400",
 					},
 				}),
 			);
 		}
-		// The "started" line is printed at info level; warn-level nodes are awaited through the registry.
 		client = clientBroker(nats.url);
 		await client.start();
+		// The "started" line is printed at info level; warn-level nodes are awaited through the registry.
+		const endpointCount = (action: string) =>
+			(client.registry.getActionEndpoints(action) as unknown as { endpoints: unknown[] } | undefined)
+				?.endpoints.length ?? 0;
 		await waitFor(
-			async () => {
-				const list = client.registry.getActionEndpoints("fixture.collectZip") as unknown as {
-					endpoints: unknown[];
-				};
-				return list?.endpoints.length === 4;
-			},
-			"4 nodes offering fixture.collectZip",
+			() =>
+				endpointCount("maricopa.collectZip") === WORKERS.length &&
+				endpointCount("orchestrator.leader") === ORCHESTRATORS.length &&
+				endpointCount("properties.find") === 1,
+			"workers, orchestrators and the store to join",
 			60_000,
 			100,
 		);
@@ -79,17 +119,19 @@ describe("orchestrator in a cluster", () => {
 	after(async () => {
 		await client?.stop().catch(() => {});
 		await Promise.all(nodes.map((n) => n.stop()));
-		await state?.close();
 		await Promise.all([nats?.stop(), redis?.stop(), sandbox?.stop()]);
+		rmSync(dataDir, { recursive: true, force: true });
 	});
 
 	const status = (id: string) =>
 		client.call("orchestrator.status", { id, tasks: true }) as Promise<JobStatusView>;
 
-	async function leaderNode(): Promise<NodeProcess> {
-		const id = await waitFor(
+	const alive = () => nodes.filter((n) => n.process.exitCode === null && n.process.signalCode === null);
+
+	async function leaderId(): Promise<string> {
+		return waitFor(
 			async () => {
-				for (const n of nodes.filter((x) => x.process.exitCode === null && x.process.signalCode === null)) {
+				for (const n of alive().filter((x) => ORCHESTRATORS.includes(x.nodeId))) {
 					const r = (await client.call("orchestrator.leader", {}, { nodeID: n.nodeId })) as {
 						leader: boolean;
 					};
@@ -101,32 +143,62 @@ describe("orchestrator in a cluster", () => {
 			20_000,
 			100,
 		);
-		return nodes.find((n) => n.nodeId === id) as NodeProcess;
 	}
 
-	async function storedApns(zips: string[]): Promise<string[]> {
-		const records = await state.getMany<{ apn: string; zip: string }>(await state.keys("fixture:prop:"));
-		return records.filter((r) => r && zips.includes(r.zip)).map((r) => (r as { apn: string }).apn);
+	/** Every stored property of the ZIP, paged through `properties.find`. */
+	async function storedOf(zip: string): Promise<{ apns: string[]; total: number }> {
+		const apns: string[] = [];
+		let total = 0;
+		for (let page = 1; ; page++) {
+			const res = (await client.call("properties.find", { zip, page, pageSize: 25 })) as PropertyPage;
+			total = res.total;
+			for (const row of res.rows) apns.push(row.apn ?? "(no apn)");
+			if (page >= res.totalPages) break;
+		}
+		return { apns, total };
 	}
 
-	const truthFor = (zips: string[]) =>
-		sandbox.world.parcels.filter((p) => zips.includes(p.zip)).map((p) => p.apn);
+	/** The store holds exactly the ground truth of each ZIP: none missing, none twice, none extra. */
+	async function assertStoredExactlyOnce(zips: string[]) {
+		for (const zip of zips) {
+			const truth = (sandbox.world.byZip.get(zip) ?? []).map((p) => p.apn).sort();
+			assert.equal(truth.length, PARCELS_PER_ZIP);
+			const stored = await storedOf(zip);
+			assert.equal(stored.total, truth.length, `${zip}: stored count equals the ground truth`);
+			assert.deepEqual([...stored.apns].sort(), truth, `${zip}: stored APNs are the ground truth`);
+			for (const apn of truth) {
+				const doc = (await client.call("properties.byApn", { apn })) as { apn: string; zip: string } | null;
+				assert.ok(doc, `parcel ${apn} of ${zip} stored`);
+				assert.equal(doc.zip, zip);
+			}
+		}
+	}
 
+	/**
+	 * Start a job; once a leased task has stored part (not all) of its ZIP, SIGKILL the node `victimOf`
+	 * picks for that task; wait for the job to end.
+	 */
 	async function runJobKilling(
 		zips: string[],
-		victimOf: (view: JobStatusView, leader: string) => string | null,
+		victimOf: (task: TaskInFlight, leader: string) => string | null,
 	) {
-		const started = (await client.call("orchestrator.collect", { zips })) as JobStatusView;
-		const leader = (await leaderNode()).nodeId;
-		// Wait until a victim holds a task that has written some parcels, then SIGKILL it.
+		const started = (await client.call("orchestrator.collect", {
+			zips,
+			sources: ["maricopa"],
+		})) as JobStatusView;
+		const leader = await leaderId();
 		const victimId = await waitFor(
 			async () => {
 				const view = await status(started.job.id);
-				const writes = await state.hgetall("fixture:writes");
-				return Object.keys(writes).length > 0 ? victimOf(view, leader) : null;
+				for (const task of view.tasks ?? []) {
+					if (task.state !== "leased") continue;
+					const { total } = await storedOf(task.zip);
+					if (total > 0 && total < PARCELS_PER_ZIP) return victimOf(task, leader);
+				}
+				return null;
 			},
-			"a task running on the victim",
-			20_000,
+			"a task in flight with part of its ZIP stored",
+			30_000,
 			50,
 		);
 		const victim = nodes.find((n) => n.nodeId === victimId) as NodeProcess;
@@ -144,16 +216,14 @@ describe("orchestrator in a cluster", () => {
 		return { done, victimId, leader };
 	}
 
-	test("SIGKILL of a worker mid-job: the job completes, each parcel stored once", async () => {
-		const { done, victimId } = await runJobKilling(FIRST, (view, leader) => {
-			const running = view.tasks?.find((t) => t.state === "leased" && t.node && t.node !== leader);
-			return running?.node ?? null;
-		});
+	test("SIGKILL of a worker mid-job: the job completes, each parcel stored once", {
+		timeout: 120_000,
+	}, async () => {
+		const { done, victimId } = await runJobKilling(FIRST, (task) =>
+			task.node && WORKERS.includes(task.node) ? task.node : null,
+		);
 		assert.equal(done.job.status, "completed", JSON.stringify(done.job.deadLetters));
-		const truth = truthFor(FIRST);
-		const stored = await storedApns(FIRST);
-		assert.equal(stored.length, truth.length);
-		assert.deepEqual(stored.sort(), truth.sort());
+		await assertStoredExactlyOnce(FIRST);
 		// The victim's task was dispatched again elsewhere and finished there.
 		const redone = done.tasks?.filter((t) => t.errors.some((e) => e.node === victimId)) ?? [];
 		assert.ok(redone.length >= 1, "a task of the killed worker was re-dispatched");
@@ -165,18 +235,14 @@ describe("orchestrator in a cluster", () => {
 		assert.equal(done.progress.tasks.done, FIRST.length);
 	});
 
-	test("SIGKILL of the leading orchestrator mid-job: another takes over and completes it", async () => {
-		const { done, victimId, leader } = await runJobKilling(SECOND, (view, leaderId) =>
-			view.tasks?.some((t) => t.state === "leased") ? leaderId : null,
-		);
+	test("SIGKILL of the leading orchestrator mid-job: another takes over and completes it", {
+		timeout: 120_000,
+	}, async () => {
+		const { done, victimId, leader } = await runJobKilling(SECOND, (_task, leaderNode) => leaderNode);
 		assert.equal(victimId, leader);
 		assert.equal(done.job.status, "completed", JSON.stringify(done.job.deadLetters));
 		assert.notEqual(done.job.leader, victimId, "finished by a new leader");
-		const truth = truthFor(SECOND);
-		const stored = await storedApns(SECOND);
-		assert.equal(stored.length, truth.length);
-		assert.deepEqual(stored.sort(), truth.sort());
-		// New parcels were counted once per parcel even though some tasks ran twice.
-		assert.ok(done.progress.counts.items >= truth.length);
+		await assertStoredExactlyOnce(SECOND);
+		assert.equal(done.progress.tasks.done, SECOND.length);
 	});
 });
