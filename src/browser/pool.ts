@@ -701,23 +701,7 @@ export class BrowserPool {
 	 * bounded by its own watchdog); with no other render on it, it is replaced at once.
 	 */
 	async #replaceWedgedBrowser(stuck: Slot): Promise<void> {
-		const entry = stuck.entry;
-		entry.draining = true;
-		if (
-			entry.recycling ||
-			this.#slots.some((s) => s !== stuck && s.entry === entry && (s.busy || s.reclaiming))
-		)
-			return;
-		entry.recycling = true;
-		this.#browserRecycles++;
-		try {
-			await this.#closeBrowser(entry);
-		} finally {
-			entry.pages = 0;
-			entry.memoryBytes = 0;
-			entry.draining = false;
-			entry.recycling = false;
-		}
+		await this.#drainAndRecycle(stuck.entry, stuck);
 	}
 
 	/** Replaces a browser that is due (pages, age, memory) once none of its slots is busy. */
@@ -729,8 +713,20 @@ export class BrowserPool {
 			Date.now() - entry.launchedAt >= this.options.recycleMs ||
 			entry.memoryBytes > this.options.maxBrowserBytes;
 		if (!due) return;
+		await this.#drainAndRecycle(entry);
+	}
+
+	/**
+	 * Stops `entry` taking work and closes it once none of its slots (but `except`) is busy; the
+	 * last render to finish on a draining browser calls #maybeRecycleBrowser again.
+	 */
+	async #drainAndRecycle(entry: BrowserEntry, except?: Slot): Promise<void> {
 		entry.draining = true;
-		if (this.#slots.some((s) => s.entry === entry && (s.busy || s.reclaiming))) return;
+		if (
+			entry.recycling ||
+			this.#slots.some((s) => s !== except && s.entry === entry && (s.busy || s.reclaiming))
+		)
+			return;
 		entry.recycling = true;
 		this.#browserRecycles++;
 		try {
