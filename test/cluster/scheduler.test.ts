@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import type moleculer from "moleculer";
 import type { Firing } from "../../src/scheduler/scheduler.ts";
 import { waitFor } from "../../src/utils/time.ts";
-import { clientBroker, type NodeProcess, spawnNode } from "../harness/cluster.ts";
+import { clientBroker, type NodeProcess, spawnNode, waitUntilGone } from "../harness/cluster.ts";
 import { type RunningServer, startNats, startRedis } from "../harness/servers.ts";
 
 const ZIPS = ["85031", "85033", "85008"];
@@ -104,6 +104,8 @@ describe("scheduler in a cluster", () => {
 		const ticks = [...after.keys()].map(Date.parse).sort();
 		for (let i = 1; i < ticks.length; i++) assert.equal(ticks[i] - ticks[i - 1], 2000);
 
+		// Any surviving scheduler answers once the client has noticed the death.
+		await waitUntilGone(client, lastFirer);
 		const views = (await client.call("scheduler.list")) as { name: string; lastTick: string }[];
 		assert.equal(views[0].name, "every2s");
 	});

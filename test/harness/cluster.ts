@@ -102,3 +102,16 @@ export function clientBroker(natsUrl: string, nodeId = "test-client", options: m
 		...options,
 	});
 }
+
+/**
+ * Wait until `broker` has noticed that `nodeId` is gone (heartbeat timeout). Calls made before that
+ * may still be routed to the dead node and be rejected when the broker gives up on it.
+ */
+export async function waitUntilGone(broker: moleculer.ServiceBroker, nodeId: string, timeoutMs = 30_000) {
+	await waitFor(
+		() => broker.registry.nodes.get(nodeId)?.available !== true,
+		`${broker.nodeID} to notice that ${nodeId} is gone`,
+		timeoutMs,
+		100,
+	);
+}
