@@ -5,7 +5,7 @@
  * Captchas met in a page are solved through proxy-pool.solveCaptcha.
  *
  * Actions:
- * - `render` { url, session?, domain?, cookies?, waitFor?, extract?, noHtml? }
+ * - `render` { url, session?, domain?, cookies?, waitFor?, extract?, noHtml?, solveCaptchas? }
  *     → { status, url, html (capped at BROWSER_MAX_HTML_KB), truncated, fields, captcha, ms }
  * - `stats` {} → pages, failures by kind, recycles, reclaimed slots, memory per browser
  */
@@ -150,6 +150,7 @@ const browserPoolService: ServiceFactory = ({ config }) => {
 						value: { type: "string", max: 500 },
 					},
 					noHtml: { type: "boolean", optional: true },
+					solveCaptchas: { type: "boolean", optional: true },
 				},
 				async handler(ctx: Context<RenderParams>) {
 					try {

@@ -15,6 +15,7 @@
 import { resolve } from "node:path";
 import moleculer, { type Context, type ServiceSchema } from "moleculer";
 import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
+import type { RenderResult as BrowserRenderResult } from "../src/browser/pool.ts";
 import { type HostPolicy, HostRequestError } from "../src/core/host-policy.ts";
 import type { MlsListingRecord } from "../src/domain/records.ts";
 import { type CollectZipParams, collectZipParams, jobCancelSignal } from "../src/jobs/source-contract.ts";
@@ -132,8 +133,8 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 							async render(req) {
 								const r = (await broker.call("browser-pool.render", req, {
 									timeout: (config.browser.pageTimeoutS * 2 + 15 + config.browser.queueTimeoutS) * 1000,
-								})) as { status: number; url: string; html: string | null };
-								return { status: r.status, url: r.url, html: r.html ?? "" };
+								})) as BrowserRenderResult;
+								return { status: r.status, url: r.url, html: r.html ?? "", captcha: r.captcha };
 							},
 						}
 					: null,

@@ -80,6 +80,8 @@ export interface RenderParams {
 	extract?: Record<string, string>;
 	/** Skip the HTML in the answer (only status, URL and extracted fields). */
 	noHtml?: boolean;
+	/** Solve a captcha wall met on the page (default true); false leaves it, for callers out of budget. */
+	solveCaptchas?: boolean;
 }
 
 export interface RenderResult {
@@ -89,7 +91,8 @@ export interface RenderResult {
 	/** The HTML was cut at the size cap. */
 	truncated: boolean;
 	fields: Record<string, string | null> | null;
-	captcha: "none" | "solved" | "unsolved";
+	/** A wall met: solved, a solve tried and failed, or left alone (no solver, or not asked to). */
+	captcha: "none" | "solved" | "unsolved" | "skipped";
 	ms: number;
 }
 
@@ -147,7 +150,7 @@ export interface PoolStats {
 	failures: Record<string, number>;
 	recycles: { contexts: number; browsers: number };
 	reclaimed: number;
-	captchas: { solved: number; unsolved: number };
+	captchas: { solved: number; unsolved: number; skipped: number };
 	browsers: {
 		index: number;
 		pages: number;
@@ -196,7 +199,7 @@ export class BrowserPool {
 	#contextRecycles = 0;
 	#browserRecycles = 0;
 	#reclaimed = 0;
-	#captchas = { solved: 0, unsolved: 0 };
+	#captchas = { solved: 0, unsolved: 0, skipped: 0 };
 	#timer: NodeJS.Timeout | null = null;
 	#closed = false;
 	#renderSeq = 0;
@@ -564,8 +567,11 @@ export class BrowserPool {
 			const sitekey = await page
 				.evaluate(() => document.querySelector("[data-sitekey]")?.getAttribute("data-sitekey") ?? null)
 				.catch(() => null);
-			if (sitekey) {
-				const passed = await this.#passCaptcha(page, sitekey);
+			if (sitekey && (!this.options.solver || params.solveCaptchas === false)) {
+				this.#captchas.skipped++;
+				captcha = "skipped";
+			} else if (sitekey) {
+				const passed = await this.#passCaptcha(page, sitekey, this.options.solver as BrowserCaptchaSolver);
 				captcha = passed.ok ? "solved" : "unsolved";
 				if (passed.response !== undefined) response = passed.response;
 			}
@@ -604,16 +610,13 @@ export class BrowserPool {
 	async #passCaptcha(
 		page: Page,
 		sitekey: string,
+		solver: BrowserCaptchaSolver,
 	): Promise<{ ok: boolean; response?: Awaited<ReturnType<Page["goto"]>> }> {
-		if (!this.options.solver) {
-			this.#captchas.unsolved++;
-			return { ok: false };
-		}
 		const recaptcha = await page.locator(".g-recaptcha[data-sitekey]").count();
 		const type = recaptcha > 0 ? "recaptcha" : "hcaptcha";
 		let token: string;
 		try {
-			token = await this.options.solver.solve({ type, sitekey, pageurl: page.url() });
+			token = await solver.solve({ type, sitekey, pageurl: page.url() });
 		} catch {
 			this.#captchas.unsolved++;
 			return { ok: false };

@@ -46,7 +46,8 @@ export const mlsSettings = {
 	MLS_CAPTCHA_BUDGET: {
 		rule: intRule(0, 100_000),
 		default: "20",
-		description: "Captcha solves one collectZip may spend; past it a captcha wall rotates the proxy instead.",
+		description:
+			"Captcha solves one collectZip may spend, over HTTP and in the browser; past it a captcha wall rotates the proxy instead.",
 	},
 	MLS_REQUEST_TIMEOUT_S: {
 		rule: intRule(1, 600),

@@ -50,12 +50,16 @@ export interface RenderRequest {
 	session: string;
 	domain: string;
 	cookies: { name: string; value: string; url: string }[];
+	/** Whether the browser may solve a captcha wall: only while the collect has budget for one. */
+	solveCaptchas: boolean;
 }
 
 export interface RenderResult {
 	status: number;
 	url: string;
 	html: string;
+	/** What the browser did about a captcha wall ("solved" and "unsolved" both spent a solve). */
+	captcha: "none" | "solved" | "unsolved" | "skipped";
 }
 
 export interface RendererPort {
@@ -324,6 +328,9 @@ export class MlsScraper {
 		const renderer = this.options.renderer;
 		if (!renderer) return { kind: "failed", reason: "page needs script and no browser is available" };
 		const session = this.#renderSession;
+		// A solve is reserved before the render, so renders in flight together never overspend the budget.
+		const solveCaptchas = this.options.solver !== null && budget.captchasLeft > 0;
+		if (solveCaptchas) budget.captchasLeft--;
 		let result: RenderResult;
 		try {
 			budget.requests++;
@@ -333,9 +340,19 @@ export class MlsScraper {
 				session,
 				domain: this.domain,
 				cookies: [...cookies].map(([name, value]) => ({ name, value, url: this.options.baseUrl })),
+				solveCaptchas,
 			});
 		} catch (err) {
+			if (solveCaptchas) budget.captchasLeft++;
 			return { kind: "transient", reason: `render failed: ${(err as Error).message}` };
+		}
+		if (result.captcha === "solved" || result.captcha === "unsolved") {
+			if (result.captcha === "solved") budget.captchasSolved++;
+			this.#emit({ type: "captcha", solved: result.captcha === "solved", reason: "in browser" });
+		} else {
+			if (solveCaptchas) budget.captchasLeft++;
+			if (result.captcha === "skipped")
+				this.#emit({ type: "captcha", solved: false, reason: "no solving budget" });
 		}
 		const verdict = classifyPage(result.status, result.html, {}, result.url, this.options.fields);
 		this.#emit({ type: "page", via: "browser", kind: "listing", verdict: verdict.kind });
