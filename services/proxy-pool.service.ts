@@ -189,6 +189,7 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 					latencyMs: { type: "number", min: 0, optional: true },
 					blocked: { type: "boolean", optional: true },
 					error: { type: "string", max: 500, optional: true },
+					unused: { type: "boolean", optional: true },
 				},
 				async handler(ctx: Context<ReleaseOutcome & { leaseId: string }>) {
 					const { leaseId, ...outcome } = ctx.params;

@@ -40,7 +40,7 @@ export interface BrowserProxyProvider {
 	acquire(req: { domain: string; session: string }): Promise<BrowserProxy>;
 	release(
 		proxy: BrowserProxy,
-		outcome: { ok: boolean; status?: number; blocked?: boolean; error?: string },
+		outcome: { ok: boolean; status?: number; blocked?: boolean; error?: string; unused?: boolean },
 	): Promise<void>;
 }
 
@@ -424,52 +424,54 @@ export class BrowserPool {
 		// on every call (~80 ms of CPU per context, unused when the fingerprint is given).
 		const fingerprint = this.#fingerprints.for(session);
 		const acceptLanguage = fingerprint.headers["accept-language"];
-		const context = await browser.newContext({
-			userAgent: fingerprint.fingerprint.navigator.userAgent,
-			colorScheme: "dark",
-			locale: LOCALE,
-			timezoneId: TIMEZONE,
-			ignoreHTTPSErrors: false,
-			...(proxy
-				? {
-						proxy: {
-							server: proxy.server,
-							...(proxy.username ? { username: proxy.username } : {}),
-							...(proxy.password ? { password: proxy.password } : {}),
-							// Chromium never proxies loopback unless told to: the sandbox lives there.
-							bypass: "<-loopback>",
-						},
-					}
-				: {}),
-			...(this.#storage.has(session) ? { storageState: this.#storage.get(session) } : {}),
-			viewport: {
-				width: fingerprint.fingerprint.screen.width,
-				height: fingerprint.fingerprint.screen.height,
-			},
-			...(acceptLanguage ? { extraHTTPHeaders: { "accept-language": acceptLanguage } } : {}),
-		});
+		let context: BrowserContext | null = null;
 		try {
+			context = await browser.newContext({
+				userAgent: fingerprint.fingerprint.navigator.userAgent,
+				colorScheme: "dark",
+				locale: LOCALE,
+				timezoneId: TIMEZONE,
+				ignoreHTTPSErrors: false,
+				...(proxy
+					? {
+							proxy: {
+								server: proxy.server,
+								...(proxy.username ? { username: proxy.username } : {}),
+								...(proxy.password ? { password: proxy.password } : {}),
+								// Chromium never proxies loopback unless told to: the sandbox lives there.
+								bypass: "<-loopback>",
+							},
+						}
+					: {}),
+				...(this.#storage.has(session) ? { storageState: this.#storage.get(session) } : {}),
+				viewport: {
+					width: fingerprint.fingerprint.screen.width,
+					height: fingerprint.fingerprint.screen.height,
+				},
+				...(acceptLanguage ? { extraHTTPHeaders: { "accept-language": acceptLanguage } } : {}),
+			});
 			await this.#injector.attachFingerprintToPlaywright(context, fingerprint);
+			context.setDefaultTimeout(this.options.pageTimeoutMs);
+			context.setDefaultNavigationTimeout(this.options.pageTimeoutMs);
+			if (this.options.blockResources) {
+				await context.route("**/*", (route: Route) =>
+					BLOCKED_TYPES.has(route.request().resourceType())
+						? route.abort("blockedbyclient")
+						: route.continue(),
+				);
+			}
 		} catch (err) {
-			await withTimeout(context.close(), 10_000);
+			// The browser failed before the proxy carried anything: give the lease back, blaming nobody.
+			if (context) await withTimeout(context.close(), 10_000);
 			if (proxy && this.options.proxies)
-				await this.options.proxies
-					.release(proxy, { ok: false, error: (err as Error).message })
-					.catch(() => undefined);
+				await this.options.proxies.release(proxy, { ok: true, unused: true }).catch(() => undefined);
 			throw err;
-		}
-		context.setDefaultTimeout(this.options.pageTimeoutMs);
-		context.setDefaultNavigationTimeout(this.options.pageTimeoutMs);
-		if (this.options.blockResources) {
-			await context.route("**/*", (route: Route) =>
-				BLOCKED_TYPES.has(route.request().resourceType()) ? route.abort("blockedbyclient") : route.continue(),
-			);
 		}
 		if (!mine()) {
 			// The slot was reclaimed (and may serve another render now): this context is nobody's.
 			await withTimeout(context.close(), 10_000);
 			if (proxy && this.options.proxies)
-				await this.options.proxies.release(proxy, { ok: true }).catch(() => undefined);
+				await this.options.proxies.release(proxy, { ok: true, unused: true }).catch(() => undefined);
 			throw new RenderError("watchdog", "slot reclaimed while its context was created");
 		}
 		slot.context = context;

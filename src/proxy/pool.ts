@@ -84,6 +84,8 @@ export interface ReleaseOutcome {
 	/** The site showed a captcha or block page (a ban even with a 200). */
 	blocked?: boolean;
 	error?: string;
+	/** The proxy was never used (the caller failed before sending anything): free it, learn nothing. */
+	unused?: boolean;
 }
 
 export interface ProxyStatus extends PublicProxy {
@@ -312,6 +314,7 @@ export class ProxyPool {
 			if (holder === leaseId) await this.state.del(record.slotKey);
 		}
 		await this.state.hincr(`${P}inflight`, record.proxyId, -1);
+		if (outcome.unused) return { known: true, banned: false };
 		const banned = await this.learn(record.proxyId, outcome, record.domain, record.session);
 		return { known: true, banned };
 	}

@@ -1,15 +1,17 @@
 /**
  * The browser pool on real Chromium: a page that wedges its renderer is reclaimed by the watchdog
  * and its slot serves again; a long run of cheap pages recycles contexts and browsers, keeps memory
- * under the ceiling and leaves no busy slot behind.
+ * under the ceiling and leaves no busy slot behind; a context the browser refuses gives its proxy
+ * lease back.
  */
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { BrowserPool, RenderError } from "../../src/browser/pool.ts";
+import { Server as ProxyChainServer } from "proxy-chain";
+import { BrowserPool, type BrowserPoolOptions, RenderError } from "../../src/browser/pool.ts";
 
-const newPool = (pageTimeoutMs: number) =>
+const newPool = (pageTimeoutMs: number, overrides: Partial<BrowserPoolOptions> = {}) =>
 	new BrowserPool({
 		executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
 		browsers: 2,
@@ -24,6 +26,7 @@ const newPool = (pageTimeoutMs: number) =>
 		proxies: null,
 		solver: null,
 		watchdogIntervalMs: 500,
+		...overrides,
 	});
 
 describe("browser pool on real Chromium", () => {
@@ -70,6 +73,48 @@ describe("browser pool on real Chromium", () => {
 		// The reclaimed slot is freed once its page, context or browser is gone.
 		for (let i = 0; i < 100 && pool.stats().busy > 0; i++) await new Promise((r) => setTimeout(r, 200));
 		assert.equal(pool.stats().busy, 0);
+	});
+
+	test("a context the browser refuses gives its proxy lease back, unused, and the slot serves again", async () => {
+		const upstream = new ProxyChainServer({ port: 0, host: "127.0.0.1", verbose: false });
+		await upstream.listen();
+		const released: { leaseId: string; ok: boolean; unused?: boolean }[] = [];
+		let leases = 0;
+		const proxied = newPool(5000, {
+			browsers: 1,
+			contextsPerBrowser: 1,
+			proxies: {
+				async acquire() {
+					leases++;
+					// Chromium rejects the first proxy when the context is created ("Invalid URL").
+					const server = leases === 1 ? "bogus scheme://proxy:1" : `http://127.0.0.1:${upstream.port}`;
+					return { leaseId: `lease-${leases}`, server };
+				},
+				async release(proxy, outcome) {
+					released.push({ leaseId: proxy.leaseId, ok: outcome.ok, unused: outcome.unused });
+				},
+			},
+		});
+		proxied.start();
+		try {
+			await assert.rejects(proxied.render({ url: `${base}/?n=7`, session: "s1" }), (err: unknown) => {
+				assert.ok(err instanceof RenderError);
+				assert.equal(err.kind, "crash");
+				return true;
+			});
+			assert.deepEqual(released, [{ leaseId: "lease-1", ok: true, unused: true }]);
+			const ok = await proxied.render({ url: `${base}/?n=7`, session: "s1", extract: { n: "#n" } });
+			assert.equal(ok.fields?.n, "7");
+			assert.equal(proxied.stats().busy, 0);
+		} finally {
+			await proxied.close();
+			await upstream.close(true);
+		}
+		// Closing the pool gives back the lease its live context held.
+		assert.deepEqual(
+			released.map((r) => r.leaseId),
+			["lease-1", "lease-2"],
+		);
 	});
 
 	test("a long run recycles, never aborts a render, stays under its memory ceiling and leaves no busy slot", async () => {

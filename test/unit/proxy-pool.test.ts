@@ -196,6 +196,18 @@ describe("pool", () => {
 			assert.deepEqual(await pool.release("px-unknown.1", { ok: true }), { known: false, banned: false });
 		}));
 
+	test("an unused lease frees its slot and teaches nothing", () =>
+		withPool({ strategy: "round-robin", maxConcurrency: 1 }, async (pool) => {
+			const lease = await pool.acquire({ domain: "site.test", session: "s" });
+			const r = await pool.release(lease.leaseId, { ok: false, status: 403, error: "context", unused: true });
+			assert.deepEqual(r, { known: true, banned: false });
+			const row = (await pool.status("site.test")).find((p) => p.id === lease.proxy.id);
+			assert.ok(row);
+			assert.equal(row.inFlight, 0);
+			assert.equal(row.health, null, "no health learned");
+			assert.deepEqual(row.bans, []);
+		}));
+
 	test("dead proxies are skipped; run-time add and remove", () =>
 		withPool({ strategy: "round-robin" }, async (pool) => {
 			for (let i = 0; i < 3; i++)
