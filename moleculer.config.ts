@@ -11,6 +11,17 @@ import type { Config } from "./src/config/index.ts";
 import { createReplCommands } from "./src/repl/commands.ts";
 import { moleculerLogger } from "./src/utils/logger.ts";
 
+/**
+ * What the circuit breaker counts against an endpoint: server-side faults and timeouts. A caller's bad
+ * input (4xx) does not count, nor does a fault the endpoint only reports from upstream (`data.upstream`:
+ * a site or proxy that failed a render), so one bad site never makes a healthy node look broken.
+ */
+export function countsAsBreakerFailure(err: MaybeMoleculerError | null | undefined): boolean {
+	if (!err) return false;
+	if ((err.data as { upstream?: unknown } | undefined)?.upstream === true) return false;
+	return (err.code ?? 500) >= 500 || err.name === "RequestTimeoutError";
+}
+
 export function createBrokerOptions(config: Config): BrokerOptions {
 	const c = config.core;
 	return {
@@ -42,9 +53,7 @@ export function createBrokerOptions(config: Config): BrokerOptions {
 			minRequestCount: c.breakerMinRequests,
 			windowTime: c.breakerWindowS,
 			halfOpenTime: c.breakerHalfOpenMs,
-			// Server-side faults and timeouts count; a caller's bad input (4xx) does not.
-			check: (err: MaybeMoleculerError) =>
-				Boolean(err && ((err.code ?? 500) >= 500 || err.name === "RequestTimeoutError")),
+			check: countsAsBreakerFailure,
 		},
 		// Heartbeats: CPU-heavy browser nodes must not be dropped for a busy event loop (moleculer #891).
 		heartbeatInterval: c.heartbeatIntervalS,

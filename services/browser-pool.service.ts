@@ -15,6 +15,7 @@ import {
 	BrowserPool,
 	type BrowserProxy,
 	type BrowserProxyProvider,
+	type FailureKind,
 	RenderError,
 	type RenderParams,
 } from "../src/browser/pool.ts";
@@ -22,6 +23,9 @@ import type { ServiceFactory } from "../src/node/context.ts";
 import { redact } from "../src/utils/redact.ts";
 
 const { MoleculerRetryableError, MoleculerClientError } = moleculer.Errors;
+
+/** Render failures that are the page's or its proxy's doing, not the browser node's. */
+const UPSTREAM_FAILURES = new Set<FailureKind>(["proxy", "navigation", "timeout", "captcha"]);
 
 const M = {
 	pages: "saguaro_browser_pages_total",
@@ -162,7 +166,9 @@ const browserPoolService: ServiceFactory = ({ config }) => {
 						this.broker.metrics?.increment(M.failures, { kind });
 						const message = String(redact((err as Error).message));
 						if (kind === "queue") throw new MoleculerRetryableError(message, 503, "BROWSER_BUSY", { kind });
-						throw new MoleculerClientError(message, 502, "RENDER_FAILED", { kind });
+						// The site or its proxy failed the page: the node is fine, its breaker must not open.
+						const upstream = UPSTREAM_FAILURES.has(kind);
+						throw new MoleculerClientError(message, 502, "RENDER_FAILED", { kind, upstream });
 					}
 				},
 			},
