@@ -67,6 +67,11 @@ export const coreSettings = {
 		description: "Comma-separated bearer tokens accepted by the REST API. Unset = no auth (embedded use).",
 		secret: true,
 	},
+	API_RATE_PER_MIN: {
+		rule: intRule(1, 1_000_000),
+		default: "600",
+		description: "REST API requests per minute per client (token, else address), counted cluster-wide.",
+	},
 	REQUEST_TIMEOUT_MS: {
 		rule: intRule(0, 3_600_000),
 		default: "30000",
@@ -149,6 +154,7 @@ export interface CoreConfig {
 	healthPort: number;
 	apiPort: number;
 	apiTokens: string[];
+	apiRatePerMin: number;
 	requestTimeoutMs: number;
 	retries: number;
 	heartbeatIntervalS: number;
@@ -179,6 +185,7 @@ export function toCoreConfig(v: Record<string, unknown>): CoreConfig {
 		healthPort: v.HEALTH_PORT as number,
 		apiPort: v.API_PORT as number,
 		apiTokens: (v.API_TOKENS as string[] | undefined) ?? [],
+		apiRatePerMin: v.API_RATE_PER_MIN as number,
 		requestTimeoutMs: v.REQUEST_TIMEOUT_MS as number,
 		retries: v.RETRIES as number,
 		heartbeatIntervalS: v.HEARTBEAT_INTERVAL_S as number,

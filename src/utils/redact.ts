@@ -7,8 +7,10 @@
 
 export const REDACTED = "[redacted]";
 
+// A bare "key" is not here: properties, tasks and cache entries have keys that are data. Keys of
+// services (CAPTCHA_KEY, ...) are masked by value, registered from the config's secret settings.
 const SECRET_KEY =
-	/^(pass(word)?|.*_?password|.*token|.*secret|.*api_?key|apikey|authorization|proxy-authorization|client_?key|key|cookie|set-cookie)$/i;
+	/^(pass(word)?|.*_?password|.*token|.*secret|.*(api|client|access|private|captcha|provider)_?key|authorization|proxy-authorization|cookie|set-cookie)$/i;
 
 // scheme://user:password@host -> scheme://user:[redacted]@host
 const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)([^@\s/]+)(@)/gi;

@@ -86,6 +86,8 @@ describe("redaction", () => {
 			proxy: "http://user1:hunter22@10.0.0.5:8080",
 			nested: { password: "p", apiKey: "k", list: [{ token: "t" }], fine: "visible" },
 			authorization: "Token abc",
+			captchaKey: "c",
+			property: { key: "10306003", apn: "10306003" },
 		});
 		assert.deepEqual(out, {
 			proxy: "http://user1:[redacted]@10.0.0.5:8080",
@@ -96,6 +98,9 @@ describe("redaction", () => {
 				fine: "visible",
 			},
 			authorization: "[redacted]",
+			captchaKey: "[redacted]",
+			// A property's key is data, not a secret.
+			property: { key: "10306003", apn: "10306003" },
 		});
 	});
 });
