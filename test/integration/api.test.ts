@@ -7,7 +7,9 @@
 import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
+import { chromium } from "playwright-core";
 import { type Sandbox, startSandbox } from "../../sandbox/index.ts";
+import { CHROMIUM_ARGS } from "../../src/browser/pool.ts";
 import { loadConfig } from "../../src/config/index.ts";
 import { type RunningNode, startNode } from "../../src/node/start-node.ts";
 import { sleep, waitFor } from "../../src/utils/time.ts";
@@ -181,5 +183,35 @@ describe("REST API", () => {
 		assert.match(res.headers.get("content-security-policy") ?? "", /default-src 'none'/);
 		assert.match(res.text, /<title>Saguaro<\/title>/);
 		assert.ok(!res.text.includes(TOKEN));
+	});
+
+	test("the dashboard in Chromium shows the cluster once given the token", async () => {
+		const browser = await chromium.launch({
+			executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+			args: CHROMIUM_ARGS,
+		});
+		try {
+			const page = await browser.newPage();
+			const errors: string[] = [];
+			page.on("pageerror", (err) => errors.push(err.message));
+			await page.goto(`${base}/`);
+			// Without the token every panel says why it is empty.
+			await page.waitForFunction(() => document.querySelector("#jobs .err") !== null);
+			await page.fill("#token", TOKEN);
+			await page.dispatchEvent("#token", "change");
+			await page.waitForFunction(
+				(node) => document.getElementById("status")?.textContent?.includes(node) === true,
+				"api-test",
+			);
+			await page.waitForFunction(() => (document.querySelectorAll("#jobs tr").length ?? 0) > 1);
+			const jobs = (await page.locator("#jobs").textContent()) ?? "";
+			assert.match(jobs, /completed/);
+			assert.match((await page.locator("#schedules").textContent()) ?? "", /nightly/);
+			assert.match((await page.locator("#nodes").textContent()) ?? "", /api-test/);
+			assert.match((await page.locator("#properties").textContent()) ?? "", /properties/);
+			assert.deepEqual(errors, []);
+		} finally {
+			await browser.close();
+		}
 	});
 });
