@@ -91,6 +91,38 @@ export interface PropertyFields {
 	listingUrl: string | null;
 }
 
+/** An LLM's (or the rules fallback's) reading of a property (shared/contracts/llm.md). */
+export interface EnrichmentContent {
+	description: string;
+	key_features: string[];
+	investment_analysis: {
+		/** USD per month. */
+		rental_estimate: number;
+		/** Percent, e.g. 5.4. */
+		cap_rate: number;
+		market_trend: "rising" | "stable" | "cooling";
+		recommendation: "buy" | "hold" | "pass";
+	};
+	/** 0..1 */
+	quality_score: number;
+}
+
+export type EnrichmentSource = "llm" | "cache" | "rules";
+
+export interface PropertyEnrichment extends EnrichmentContent {
+	processing: {
+		/** Model the answer came from ("rules" for the fallback). */
+		llm_model: string;
+		tokens_used: number;
+		processing_time_ms: number;
+		source: EnrichmentSource;
+		/** Hash of the facts, model and prompt version the enrichment was made from. */
+		inputHash: string;
+		/** ISO time. */
+		enrichedAt: string;
+	};
+}
+
 export interface SourceRef {
 	source: PropertySource;
 	sourceId: string;
@@ -117,6 +149,8 @@ export interface PropertyDoc extends PropertyFields {
 	updatedAt: string;
 	/** Last change of a tracked field (or creation). */
 	changedAt: string;
+	/** Written by the llm service (`properties.setEnrichment`); kept across merges. */
+	enrichment?: PropertyEnrichment;
 }
 
 export function sourceKey(source: string, sourceId: string): string {
@@ -356,5 +390,9 @@ export function mergeProperty(
 		updatedAt: opts.now,
 		changedAt: changes.length > 0 || !existing ? opts.now : existing.changedAt,
 	};
+	// Facts may have changed, so the enrichment may be out of date: its inputHash tells the llm
+	// service, which re-enriches it; dropping it here would leave the property with none meanwhile.
+	const enrichment = existing?.enrichment ?? absorb.find((d) => d.enrichment)?.enrichment;
+	if (enrichment) doc.enrichment = enrichment;
 	return { doc, status: existing ? "updated" : "new", changes };
 }

@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import { generateWorld } from "../../sandbox/generator.ts";
 import { addressKey, normalizeStreet, parseAddress } from "../../src/domain/address.ts";
 import { formatApn, normalizeApn } from "../../src/domain/apn.ts";
-import { type Contribution, mergeProperty } from "../../src/domain/property.ts";
+import { type Contribution, mergeProperty, type PropertyEnrichment } from "../../src/domain/property.ts";
 import { listingRecord, parcelRecord } from "../harness/store.ts";
 
 describe("APN", () => {
@@ -173,5 +173,44 @@ describe("merge", () => {
 			r.changes.map((h) => [h.field, h.from, h.to]),
 			[["owner", null, "DOE JANE"]],
 		);
+	});
+
+	test("an enrichment is carried over by merges, and taken from an absorbed property when the parcel has none", () => {
+		const enrichment = (model: string): PropertyEnrichment => ({
+			description: "d",
+			key_features: ["f"],
+			investment_analysis: {
+				rental_estimate: 1,
+				cap_rate: 1,
+				market_trend: "stable",
+				recommendation: "hold",
+			},
+			quality_score: 0.5,
+			processing: {
+				llm_model: model,
+				tokens_used: 10,
+				processing_time_ms: 5,
+				source: "llm",
+				inputHash: "0".repeat(32),
+				enrichedAt: "2026-01-04T00:00:00Z",
+			},
+		});
+		const opts = { id: "x", now: "2026-01-05T00:00:00Z" };
+		const parcelDoc = mergeProperty(null, contributions[0]!, opts).doc;
+		const enriched = { ...parcelDoc, enrichment: enrichment("parcel-model") };
+		const next = mergeProperty(enriched, contributions[1]!, opts);
+		assert.equal(next.status, "updated");
+		assert.deepEqual(next.doc.enrichment, enriched.enrichment, "kept across a merge that changes facts");
+		assert.equal(next.doc.changedAt, opts.now);
+		assert.equal(mergeProperty(enriched, contributions[0]!, opts).doc.enrichment, enriched.enrichment);
+
+		// A listing property enriched before its parcel arrived: the parcel absorbs it and its enrichment.
+		const listingDoc = mergeProperty(null, contributions[2]!, { ...opts, id: "y", claimAddress: true }).doc;
+		const listingEnriched = { ...listingDoc, enrichment: enrichment("listing-model") };
+		const absorbed = mergeProperty(parcelDoc, contributions[0]!, { ...opts, absorb: [listingEnriched] });
+		assert.deepEqual(absorbed.doc.enrichment, listingEnriched.enrichment);
+		const both = mergeProperty(enriched, contributions[0]!, { ...opts, absorb: [listingEnriched] });
+		assert.equal(both.doc.enrichment?.processing.llm_model, "parcel-model", "the parcel's own wins");
+		assert.equal("enrichment" in mergeProperty(null, contributions[0]!, opts).doc, false);
 	});
 });
