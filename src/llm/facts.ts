@@ -1,0 +1,71 @@
+/**
+ * What an enrichment is made from: a property's facts, picked from its canonical fields, and the
+ * hash that identifies an enrichment's input (facts + model + prompt version). Two properties with
+ * the same hash get the same answer, so the hash keys the cache; a property whose stored
+ * enrichment carries another hash is out of date (its facts, the model or the prompt changed).
+ * Pure: no I/O.
+ */
+import { createHash } from "node:crypto";
+import { canonicalJson, type PropertyFields } from "../domain/property.ts";
+
+/** Bump when the prompt or the answer schema changes: every enrichment becomes out of date. */
+export const PROMPT_VERSION = "1";
+
+/** The model name recorded (and hashed) for rule-based enrichments. */
+export const RULES_MODEL = "rules";
+
+export interface PropertyFacts {
+	address: string | null;
+	city: string | null;
+	zip: string | null;
+	propertyType: string | null;
+	livableSpace: number | null;
+	lotSize: number | null;
+	yearBuilt: number | null;
+	pool: boolean | null;
+	garages: number | null;
+	beds: number | null;
+	/** Full baths + half baths / 2. */
+	baths: number | null;
+	/** Listing price (MLS). */
+	price: number | null;
+	/** Listing status (MLS). */
+	status: string | null;
+	/** The Assessor's full cash value of the newest tax year. */
+	assessedValue: number | null;
+}
+
+export function propertyFacts(p: PropertyFields): PropertyFacts {
+	// `?? null` everywhere: a field a document lacks and a null field must hash alike.
+	const full = p.fullBaths ?? null;
+	const half = p.halfBaths ?? null;
+	return {
+		address: p.street ?? null,
+		city: p.city ?? null,
+		zip: p.zip ?? null,
+		propertyType: p.propertyType ?? null,
+		livableSpace: p.livableSpace ?? p.sqft ?? null,
+		lotSize: p.lotSize ?? null,
+		yearBuilt: p.constructionYear ?? null,
+		pool: p.pool ?? null,
+		garages: p.garages ?? null,
+		beds: p.beds ?? null,
+		baths: full === null && half === null ? null : (full ?? 0) + (half ?? 0) / 2,
+		price: p.price ?? null,
+		status: p.status ?? null,
+		assessedValue: p.valuation?.fullCashValue ?? null,
+	};
+}
+
+/** Identity of an enrichment's input; `model` is RULES_MODEL for the fallback. */
+export function inputHash(facts: PropertyFacts, model: string): string {
+	return createHash("sha256")
+		.update(canonicalJson({ facts, model, promptVersion: PROMPT_VERSION }))
+		.digest("hex")
+		.slice(0, 32);
+}
+
+/** The hash a property's current facts give with `model` (what a stored enrichment must carry). */
+export function propertyInputHash(p: PropertyFields, model: string): string {
+	return inputHash(propertyFacts(p), model);
+}
