@@ -8,13 +8,14 @@ import FastestValidator from "fastest-validator";
 import moleculer, { type Context, type ServiceSchema } from "moleculer";
 import DbService, { type DbAdapter, type DbServiceSettings } from "moleculer-db";
 import { normalizeApn } from "../src/domain/apn.ts";
-import type { PropertyDoc } from "../src/domain/property.ts";
+import type { PropertyDoc, PropertyEnrichment } from "../src/domain/property.ts";
 import {
 	assessorParcelSchema,
 	type MergeInput,
 	mlsListingSchema,
 	PROPERTY_SOURCES,
 } from "../src/domain/records.ts";
+import { enrichmentContentProps } from "../src/llm/answer.ts";
 import type { NodeContext, ServiceFactory } from "../src/node/context.ts";
 import { createStoreAdapter } from "../src/store/adapters.ts";
 import type { Query } from "../src/store/collection.ts";
@@ -89,6 +90,7 @@ const PROPERTY_FIELDS_OUT = [
 	"createdAt",
 	"updatedAt",
 	"changedAt",
+	"enrichment",
 ];
 
 /** A property as actions return it: no per-source contributions (internal), history on request. */
@@ -248,6 +250,43 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 							await reject("properties", source, "unjoinable");
 							throw new MoleculerClientError(err.message, 422, "UNJOINABLE_RECORD", { source, sourceId });
 						}
+						if (err instanceof MergeConflictError)
+							throw new MoleculerRetryableError(err.message, 503, "MERGE_CONFLICT");
+						throw err;
+					}
+				},
+			},
+			setEnrichment: {
+				params: {
+					key: { type: "string", min: 1, max: 300 },
+					expectedInputHash: { type: "string", pattern: /^[0-9a-f]{16,64}$/ },
+					enrichment: {
+						type: "object",
+						strict: "remove",
+						props: {
+							...enrichmentContentProps,
+							processing: {
+								type: "object",
+								strict: "remove",
+								props: {
+									llm_model: { type: "string", min: 1, max: 200 },
+									tokens_used: { type: "number", integer: true, min: 0 },
+									processing_time_ms: { type: "number", integer: true, min: 0 },
+									source: { type: "enum", values: ["llm", "cache", "rules"] },
+									inputHash: { type: "string", pattern: /^[0-9a-f]{16,64}$/ },
+									enrichedAt: isoTime,
+								},
+							},
+						},
+					},
+				},
+				async handler(
+					ctx: Context<{ key: string; enrichment: PropertyEnrichment; expectedInputHash: string }>,
+				) {
+					const { key, enrichment, expectedInputHash } = ctx.params;
+					try {
+						return { key, status: await propertyStore().setEnrichment(key, enrichment, expectedInputHash) };
+					} catch (err) {
 						if (err instanceof MergeConflictError)
 							throw new MoleculerRetryableError(err.message, 503, "MERGE_CONFLICT");
 						throw err;

@@ -19,8 +19,10 @@ import {
 	mergeProperty,
 	overlayRecord,
 	type PropertyDoc,
+	type PropertyEnrichment,
 	sourceKey,
 } from "../domain/property.ts";
+import { propertyInputHash } from "../llm/facts.ts";
 import { sleep } from "../utils/time.ts";
 import { type DocCollection, DuplicateKeyError, type FindOptions, type Query } from "./collection.ts";
 import { type KeyLocks, LocalKeyLocks } from "./key-lock.ts";
@@ -56,6 +58,9 @@ export interface PropertyPage {
 	pageSize: number;
 	totalPages: number;
 }
+
+/** What `setEnrichment` did: stored; refused because the facts changed since; no such property. */
+export type EnrichmentWrite = "stored" | "stale" | "missing";
 
 /** Too big for list answers; `get` returns it. */
 const LIST_OMIT = ["contributions", "history"];
@@ -194,6 +199,41 @@ export class PropertyStore {
 		return { key: res.doc.key, status: res.status, changes: res.changes, absorbed: [] };
 	}
 
+	/**
+	 * Put an enrichment on a property, only while the property's facts are still the ones it was
+	 * made from (`expectedInputHash`, recomputed here with the enrichment's model); else "stale".
+	 * A conditional replace on the version read, under the same locks as a merge of the property
+	 * (FerretDB's conditional replace alone is not atomic), so a merge is never lost and a lost
+	 * race re-reads. Neither `changedAt` nor the history move: an enrichment is not a fact change.
+	 */
+	async setEnrichment(
+		key: string,
+		enrichment: PropertyEnrichment,
+		expectedInputHash: string,
+	): Promise<EnrichmentWrite> {
+		for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+			const seen = await this.col.findOne({ key });
+			if (!seen) return "missing";
+			const out = await this.locks.withLocks(
+				writerLockKeys(seen),
+				async (): Promise<EnrichmentWrite | null> => {
+					const doc = await this.col.findOne({ _id: seen._id });
+					if (!doc || doc.key !== key) return "missing";
+					// A merge in between may have given the property other lock keys: take those first.
+					if (canonicalJson(writerLockKeys(doc)) !== canonicalJson(writerLockKeys(seen))) return null;
+					if (propertyInputHash(doc, enrichment.processing.llm_model) !== expectedInputHash) return "stale";
+					const next: PropertyDoc = { ...doc, enrichment, version: doc.version + 1 };
+					return (await this.col.replaceIf({ _id: doc._id, version: doc.version }, next)) ? "stored" : null;
+				},
+			);
+			if (out) return out;
+			await sleep(Math.min(50, attempt * 2) * Math.random());
+		}
+		throw new MergeConflictError(
+			`gave up storing the enrichment of ${key} after ${this.maxAttempts} conflicts`,
+		);
+	}
+
 	get(key: string): Promise<PropertyDoc | null> {
 		return this.col.findOne({ key });
 	}
@@ -213,4 +253,16 @@ export class PropertyStore {
 	count(query: Query = {}): Promise<number> {
 		return this.col.count(query);
 	}
+}
+
+/**
+ * Lock keys of every writer that may merge into `doc` (see `merge`): its APN, its address and its
+ * address claim, and each of its records' source keys. Holding them all excludes any merge of it.
+ */
+function writerLockKeys(doc: PropertyDoc): string[] {
+	const keys = [...doc.sourceKeys];
+	if (doc.apn) keys.push(`apn:${doc.apn}`);
+	if (doc.addressKey) keys.push(`addr:${doc.addressKey}`);
+	if (!doc.claim.startsWith("#")) keys.push(`addr:${doc.claim}`);
+	return [...new Set(keys)].sort();
 }

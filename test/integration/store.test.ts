@@ -7,6 +7,8 @@ import { resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type moleculer from "moleculer";
 import { generateWorld } from "../../sandbox/generator.ts";
+import type { PropertyDoc, PropertyEnrichment } from "../../src/domain/property.ts";
+import { propertyInputHash } from "../../src/llm/facts.ts";
 import type { MergeOutcome } from "../../src/store/property-store.ts";
 import { type RunningServer, startFerretDb } from "../harness/servers.ts";
 import {
@@ -32,6 +34,33 @@ const world = generateWorld({
 });
 const listed = world.listings.find((l) => (world.listingsByApn.get(l.apn)?.length ?? 0) === 1)!;
 const listedParcel = world.byApn.get(listed.apn)!;
+/** A second listed parcel, for the enrichment test. */
+const otherListing = world.listings.find(
+	(l) => l.apn !== listed.apn && (world.listingsByApn.get(l.apn)?.length ?? 0) === 1,
+)!;
+const other = { listing: otherListing, parcel: world.byApn.get(otherListing.apn)! };
+
+function enrichmentFor(inputHash: string): PropertyEnrichment {
+	return {
+		description: "A test enrichment.",
+		key_features: ["tested"],
+		investment_analysis: {
+			rental_estimate: 1500,
+			cap_rate: 5,
+			market_trend: "stable",
+			recommendation: "hold",
+		},
+		quality_score: 0.5,
+		processing: {
+			llm_model: "test-model",
+			tokens_used: 42,
+			processing_time_ms: 7,
+			source: "llm",
+			inputHash,
+			enrichedAt: "2026-03-10T00:00:00.000Z",
+		},
+	};
+}
 
 let ferret: RunningServer | null = null;
 let dbSerial = 0;
@@ -48,6 +77,12 @@ for (const backend of ["nedb", "mongo"] as const) {
 		let store: StoreBroker;
 		let broker: moleculer.ServiceBroker;
 		const merge = (params: object) => broker.call<MergeOutcome, object>("properties.merge", params);
+		const setEnrichment = (key: string, enrichment: PropertyEnrichment, expectedInputHash: string) =>
+			broker.call<{ key: string; status: string }, object>("properties.setEnrichment", {
+				key,
+				enrichment,
+				expectedInputHash,
+			});
 
 		before(async () => {
 			store = await startStoreBroker(
@@ -198,6 +233,76 @@ for (const backend of ["nedb", "mongo"] as const) {
 			});
 			assert.equal(history.filter((h) => h.field === "status").at(-1)?.to, "Pending");
 			assert.ok(history.some((h) => h.field === "owner" && h.to === listedParcel.owner.name));
+		});
+
+		test("an enrichment is stored beside the facts, refused once the facts moved on, and never loses a merge", async () => {
+			const parcel = other.parcel;
+			await merge({ source: "maricopa", sourceId: parcel.apn, record: parcelRecord(parcel) });
+			const before = await broker.call<PropertyDoc, object>("properties.get", {
+				key: parcel.apn,
+				history: true,
+			});
+			const hash = propertyInputHash(before, "test-model");
+			const stored = await setEnrichment(parcel.apn, enrichmentFor(hash), hash);
+			assert.deepEqual(stored, { key: parcel.apn, status: "stored" });
+			const after = await broker.call<PropertyDoc, object>("properties.get", {
+				key: parcel.apn,
+				history: true,
+			});
+			assert.deepEqual(after.enrichment, enrichmentFor(hash));
+			assert.equal(after.version, before.version + 1);
+			assert.equal(after.changedAt, before.changedAt, "an enrichment is not a change of the facts");
+			assert.deepEqual(after.history, before.history);
+			const listedRows = await broker.call<Page, object>("properties.find", {
+				zip: parcel.zip,
+				pageSize: 500,
+			});
+			assert.ok(
+				listedRows.rows.some((r) => r.key === parcel.apn && r.enrichment),
+				"lists carry it too",
+			);
+
+			assert.equal((await setEnrichment("99999999", enrichmentFor(hash), hash)).status, "missing");
+			// The listing's price and rooms change the facts: the enrichment stays, but a write made
+			// from the old facts is refused.
+			await merge({ source: "mls", sourceId: other.listing.mlsId, record: listingRecord(other.listing) });
+			const merged = await broker.call<PropertyDoc, object>("properties.get", { key: parcel.apn });
+			assert.deepEqual(merged.enrichment, enrichmentFor(hash));
+			assert.notEqual(propertyInputHash(merged, "test-model"), hash);
+			assert.equal((await setEnrichment(parcel.apn, enrichmentFor(hash), hash)).status, "stale");
+			await assert.rejects(
+				setEnrichment(parcel.apn, { ...enrichmentFor(hash), quality_score: 2 }, hash),
+				(err: Error) => err.name === "ValidationError" && /quality_score/.test(JSON.stringify(err)),
+			);
+
+			// Enrichment writes racing merges: every merge lands, and a write from old facts is refused.
+			const fresh = propertyInputHash(merged, "test-model");
+			const prices = [1, 2, 3, 4, 5].map((i) => other.listing.price + i * 1000);
+			const outcomes = await Promise.all([
+				...prices.map((price, i) =>
+					merge({
+						source: "mls",
+						sourceId: other.listing.mlsId,
+						record: { ...listingRecord(other.listing), price },
+						collectedAt: `2026-04-0${i + 1}T00:00:00Z`,
+					}),
+				),
+				...prices.map(() => setEnrichment(parcel.apn, enrichmentFor(fresh), fresh)),
+			]);
+			const final = await broker.call<PropertyDoc, object>("properties.get", {
+				key: parcel.apn,
+				history: true,
+			});
+			// Merges of one record apply in arrival order: each price was the price once (none lost).
+			assert.ok(prices.includes(final.price as number), "the last merged record is there");
+			const priceChanges = final.history.filter((h) => h.field === "price").map((h) => h.to);
+			for (const price of prices) assert.ok(priceChanges.includes(price), `price ${price} in history`);
+			const writes = outcomes.slice(prices.length) as { status: string }[];
+			assert.ok(writes.every((w) => w.status === "stored" || w.status === "stale"));
+			if (final.enrichment?.processing.inputHash === fresh) {
+				assert.ok(writes.some((w) => w.status === "stored"));
+			}
+			assert.notEqual(propertyInputHash(final, "test-model"), fresh, "the facts did move on");
 		});
 
 		test("a whole world, listings and parcels interleaved concurrently: one property per parcel; twice = same counts", async () => {
