@@ -8,6 +8,7 @@ import { type BrowserConfig, browserSettings, toBrowserConfig } from "./browser.
 import { type CoreConfig, coreSettings, toCoreConfig } from "./core.ts";
 import { type SettingGroup, validateEnv } from "./define.ts";
 import { type JobsConfig, jobsSettings, toJobsConfig } from "./jobs.ts";
+import { type LlmConfig, llmSettings, toLlmConfig } from "./llm.ts";
 import { type MaricopaConfig, maricopaSettings, toMaricopaConfig } from "./maricopa.ts";
 import { type MlsConfig, mlsSettings, toMlsConfig } from "./mls.ts";
 import { type ProxyConfig, proxySettings, toProxyConfig } from "./proxy.ts";
@@ -17,6 +18,7 @@ export type { BrowserConfig } from "./browser.ts";
 export type { CoreConfig } from "./core.ts";
 export { ConfigError } from "./define.ts";
 export type { JobsConfig } from "./jobs.ts";
+export type { LlmConfig } from "./llm.ts";
 export type { MaricopaConfig } from "./maricopa.ts";
 export type { MlsConfig } from "./mls.ts";
 export type { ProxyConfig } from "./proxy.ts";
@@ -30,6 +32,7 @@ export const SETTING_GROUPS: Record<string, SettingGroup> = {
 	maricopa: maricopaSettings,
 	proxy: proxySettings,
 	store: storeSettings,
+	llm: llmSettings,
 };
 
 export interface Config {
@@ -40,6 +43,7 @@ export interface Config {
 	maricopa: MaricopaConfig;
 	proxy: ProxyConfig;
 	store: StoreConfig;
+	llm: LlmConfig;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -52,6 +56,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		maricopa: toMaricopaConfig(values),
 		proxy: toProxyConfig(values),
 		store: toStoreConfig(values),
+		llm: toLlmConfig(values),
 	};
 }
 

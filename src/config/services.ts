@@ -11,6 +11,7 @@ export const SERVICE_NAMES = [
 	"scheduler",
 	"browser-pool",
 	"mls",
+	"llm",
 ] as const;
 
 export type ServiceName = (typeof SERVICE_NAMES)[number];
