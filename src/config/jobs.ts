@@ -173,7 +173,15 @@ export function defaultSchedules(zips: string[], batchSize: number): unknown[] {
 	return [
 		{ name: "assessor", cron: "0 6 * * *", params: { sources: ["maricopa"] }, zips, batchSize, jitterS: 300 },
 		{ name: "mls", cron: "0 14 * * *", params: { sources: ["mls"] }, zips, batchSize, jitterS: 300 },
-		{ name: "enrichment", cron: "0 20 * * *", action: "llm.enrichPending", zips, batchSize, jitterS: 300 },
+		// Through the orchestrator (an enrichment-only job), so a ZIP's enrichment is a durable task.
+		{
+			name: "enrichment",
+			cron: "0 20 * * *",
+			params: { sources: [], enrich: true },
+			zips,
+			batchSize,
+			jitterS: 300,
+		},
 	];
 }
 

@@ -26,7 +26,8 @@ export class PlanError extends Error {
 
 /**
  * Check a request and return its normalized spec. `available` are the sources with a
- * `collectZip` action somewhere in the cluster; `defaultSources` apply when none are named.
+ * `collectZip` action somewhere in the cluster; `defaultSources` apply when none are named, except
+ * that an empty `sources` with `enrich` asks for enrichment only.
  */
 export function validateRequest(
 	req: CollectRequest,
@@ -41,8 +42,13 @@ export function validateRequest(
 	if (malformed.length > 0) {
 		problems.push(`malformed ZIP code(s) ${malformed.map((z) => `'${z}'`).join(", ")} (expected 5 digits)`);
 	}
-	const sources = [...new Set(req.sources && req.sources.length > 0 ? req.sources : defaultSources)];
-	if (sources.length === 0) problems.push("no sources given and no source service is running");
+	const enrich = req.enrich === true;
+	// `sources: []` with `enrich` is an enrichment-only job (the nightly schedule): no collect tasks.
+	const enrichOnly = enrich && Array.isArray(req.sources) && req.sources.length === 0;
+	const sources = enrichOnly
+		? []
+		: [...new Set(req.sources && req.sources.length > 0 ? req.sources : defaultSources)];
+	if (sources.length === 0 && !enrichOnly) problems.push("no sources given and no source service is running");
 	const unknown = sources.filter((s) => !available.includes(s));
 	if (unknown.length > 0) {
 		problems.push(
@@ -51,7 +57,6 @@ export function validateRequest(
 			})`,
 		);
 	}
-	const enrich = req.enrich === true;
 	if (enrich && !enrichAvailable) problems.push("enrichment asked but no llm service is running");
 	if (problems.length > 0) throw new PlanError(problems);
 	return { zips, sources, enrich, priority: req.priority ?? 0 };

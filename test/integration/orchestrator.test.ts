@@ -2,10 +2,13 @@
  * The orchestrator on one embedded node (memory shared state, no transporter) with a fixture source
  * that collects from the sandbox's GIS simulator over real HTTP: a job completes with every parcel
  * of the ground truth stored once; bad input is refused; cancel stops a job; a ZIP that keeps failing
- * ends as a dead letter.
+ * ends as a dead letter. Then the real maricopa source, store and llm enricher: a job with enrich
+ * leaves every property of its ZIP enriched.
  */
 import assert from "node:assert/strict";
-import { resolve } from "node:path";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Errors } from "moleculer";
 import type { Sandbox } from "../../sandbox/index.ts";
@@ -154,5 +157,85 @@ describe("orchestrator (embedded)", () => {
 			await node.context.state.keys("fixture:prop:"),
 		);
 		assert.ok(stored.every((r) => r && /^\d{8}[A-Z]?$/.test(r.apn) && /^\d{5}$/.test(r.zip)));
+	});
+});
+
+describe("orchestrator (embedded) with the maricopa source, the store and the llm enricher", () => {
+	const ZIP = "85301";
+	let sandbox: Sandbox;
+	let node: RunningNode;
+	let dataDir: string;
+	const call = <T>(action: string, params: object = {}) => node.broker.call(action, params) as Promise<T>;
+
+	before(async () => {
+		sandbox = await startSandbox({ seed: 23, world: { zips: [ZIP], parcelsPerZip: 15 } });
+		dataDir = await mkdtemp(join(tmpdir(), "saguaro-orch-llm-"));
+		node = await startNode(
+			loadConfig({
+				...sandbox.env,
+				NODE_ID: "orch-llm",
+				SERVICES: "orchestrator,store,maricopa,llm",
+				DATA_DIR: dataDir,
+				STORE_NEDB_COMPACT_S: "0",
+				LOG_LEVEL: "warn",
+				METRICS_PORT: "0",
+				HEALTH_PORT: "0",
+				ORCHESTRATOR_TICK_MS: "100",
+				MARICOPA_RATE_PER_MIN: "600",
+				MARICOPA_GIS_RATE_PER_MIN: "600",
+				MARICOPA_RATE_WINDOW_S: "1",
+				LLM_RATE_PER_MIN: "60000",
+				LLM_MODEL: "sandbox-llm",
+			}),
+		);
+	});
+
+	after(async () => {
+		await node?.stop();
+		await sandbox?.stop();
+		if (dataDir) await rm(dataDir, { recursive: true, force: true });
+	});
+
+	const finished = (id: string) =>
+		waitFor(
+			async () => {
+				const s = await call<JobStatusView>("orchestrator.status", { id });
+				return ["running", "cancelling"].includes(s.job.status) ? null : s;
+			},
+			`job ${id} to finish`,
+			120_000,
+			100,
+		);
+
+	test("collect with enrich: the ZIP's properties are collected, then each carries an enrichment", async () => {
+		const started = await call<JobStatusView>("orchestrator.collect", {
+			zips: [ZIP],
+			sources: ["maricopa"],
+			enrich: true,
+		});
+		const done = await finished(started.job.id);
+		assert.equal(done.job.status, "completed", JSON.stringify(done.job.deadLetters));
+		const parcels = sandbox.world.byZip.get(ZIP)?.length ?? 0;
+		const { rows, total } = await call<{
+			rows: { key: string; enrichment?: { processing: { source: string } } }[];
+			total: number;
+		}>("properties.find", { zip: ZIP, pageSize: 500 });
+		assert.equal(total, parcels);
+		assert.ok(
+			rows.every((r) => r.enrichment?.processing.source === "llm"),
+			"every property enriched by the LLM",
+		);
+		assert.equal(done.progress.bySource.llm?.counts.items, parcels);
+		assert.equal(done.progress.bySource.llm?.counts.new, parcels);
+		assert.equal(sandbox.llm.usage.requests, parcels);
+
+		// The nightly schedule's job: enrichment only (no source), nothing left to do, no request.
+		const nightly = await finished(
+			(await call<JobStatusView>("orchestrator.collect", { zips: [ZIP], sources: [], enrich: true })).job.id,
+		);
+		assert.equal(nightly.job.status, "completed");
+		assert.deepEqual(nightly.job.spec.sources, []);
+		assert.equal(nightly.progress.counts.unchanged, parcels);
+		assert.equal(sandbox.llm.usage.requests, parcels);
 	});
 });

@@ -74,6 +74,29 @@ describe("planning", () => {
 		);
 		assert.throws(() => validateRequest({ zips: ["85031"] }, [], [], false), /no source service is running/);
 	});
+
+	test("an empty source list with enrich plans enrichment tasks only", () => {
+		const spec = validateRequest({ zips: ["85031", "85033"], sources: [], enrich: true }, [], [], true);
+		assert.deepEqual(spec.sources, []);
+		const { tasks } = planJob("j", spec, 0, "t");
+		assert.deepEqual(
+			tasks.map((t) => [t.kind, t.id]),
+			[
+				["enrich", "j/enrich/85031"],
+				["enrich", "j/enrich/85033"],
+			],
+		);
+		assert.ok(
+			tasks.every((t) => phaseOpen(t, tasks)),
+			"no collect task to wait for",
+		);
+		// Without enrich an empty list still means the default sources, and none running is refused.
+		assert.throws(() => validateRequest({ zips: ["85031"], sources: [] }, [], [], true), /no source service/);
+		assert.throws(
+			() => validateRequest({ zips: ["85031"], sources: [], enrich: true }, [], [], false),
+			/no llm service/,
+		);
+	});
 });
 
 describe("task state machine", () => {

@@ -29,7 +29,9 @@ describe("schedule configuration", () => {
 		assert.equal(nextTick(cronOf(byName.assessor, TZ), from)?.toISOString(), "2026-07-01T13:00:00.000Z");
 		assert.equal(nextTick(cronOf(byName.mls, TZ), from)?.toISOString(), "2026-07-01T21:00:00.000Z");
 		assert.equal(nextTick(cronOf(byName.enrichment, TZ), from)?.toISOString(), "2026-07-01T03:00:00.000Z");
-		assert.equal(byName.enrichment.action, "llm.enrichPending");
+		// Enrichment runs as an orchestrator job (enrichment tasks only), so it is leased and retried.
+		assert.equal(byName.enrichment.action, "orchestrator.collect");
+		assert.deepEqual(byName.enrichment.params, { sources: [], enrich: true });
 		assert.deepEqual(byName.assessor.params, { sources: ["maricopa"] });
 	});
 
