@@ -5,6 +5,7 @@
 import type { BrokerOptions } from "moleculer";
 import type { Config } from "../config/index.ts";
 import { jobReplCommands } from "../jobs/repl.ts";
+import { llmReplCommands } from "../llm/repl.ts";
 import { mlsReplCommands } from "../mls/repl.ts";
 import { storeReplCommands } from "../store/repl.ts";
 import { redact } from "../utils/redact.ts";
@@ -61,5 +62,6 @@ export function createReplCommands(config: Config): ReplCommand[] {
 		},
 		...storeReplCommands(),
 		...mlsReplCommands(),
+		...llmReplCommands(),
 	];
 }
