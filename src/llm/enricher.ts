@@ -160,7 +160,10 @@ export class Enricher {
 	}
 
 	/** Enrich one property unless its stored enrichment is current (`force`: enrich anyway). */
-	async enrich(row: PropertyRow, opts: { force?: boolean; signal?: AbortSignal; tally?: Tally } = {}) {
+	async enrich(
+		row: PropertyRow,
+		opts: { force?: boolean; signal?: AbortSignal; tally?: Tally } = {},
+	): Promise<EnrichOutcome> {
 		const tally = opts.tally ?? { requests: 0 };
 		let current: PropertyRow = row;
 		for (let round = 1; round <= STALE_ROUNDS; round++) {
@@ -168,7 +171,7 @@ export class Enricher {
 			const existing = current.enrichment ?? null;
 			const upToDate = existing?.processing.inputHash === inputHash(facts, this.options.model);
 			if (existing && upToDate && !opts.force) {
-				return { key: current.key, status: "unchanged", enrichment: existing, fallbackReason: null } as const;
+				return { key: current.key, status: "unchanged", enrichment: existing, fallbackReason: null };
 			}
 			const started = this.#now();
 			const made = await this.#make(facts, tally, opts.signal);
@@ -180,7 +183,7 @@ export class Enricher {
 					status: "unchanged",
 					enrichment: existing,
 					fallbackReason: made.fallbackReason,
-				} as const;
+				};
 			}
 			const enrichment: PropertyEnrichment = {
 				...made.content,
@@ -195,8 +198,12 @@ export class Enricher {
 			};
 			const verdict = await this.options.store.setEnrichment(current.key, enrichment, made.hash);
 			if (verdict === "stored") {
-				const status: EnrichStatus = existing ? "updated" : "new";
-				return { key: current.key, status, enrichment, fallbackReason: made.fallbackReason };
+				return {
+					key: current.key,
+					status: existing ? "updated" : "new",
+					enrichment,
+					fallbackReason: made.fallbackReason,
+				};
 			}
 			const again = verdict === "stale" ? await this.options.store.get(current.key) : null;
 			if (!again) throw new Error(`property ${current.key} is gone (merged into another property)`);
