@@ -397,12 +397,9 @@ export class HostPolicy {
 			const epochStart = epoch * this.#epochMs;
 			const key = this.#key(`slots:${epoch}`);
 			const earliest = Math.ceil((now - epochStart) / this.spacingMs);
-			let offset = (await this.#state.incr(key, 1, 2 * this.#epochMs + 10_000)) - 1;
-			if (offset < earliest) {
-				// The counter lags the clock (the host was idle): jump it forward in one step. Concurrent
-				// jumps may skip a few slots of this epoch, never hand one out twice.
-				offset = (await this.#state.incr(key, earliest - offset)) - 1;
-			}
+			// A counter lagging the clock (the host was idle) is raised to now's slot in the same atomic
+			// step, so concurrent callers after an idle spell get consecutive slots, none in the past.
+			const offset = (await this.#state.incrAtLeast(key, earliest, 2 * this.#epochMs + 10_000)) - 1;
 			if (offset < this.#slotsPerEpoch) return epochStart + offset * this.spacingMs;
 			// This epoch is fully booked: wait for the next one rather than spin on its counter.
 			await sleep(Math.max(1, epochStart + this.#epochMs - Date.now()));

@@ -56,6 +56,14 @@ export class MemorySharedState implements SharedState {
 		return next;
 	}
 
+	async incrAtLeast(key: string, floor: number, ttlMs?: number): Promise<number> {
+		const entry = this.#live(key);
+		const next = Math.max((entry?.value as number | undefined) ?? 0, floor) + 1;
+		if (entry) entry.value = next;
+		else this.#put(key, next, ttlMs);
+		return next;
+	}
+
 	async hincr(key: string, field: string, by = 1): Promise<number> {
 		const entry = this.#live(key);
 		const map = (entry?.value as Record<string, number> | undefined) ?? {};

@@ -6,8 +6,24 @@ import type { ConsumeResult, Lease, RateBudget, SharedState } from "./types.ts";
 
 /**
  * Redis-backed shared state. Rate budgets use rate-limiter-flexible's Redis limiter and leases use
- * redlock (single instance), both well-kept libraries, so no hand-written Lua lives here.
+ * redlock (single instance), both well-kept libraries. The one script here is `incrAtLeast`: Redis
+ * has no atomic "max, then increment", and no library offers one.
  */
+
+/** KEYS[1] counter; ARGV[1] floor, ARGV[2] ttl in ms (0 = none, set only on creation). */
+const INCR_AT_LEAST = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
+local created = current < 0
+local floor = tonumber(ARGV[1])
+if current < floor then current = floor end
+current = current + 1
+redis.call('SET', KEYS[1], current, 'KEEPTTL')
+if created and tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return current`;
+
+type RedisWithScripts = Redis & {
+	incrAtLeast(key: string, floor: number, ttlMs: number): Promise<number>;
+};
 export class RedisSharedState implements SharedState {
 	readonly kind = "redis" as const;
 	readonly redis: Redis;
@@ -24,6 +40,7 @@ export class RedisSharedState implements SharedState {
 			enableOfflineQueue: true,
 			lazyConnect: false,
 		});
+		this.redis.defineCommand("incrAtLeast", { numberOfKeys: 1, lua: INCR_AT_LEAST });
 		this.#redlock = new Redlock([this.redis as never], { retryCount: 0, driftFactor: 0.01 });
 		// Without a listener ioredis would print every reconnect error; callers see failures anyway.
 		this.redis.on("error", () => {});
@@ -69,6 +86,10 @@ export class RedisSharedState implements SharedState {
 		const value = await this.redis.incrby(key, by);
 		if (ttlMs && value === by) await this.redis.pexpire(key, ttlMs);
 		return value;
+	}
+
+	async incrAtLeast(key: string, floor: number, ttlMs?: number): Promise<number> {
+		return Number(await (this.redis as RedisWithScripts).incrAtLeast(key, floor, ttlMs ?? 0));
 	}
 
 	async hincr(key: string, field: string, by = 1): Promise<number> {

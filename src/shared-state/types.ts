@@ -45,6 +45,11 @@ export interface SharedState {
 
 	/** Atomically add `by` to a counter (created at 0); optional expiry set when created. */
 	incr(key: string, by?: number, ttlMs?: number): Promise<number>;
+	/**
+	 * Atomically raise a counter to at least `floor`, then add one; returns the new value. Callers that
+	 * race past the floor get distinct values (slot claims after an idle spell).
+	 */
+	incrAtLeast(key: string, floor: number, ttlMs?: number): Promise<number>;
 	/** Atomically add `by` to one field of a counter map. */
 	hincr(key: string, field: string, by?: number): Promise<number>;
 	/** All fields of a counter map ({} when absent). */

@@ -74,6 +74,23 @@ function contract(name: string, make: () => Promise<SharedState>, makePeer: () =
 			assert.deepEqual(await peer.hgetall("absent"), {});
 		});
 
+		test("a counter raised to a floor: racing callers get consecutive values, the TTL is kept", async () => {
+			const got = await Promise.all(
+				Array.from({ length: 20 }, (_, i) => (i % 2 ? state : peer).incrAtLeast("slots:a", 100, 5000)),
+			);
+			assert.deepEqual(
+				[...got].sort((a, b) => a - b),
+				Array.from({ length: 20 }, (_, i) => 101 + i),
+			);
+			// Past the floor it counts on; a higher floor lifts it.
+			assert.equal(await state.incrAtLeast("slots:a", 50), 121);
+			assert.equal(await peer.incrAtLeast("slots:a", 500), 501);
+			const ttl = await state.ttl("slots:a");
+			assert.ok(ttl > 0 && ttl <= 5000, `ttl ${ttl}`);
+			assert.equal(await state.incrAtLeast("slots:b", 0), 1);
+			assert.equal(await state.ttl("slots:b"), -1);
+		});
+
 		test("key/value with TTL, set-if-absent, prefix listing", async () => {
 			await state.set("kv:a", { n: 1, s: "x" });
 			assert.deepEqual(await peer.get("kv:a"), { n: 1, s: "x" });

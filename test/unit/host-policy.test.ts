@@ -10,6 +10,7 @@ import {
 	HostRequestError,
 } from "../../src/core/host-policy.ts";
 import { MemorySharedState } from "../../src/shared-state/index.ts";
+import { sleep } from "../../src/utils/time.ts";
 
 const states: MemorySharedState[] = [];
 function freshState() {
@@ -179,6 +180,25 @@ describe("HostPolicy (memory state)", () => {
 		await b.resume();
 		const c = new HostPolicy(state, { host: "h6", rate: { points: 100, durationMs: 1000 } });
 		assert.equal(await c.run("again", async () => ok(3)), 3);
+	});
+
+	test("concurrent first requests to an idle host take consecutive slots, none pushed far ahead", async () => {
+		const state = freshState();
+		const rate = { points: 60_000, durationMs: 60_000 };
+		const policies = [1, 2].map((n) => new HostPolicy(state, { host: "cold", rate, nodeId: `n${n}` }));
+		// Slots are counted per epoch (points x spacing, about a minute here): start well into one, so
+		// the idle counter lags the clock by thousands of slots.
+		const epochMs = rate.points * policies[0]!.spacingMs;
+		const into = Date.now() % epochMs;
+		if (into < 2000 || into > epochMs - 5000) await sleep(into < 2000 ? 2000 - into : epochMs - into + 2000);
+		await Promise.all(Array.from({ length: 8 }, (_, i) => policies[i % 2]!.run("x", async () => ok(1))));
+		const keys = await state.keys("host:cold:slots:");
+		assert.equal(keys.length, 1);
+		const claimed = (await state.get<number>(keys[0]!)) ?? 0;
+		const nowSlot = Math.ceil((Date.now() % epochMs) / policies[0]!.spacingMs);
+		// Eight claims raise the counter to about "now" + 8; compounding jumps would push it to ~8 x now.
+		assert.ok(claimed <= nowSlot + 8, `counter ${claimed}, slot of now ${nowSlot}`);
+		assert.ok(claimed >= 8);
 	});
 
 	test("bad budgets are refused", () => {
