@@ -15,13 +15,14 @@
 import moleculer, { type Context, type ServiceSchema } from "moleculer";
 import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
 import { HostFatalError, HostRequestError } from "../src/core/host-policy.ts";
+import type { RequestOutcome } from "../src/core/http.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
 import type { AssessorParcelRecord } from "../src/domain/records.ts";
 import { type CollectZipParams, collectZipParams, jobCancelSignal } from "../src/jobs/source-contract.ts";
 import { MaricopaApiClient, MaricopaConfigError, SEARCH_PAGE_SIZE } from "../src/maricopa/api-client.ts";
 import { type MergeStatus, RAW_SOURCE, type StoreGateway, ZipCollector } from "../src/maricopa/collect.ts";
 import { MaricopaGisClient } from "../src/maricopa/gis-client.ts";
-import type { RequestOutcome, RequestTally } from "../src/maricopa/http.ts";
+import type { RequestTally } from "../src/maricopa/http.ts";
 import type { AssessorPropertyType } from "../src/maricopa/normalize.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
 import { redact } from "../src/utils/redact.ts";

@@ -12,7 +12,7 @@
  * good exchange with a bad answer. The key goes in the Authorization header only, never in a reason.
  */
 import type { Attempt } from "../core/host-policy.ts";
-import { classifyStatus, type HttpAnswer, parseJsonBody } from "../maricopa/http.ts";
+import { classifyStatus, type HttpAnswer, parseJsonBody } from "../core/http.ts";
 import { redactString } from "../utils/redact.ts";
 import type { TokenUsage } from "./cost.ts";
 import type { ChatMessage } from "./prompt.ts";

@@ -8,7 +8,6 @@
  * (a failure, never parsed); malformed or truncated JSON is a transient failure of that call.
  */
 import type { HostPolicy } from "../core/host-policy.ts";
-import type { AssessorParcelRecord } from "../domain/records.ts";
 import {
 	type Classified,
 	classifyStatus,
@@ -16,10 +15,10 @@ import {
 	httpGet,
 	isJsonType,
 	parseJsonBody,
-	type RequestKind,
 	type RequestOutcome,
-	type RequestTally,
-} from "./http.ts";
+} from "../core/http.ts";
+import type { AssessorParcelRecord } from "../domain/records.ts";
+import type { RequestKind, RequestTally } from "./http.ts";
 import {
 	parseAddressResource,
 	parseParcelDetail,

@@ -12,8 +12,8 @@ import {
 	isJsonType,
 	parseJsonBody,
 	type RequestOutcome,
-	type RequestTally,
-} from "./http.ts";
+} from "../core/http.ts";
+import type { RequestTally } from "./http.ts";
 import { type GisPage, GisQueryError, type GisRow, parseGisPage, UpstreamShapeError } from "./normalize.ts";
 
 export const GIS_OUT_FIELDS = [

@@ -5,6 +5,7 @@
  * come from the field configuration, so a reworded block page is a configuration change.
  */
 import { load } from "cheerio";
+import { retryAfterMs } from "../core/http.ts";
 import type { MlsFieldConfig } from "./fields.ts";
 
 export interface CaptchaForm {
@@ -80,10 +81,9 @@ export function classifyPage(
 	const b = cfg.blocks;
 	if (status === 403 || includesAny(head, b.banned)) return { kind: "banned" };
 	if (status === 429 || includesAny(head, b.rateLimited)) {
-		const retry = Number(
-			Array.isArray(headers["retry-after"]) ? headers["retry-after"][0] : headers["retry-after"],
-		);
-		return { kind: "rate-limited", retryAfterS: Number.isFinite(retry) && retry >= 0 ? retry : null };
+		const header = headers["retry-after"];
+		const ms = retryAfterMs((Array.isArray(header) ? header[0] : header) ?? null);
+		return { kind: "rate-limited", retryAfterS: ms === null ? null : Math.ceil(ms / 1000) };
 	}
 	if (includesAny(head, b.captcha) || /data-sitekey=/i.test(html)) {
 		return { kind: "captcha", form: parseCaptchaForm(html, pageUrl) };

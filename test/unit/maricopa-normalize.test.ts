@@ -1,9 +1,9 @@
 /** Assessor answers: classification (fatal, not found, HTML, malformed, 429) and normalization. */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { type HttpAnswer, retryAfterMs } from "../../src/core/http.ts";
 import { classifyApiAnswer } from "../../src/maricopa/api-client.ts";
 import { classifyGisAnswer } from "../../src/maricopa/gis-client.ts";
-import { type HttpAnswer, retryAfterMs } from "../../src/maricopa/http.ts";
 import {
 	parseGisPage,
 	parseNumber,
