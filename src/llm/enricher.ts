@@ -21,6 +21,7 @@ import {
 	type PropertyEnrichment,
 	type PropertyFields,
 } from "../domain/property.ts";
+import type { TaskCounts } from "../jobs/types.ts";
 import type { SharedState } from "../shared-state/index.ts";
 import { AnswerError, parseAnswer } from "./answer.ts";
 import type { LlmBudget } from "./budget.ts";
@@ -104,16 +105,12 @@ export interface EnrichOutcome {
 	fallbackReason: string | null;
 }
 
-export interface EnrichPendingResult {
+/**
+ * The source contract's counts (items: properties looked at; requests: HTTP requests to the LLM
+ * endpoint, retries included), plus where the enrichments came from.
+ */
+export interface EnrichPendingResult extends TaskCounts {
 	zips: string[];
-	/** Properties looked at. */
-	items: number;
-	new: number;
-	updated: number;
-	unchanged: number;
-	/** HTTP requests to the LLM endpoint (retries included). */
-	requests: number;
-	failures: number;
 	/** Enrichments answered from the cache / by the rules fallback / by the LLM, this run. */
 	cached: number;
 	fallback: number;
