@@ -37,6 +37,7 @@ const demoEnv: Record<string, string> = {
 	MARICOPA_RATE_PER_MIN: "1200",
 	MARICOPA_GIS_RATE_PER_MIN: "600",
 	MLS_RATE_PER_MIN: "600",
+	LLM_RATE_PER_MIN: "3000",
 	ORCHESTRATOR_TICK_MS: "200",
 	ORCHESTRATOR_BACKOFF_BASE_MS: "500",
 	ORCHESTRATOR_TASK_TIMEOUT_S: "120",
@@ -61,13 +62,16 @@ try {
 	const sources = ["maricopa", "mls"].filter((s) => available.includes(s));
 	if (sources.length === 0)
 		throw new Error(`no source service is running (available: ${available.join(", ") || "none"})`);
+	// Enrichment (the sandbox's LLM endpoint) follows the collection when an llm service runs.
+	const enrich = config.core.services.includes("llm");
 	const job = (await node.broker.call("orchestrator.collect", {
 		zips,
 		sources,
+		enrich,
 		origin: "demo",
 	})) as JobStatusView;
 	console.log(
-		`Job ${job.job.id}: ${sources.join(" + ")} x ${zips.join(", ")} (${job.progress.tasks.total} tasks)`,
+		`Job ${job.job.id}: ${sources.join(" + ")}${enrich ? " + enrichment" : ""} x ${zips.join(", ")} (${job.progress.tasks.total} tasks)`,
 	);
 
 	let view = job;
@@ -83,7 +87,11 @@ try {
 	}
 	if (process.stdout.isTTY) process.stdout.write("\n");
 
-	type Row = { key: string; sources?: { source: string }[] };
+	type Row = {
+		key: string;
+		sources?: { source: string }[];
+		enrichment?: { processing: { source: string } } | null;
+	};
 	const props: Row[] = [];
 	for (const zip of zips) {
 		for (let page = 1; ; page++) {
@@ -109,8 +117,9 @@ try {
 		`  job status            ${view.job.status} in ${formatDuration(Math.round((Date.now() - started) / 1000))}`,
 	);
 	for (const [source, s] of Object.entries(p.bySource)) {
+		const verb = source === "llm" ? "looked at" : "collected";
 		console.log(
-			`  ${source.padEnd(22)}${s.counts.items} collected (${s.counts.new} new, ${s.counts.updated} updated, ${s.counts.unchanged} unchanged), ${s.counts.requests} requests, ${s.counts.failures} failures`,
+			`  ${source.padEnd(22)}${s.counts.items} ${verb} (${s.counts.new} new, ${s.counts.updated} updated, ${s.counts.unchanged} unchanged), ${s.counts.requests} requests, ${s.counts.failures} failures`,
 		);
 	}
 	console.log(
@@ -119,6 +128,16 @@ try {
 	console.log(
 		`  properties stored     ${props.length} (${merged} with an MLS listing merged into the Assessor parcel)`,
 	);
+	if (enrich) {
+		const by = new Map<string, number>();
+		for (const row of props) {
+			const from = row.enrichment?.processing.source;
+			if (from) by.set(from, (by.get(from) ?? 0) + 1);
+		}
+		const enriched = [...by.values()].reduce((a, b) => a + b, 0);
+		const parts = [...by].map(([from, n]) => `${n} by ${from}`).join(", ");
+		console.log(`  properties enriched   ${enriched}${parts ? ` (${parts})` : ""}`);
+	}
 	console.log(`  requests              ${p.counts.requests}`);
 	console.log(
 		`  failures              ${p.counts.failures} record(s), ${view.job.deadLetters.length} dead-lettered task(s)`,

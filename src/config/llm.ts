@@ -37,8 +37,9 @@ export const llmSettings = {
 	},
 	LLM_RATE_PER_MIN: {
 		rule: intRule(1, 1_000_000),
-		default: "60",
-		description: "Requests per minute to the endpoint, for the whole cluster (shared budget).",
+		default: "600",
+		description:
+			"Requests per minute to the endpoint, for the whole cluster (shared budget); a local model is usually bound by LLM_CONCURRENCY first.",
 	},
 	LLM_CONCURRENCY: {
 		rule: intRule(1, 256),
