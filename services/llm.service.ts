@@ -20,7 +20,7 @@ import type { HostPolicy } from "../src/core/host-policy.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
 import type { PropertyEnrichment } from "../src/domain/property.ts";
 import { ZIP_SHAPE } from "../src/jobs/plan.ts";
-import { jobCancelSignal } from "../src/jobs/source-contract.ts";
+import { type CollectZipParams, collectZipParams, taskCancelSignal } from "../src/jobs/source-contract.ts";
 import { LlmBudget } from "../src/llm/budget.ts";
 import { LlmClient } from "../src/llm/client.ts";
 import {
@@ -189,12 +189,13 @@ const llmService: ServiceFactory = ({ config, state }) => {
 						max: 1000,
 						optional: true,
 					},
-					jobId: { type: "string", optional: true, max: 200 },
-					taskId: { type: "string", optional: true, max: 400 },
+					jobId: collectZipParams.jobId,
+					taskId: collectZipParams.taskId,
+					attempt: collectZipParams.attempt,
 				},
 				async handler(
 					this: moleculer.Service,
-					ctx: Context<{ zip?: string; zips?: string[]; jobId?: string; taskId?: string }>,
+					ctx: Context<{ zip?: string; zips?: string[] } & Omit<CollectZipParams, "zip">>,
 				) {
 					const zips = [
 						...new Set([...(ctx.params.zip ? [ctx.params.zip] : []), ...(ctx.params.zips ?? [])]),
@@ -211,7 +212,7 @@ const llmService: ServiceFactory = ({ config, state }) => {
 							"STORE_UNAVAILABLE",
 						);
 					});
-					const cancel = jobCancelSignal(state, ctx.params.jobId);
+					const cancel = taskCancelSignal(state, ctx.params);
 					try {
 						return redact(await enricherFor(ctx).enrichPending(zips, cancel.signal));
 					} finally {

@@ -18,7 +18,7 @@ import { HostFatalError, HostRequestError } from "../src/core/host-policy.ts";
 import type { RequestOutcome } from "../src/core/http.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
 import type { AssessorParcelRecord } from "../src/domain/records.ts";
-import { type CollectZipParams, collectZipParams, jobCancelSignal } from "../src/jobs/source-contract.ts";
+import { type CollectZipParams, collectZipParams, taskCancelSignal } from "../src/jobs/source-contract.ts";
 import { MaricopaApiClient, MaricopaConfigError, SEARCH_PAGE_SIZE } from "../src/maricopa/api-client.ts";
 import { type MergeStatus, RAW_SOURCE, type StoreGateway, ZipCollector } from "../src/maricopa/collect.ts";
 import { MaricopaGisClient } from "../src/maricopa/gis-client.ts";
@@ -184,7 +184,7 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 							"STORE_UNAVAILABLE",
 						);
 					});
-					const cancel = jobCancelSignal(state, ctx.params.jobId);
+					const cancel = taskCancelSignal(state, ctx.params);
 					const collector = new ZipCollector(api, gis, storeVia(ctx), state);
 					try {
 						return await wrap(() =>

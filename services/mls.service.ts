@@ -18,7 +18,7 @@ import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.m
 import type { RenderResult as BrowserRenderResult } from "../src/browser/pool.ts";
 import { type HostPolicy, HostRequestError } from "../src/core/host-policy.ts";
 import type { MlsListingRecord } from "../src/domain/records.ts";
-import { type CollectZipParams, collectZipParams, jobCancelSignal } from "../src/jobs/source-contract.ts";
+import { type CollectZipParams, collectZipParams, taskCancelSignal } from "../src/jobs/source-contract.ts";
 import { loadFieldConfig } from "../src/mls/fields.ts";
 import type { FieldValue } from "../src/mls/parser.ts";
 import {
@@ -168,7 +168,7 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 			collectZip: {
 				params: collectZipParams,
 				async handler(ctx: Context<CollectZipParams>) {
-					const cancel = jobCancelSignal(state, ctx.params.jobId);
+					const cancel = taskCancelSignal(state, ctx.params);
 					const sink: ListingSink = {
 						async save(record: MlsListingRecord, extra: Record<string, FieldValue>): Promise<SaveResult> {
 							const collectedAt = new Date().toISOString();

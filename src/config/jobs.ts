@@ -63,8 +63,9 @@ export const jobsSettings = {
 	},
 	ORCHESTRATOR_TASK_TIMEOUT_S: {
 		rule: intRule(1, 86_400),
-		default: "1800",
-		description: "Longest a source may take for one task (one ZIP) before the attempt counts as failed.",
+		default: "7200",
+		description:
+			"Longest one attempt at a task (one ZIP) may run; past it the attempt is stopped on its worker and retried, carrying on from what it stored (a large ZIP at the default Assessor budget takes hours).",
 	},
 	ORCHESTRATOR_MAX_ATTEMPTS: {
 		rule: intRule(1, 100),

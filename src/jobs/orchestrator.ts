@@ -17,7 +17,7 @@ import type { Lease, SharedState } from "../shared-state/index.ts";
 import { JobLedger, LEADER_LEASE_KEY, taskLeaseKey } from "./ledger.ts";
 import { type CollectRequest, newJobId, PlanError, planJob, validateRequest } from "./plan.ts";
 import { type JobProgress, jobProgress, type SourceThroughput } from "./progress.ts";
-import { parseSourceResult } from "./source-contract.ts";
+import { abandonKey, parseSourceResult } from "./source-contract.ts";
 import {
 	cancel,
 	complete,
@@ -86,6 +86,9 @@ export interface JobStatusView {
 	/** Present when asked for (`status({id, tasks: true})`). */
 	tasks?: Task[];
 }
+
+/** How long an abandoned attempt's flag is kept: longer than any source keeps running unawares. */
+const ABANDON_FLAG_TTL_MS = 24 * 3_600_000;
 
 const ACTION_OF = (t: Task) => (t.kind === "collect" ? `${t.source}.collectZip` : "llm.enrichPending");
 
@@ -366,10 +369,11 @@ export class Orchestrator {
 			timer: setInterval(() => void this.#keepAlive(flight), Math.max(200, settings.taskLeaseMs / 3)),
 		};
 		this.#inflight.set(task.id, flight);
+		// The lease token names this attempt: sources stop if the orchestrator abandons it.
 		const params: Record<string, unknown> =
 			task.kind === "collect"
-				? { zip: task.zip, jobId: task.jobId, taskId: task.id }
-				: { zips: [task.zip], jobId: task.jobId };
+				? { zip: task.zip, jobId: task.jobId, taskId: task.id, attempt: lease.token }
+				: { zips: [task.zip], jobId: task.jobId, taskId: task.id, attempt: lease.token };
 		this.#deps.logger.debug(`Task ${task.id} -> ${node} (attempt ${leased.attempts}).`);
 		this.#deps
 			.call(ACTION_OF(task), params, node, settings.taskTimeoutMs)
@@ -395,8 +399,19 @@ export class Orchestrator {
 			flight.settled = true;
 			clearInterval(flight.timer);
 			this.#inflight.delete(flight.taskId);
+			await this.#abandon(flight);
 			this.#deps.logger.warn(`Task ${flight.taskId}: lease lost while running; result will be dropped.`);
 		}
+	}
+
+	/**
+	 * Tell the worker to stop this attempt: a call that failed here (timed out, node unreachable) may
+	 * still be running there, and must not carry on beside its retry. Sources poll the flag.
+	 */
+	async #abandon(flight: InFlight): Promise<void> {
+		await this.#deps.state
+			.set(abandonKey(flight.lease.token), true, ABANDON_FLAG_TTL_MS)
+			.catch((err: unknown) => this.#deps.logger.warn(`Task ${flight.taskId}: abandon flag not set.`, err));
 	}
 
 	#settle(flight: InFlight, outcome: { result?: unknown; error?: unknown }): Promise<void> {
@@ -405,6 +420,7 @@ export class Orchestrator {
 			flight.settled = true;
 			clearInterval(flight.timer);
 			this.#inflight.delete(flight.taskId);
+			if (outcome.error !== undefined) await this.#abandon(flight);
 			const { settings, logger } = this.#deps;
 			// The fence: only the lease holder writes the result.
 			if (!(await flight.lease.extend(settings.taskLeaseMs).catch(() => false))) {

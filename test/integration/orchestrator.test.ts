@@ -239,3 +239,80 @@ describe("orchestrator (embedded) with the maricopa source, the store and the ll
 		assert.equal(sandbox.llm.usage.requests, parcels);
 	});
 });
+
+describe("orchestrator (embedded): an attempt that outlives its task timeout", () => {
+	const ZIP = "85033";
+	let sandbox: Sandbox;
+	let node: RunningNode;
+	const call = <T>(action: string, params: object = {}) => node.broker.call(action, params) as Promise<T>;
+
+	before(async () => {
+		sandbox = await startSandbox({ seed: 5, world: { zips: [ZIP], parcelsPerZip: 40 } });
+		Object.assign(process.env, {
+			FIXTURE_SOURCE_NAME: "fixture",
+			FIXTURE_GIS_URL: sandbox.urls.gis,
+			FIXTURE_PAGE_SIZE: "10",
+			FIXTURE_PAGE_DELAY_MS: "800",
+			FIXTURE_FAIL_ZIPS: "",
+		});
+		const config = loadConfig({
+			NODE_ID: "orch-timeout",
+			SERVICES: "orchestrator",
+			LOG_LEVEL: "error",
+			METRICS_PORT: "0",
+			HEALTH_PORT: "0",
+			ORCHESTRATOR_TICK_MS: "100",
+			ORCHESTRATOR_BACKOFF_BASE_MS: "100",
+			ORCHESTRATOR_MAX_ATTEMPTS: "4",
+			// Four pages 800 ms apart outlast it: the first attempt times out mid-ZIP.
+			ORCHESTRATOR_TASK_TIMEOUT_S: "1",
+		});
+		node = await startNode(config, { extraServiceFiles: [FIXTURE] });
+	});
+
+	after(async () => {
+		process.env.FIXTURE_PAGE_DELAY_MS = "200";
+		await node?.stop();
+		await sandbox?.stop();
+	});
+
+	test("the timed-out attempt is stopped on its worker, and the retry completes the ZIP once", async () => {
+		const started = await call<JobStatusView>("orchestrator.collect", { zips: [ZIP] });
+		const [task] = (await call<JobStatusView>("orchestrator.status", { id: started.job.id, tasks: true }))
+			.tasks ?? [{ id: "" }];
+		await waitFor(
+			async () => {
+				const s = await call<JobStatusView>("orchestrator.status", { id: started.job.id, tasks: true });
+				return (s.tasks?.find((t) => t.id === task?.id)?.attempts ?? 0) >= 2;
+			},
+			"a second attempt",
+			30_000,
+			50,
+		);
+		// The retry runs fast enough to finish within the timeout.
+		process.env.FIXTURE_PAGE_DELAY_MS = "0";
+		const done = await waitFor(
+			async () => {
+				const s = await call<JobStatusView>("orchestrator.status", { id: started.job.id, tasks: true });
+				return ["running", "cancelling"].includes(s.job.status) ? null : s;
+			},
+			"the job to finish",
+			30_000,
+			100,
+		);
+		assert.equal(done.job.status, "completed", JSON.stringify(done.job.deadLetters));
+		const errors = done.tasks?.[0]?.errors ?? [];
+		assert.match(errors[0]?.message ?? "", /timed out/i);
+		// The first attempt did not run on beside its retry: the worker stopped it.
+		const state = node.context.state;
+		await waitFor(
+			async () => ((await state.get<number>("fixture:stopped:TaskAbandonedError")) ?? 0) >= 1,
+			"the abandoned attempt to stop",
+			10_000,
+			50,
+		);
+		const truth = (sandbox.world.byZip.get(ZIP) ?? []).map((p) => p.apn).sort();
+		const stored = (await state.keys("fixture:prop:")).map((k) => k.slice("fixture:prop:".length)).sort();
+		assert.deepEqual(stored, truth);
+	});
+});
