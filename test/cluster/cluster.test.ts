@@ -94,19 +94,31 @@ describe("cluster over NATS", () => {
 		const caller = saguaroCaller(nats.url, "kill-caller", { REQUEST_TIMEOUT_MS: "3000", RETRIES: "5" });
 		brokers.push(caller);
 		await caller.start();
-		await waitFor(
-			() => caller.registry.getActionEndpoints("echo.work")?.count() === 2,
-			"two endpoints",
-			30_000,
-		);
+		// Both endpoints known and available (an endpoint can be listed before it may be called).
+		const endpoints = () =>
+			(
+				caller.registry.getActionEndpoints("echo.work") as unknown as
+					| { endpoints: { id: string; state: boolean }[] }
+					| undefined
+			)?.endpoints ?? [];
+		await waitFor(() => endpoints().filter((ep) => ep.state).length === 2, "two available endpoints", 30_000);
 
-		const calls: Promise<string>[] = [];
+		// Settled as they are made: a call refused at once must be counted, not left unhandled.
+		const calls: Promise<PromiseSettledResult<string>>[] = [];
 		for (let i = 0; i < 60; i++) {
-			calls.push(caller.call("echo.work", { ms: 150 }) as Promise<string>);
+			calls.push(
+				(caller.call("echo.work", { ms: 150 }) as Promise<string>).then(
+					(value) => ({ status: "fulfilled", value }),
+					(reason: unknown) => ({
+						status: "rejected",
+						reason: `call ${i}: ${reason} (endpoints: ${JSON.stringify(endpoints())})`,
+					}),
+				),
+			);
 			if (i === 20) victim.kill("SIGKILL");
 			await sleep(20);
 		}
-		const settled = await Promise.allSettled(calls);
+		const settled = await Promise.all(calls);
 		const failed = settled.filter((s) => s.status === "rejected");
 		assert.equal(
 			failed.length,
