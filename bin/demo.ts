@@ -138,7 +138,7 @@ try {
 		const parts = [...by].map(([from, n]) => `${n} by ${from}`).join(", ");
 		console.log(`  properties enriched   ${enriched}${parts ? ` (${parts})` : ""}`);
 	}
-	console.log(`  requests              ${p.counts.requests}`);
+	console.log(`  requests              ${p.counts.requests + (p.enriched?.requests ?? 0)}`);
 	console.log(
 		`  failures              ${p.counts.failures} record(s), ${view.job.deadLetters.length} dead-lettered task(s)`,
 	);

@@ -493,6 +493,7 @@ export class Orchestrator {
 		const progress = this.#progress(job, tasks);
 		this.#deps.logger.info(`Job ${job.id} ${outcome}.`, {
 			counts: progress.counts,
+			...(progress.enriched ? { enriched: progress.enriched } : {}),
 			deadLetters: job.deadLetters.length,
 		});
 		const event =

@@ -18,7 +18,10 @@ export interface JobProgress {
 	tasks: StateCounts & { total: number };
 	/** Share of tasks settled, 0..1. */
 	fraction: number;
+	/** What the collect tasks did to records (enrichment is counted apart, in `enriched`). */
 	counts: TaskCounts;
+	/** What the enrichment tasks did (properties looked at, enriched anew, ...); null without any. */
+	enriched: TaskCounts | null;
 	bySource: Record<string, SourceProgress>;
 	byZip: Record<string, StateCounts>;
 	/** Seconds left, null while unknown (nothing finished yet and no rate budget). */
@@ -51,6 +54,7 @@ export function jobProgress(
 ): JobProgress {
 	const states = emptyStates();
 	const counts = { ...EMPTY_COUNTS };
+	let enriched: TaskCounts | null = null;
 	const bySource: Record<string, SourceProgress> = {};
 	const byZip: Record<string, StateCounts> = {};
 	for (const t of tasks) {
@@ -59,8 +63,9 @@ export function jobProgress(
 		bySource[t.source].tasks[t.state]++;
 		byZip[t.zip] ??= emptyStates();
 		byZip[t.zip][t.state]++;
+		if (t.kind === "enrich") enriched ??= { ...EMPTY_COUNTS };
 		if (t.counts) {
-			addCounts(counts, t.counts);
+			addCounts(t.kind === "enrich" ? (enriched as TaskCounts) : counts, t.counts);
 			addCounts(bySource[t.source].counts, t.counts);
 		}
 	}
@@ -73,6 +78,7 @@ export function jobProgress(
 		tasks: { ...states, total },
 		fraction: total === 0 ? 1 : settled / total,
 		counts,
+		enriched,
 		bySource,
 		byZip,
 		etaS: running ? estimateSeconds(tasks, now, throughput) : 0,
@@ -118,9 +124,9 @@ export function progressBar(p: JobProgress, width = 30): string {
 	const eta = p.etaS === null ? "eta ?" : p.etaS > 0 ? `eta ${formatDuration(p.etaS)}` : "";
 	return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${Math.round(p.fraction * 100)}% ${
 		p.tasks.done + p.tasks.dead + p.tasks.cancelled
-	}/${p.tasks.total} tasks  ${p.counts.items} items (${p.counts.new} new, ${p.counts.updated} updated)  ${
-		p.status
-	} ${eta}`.trimEnd();
+	}/${p.tasks.total} tasks  ${p.counts.items} items (${p.counts.new} new, ${p.counts.updated} updated)${
+		p.enriched ? `, ${p.enriched.new + p.enriched.updated} enriched` : ""
+	}  ${p.status} ${eta}`.trimEnd();
 }
 
 export function formatDuration(seconds: number): string {

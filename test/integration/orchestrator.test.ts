@@ -235,7 +235,8 @@ describe("orchestrator (embedded) with the maricopa source, the store and the ll
 		);
 		assert.equal(nightly.job.status, "completed");
 		assert.deepEqual(nightly.job.spec.sources, []);
-		assert.equal(nightly.progress.counts.unchanged, parcels);
+		assert.equal(nightly.progress.enriched?.unchanged, parcels);
+		assert.equal(nightly.progress.counts.items, 0, "no record collected");
 		assert.equal(sandbox.llm.usage.requests, parcels);
 	});
 });

@@ -257,6 +257,23 @@ describe("progress and ETA", () => {
 		);
 	});
 
+	test("enrichment is counted apart from the collected records", () => {
+		const { job, tasks } = planJob("j", { ...spec, sources: ["maricopa"], enrich: true }, 0, "t");
+		const enrichIndex = tasks.findIndex((t) => t.kind === "enrich");
+		const collectIndex = tasks.findIndex((t) => t.kind === "collect");
+		tasks[collectIndex] = complete(lease(tasks[collectIndex]!, "x", 0), counts, 10_000);
+		const enrichCounts = { ...counts, items: 10, new: 10, updated: 0, unchanged: 0 };
+		tasks[enrichIndex] = complete(lease(tasks[enrichIndex]!, "y", 0), enrichCounts, 12_000);
+		const p = jobProgress(job, tasks, 20_000, throughput);
+		assert.deepEqual(p.counts, counts);
+		assert.deepEqual(p.enriched, enrichCounts);
+		assert.deepEqual(p.bySource.llm?.counts, enrichCounts);
+		assert.match(progressBar(p, 8), /10 items \(4 new, 1 updated\), 10 enriched/);
+		// Without enrichment tasks there is nothing to report.
+		const plain = planJob("k", spec, 0, "t");
+		assert.equal(jobProgress(plain.job, plain.tasks, 0, throughput).enriched, null);
+	});
+
 	test("ETA: unknown before any task finished; observed speed; the rate budget when slower", () => {
 		const { tasks } = planJob("j", { ...spec, sources: ["maricopa"] }, 0, "t");
 		assert.equal(estimateSeconds(tasks, 0, throughput), null);
