@@ -7,8 +7,9 @@
  * Actions:
  * - `searchZip` { zip } → { zip, pages, complete, cards: [{ mlsId, url, address }] }
  * - `listing` { url } → { record, extra, via } (parsed, not stored)
- * - `collectZip` { zip, jobId?, taskId? } → { listings, new, updated, unchanged, requests, failures, ... }
- *   (same shape as maricopa.collectZip: the orchestrator drives both)
+ * - `collectZip` { zip, jobId?, taskId?, attempt?, force? } → { listings, new, updated, unchanged, fresh,
+ *   requests, failures, ... } (same shape as maricopa.collectZip: the orchestrator drives both; listings
+ *   fetched within MLS_LISTING_MAX_AGE_H are not fetched again unless `force`)
  * - `stats` {} → host policy status and page/captcha counters of this node
  * - `status` {}, `resume` {} → the MLS host's budget, pause and breaker; clear a stop (polite-host mixin)
  */
@@ -39,6 +40,9 @@ const M = {
 	captchas: "saguaro_mls_captchas_total",
 	listings: "saguaro_mls_listings_total",
 } as const;
+
+/** Shared-state flag of a listing fetched recently (expires after MLS_LISTING_MAX_AGE_H). */
+const fetchedKey = (mlsId: string) => `mls:fetched:${mlsId}`;
 
 const mlsService: ServiceFactory = ({ config, state }) => {
 	const c = config.mls;
@@ -166,10 +170,18 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 				},
 			},
 			collectZip: {
-				params: collectZipParams,
-				async handler(ctx: Context<CollectZipParams>) {
+				params: { ...collectZipParams, force: { type: "boolean", optional: true, convert: true } },
+				async handler(ctx: Context<CollectZipParams & { force?: boolean }>) {
 					const cancel = taskCancelSignal(state, ctx.params);
+					const checkFreshness = c.listingMaxAgeMs > 0 && ctx.params.force !== true;
 					const sink: ListingSink = {
+						// Fetched listings are remembered for MLS_LISTING_MAX_AGE_H (cluster-wide), so a
+						// retried task or a second run the same day does not fetch them again.
+						...(checkFreshness
+							? {
+									isFresh: async (mlsId: string) => (await state.get(fetchedKey(mlsId))) !== undefined,
+								}
+							: {}),
 						async save(record: MlsListingRecord, extra: Record<string, FieldValue>): Promise<SaveResult> {
 							const collectedAt = new Date().toISOString();
 							await ctx.call("raw.upsertRaw", {
@@ -184,6 +196,7 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 								record,
 								collectedAt,
 							})) as { status: SaveResult };
+							if (c.listingMaxAgeMs > 0) await state.set(fetchedKey(record.mlsId), true, c.listingMaxAgeMs);
 							return merged.status;
 						},
 					};

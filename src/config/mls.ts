@@ -43,6 +43,12 @@ export const mlsSettings = {
 		default: "4",
 		description: "Listing pages fetched at once by one collectZip.",
 	},
+	MLS_LISTING_MAX_AGE_H: {
+		rule: intRule(0, 720),
+		default: "6",
+		description:
+			"A listing fetched less than this long ago is not fetched again by collectZip (a retried or repeated run carries on); 0 = always fetch.",
+	},
 	MLS_CAPTCHA_BUDGET: {
 		rule: intRule(0, 100_000),
 		default: "20",
@@ -75,6 +81,7 @@ export interface MlsConfig {
 	maxAttempts: number;
 	maxPages: number;
 	concurrency: number;
+	listingMaxAgeMs: number;
 	captchaBudget: number;
 	requestTimeoutS: number;
 	breakerFailures: number;
@@ -94,6 +101,7 @@ export function toMlsConfig(v: Record<string, unknown>): MlsConfig {
 		maxAttempts: v.MLS_MAX_ATTEMPTS as number,
 		maxPages: v.MLS_MAX_PAGES as number,
 		concurrency: v.MLS_CONCURRENCY as number,
+		listingMaxAgeMs: (v.MLS_LISTING_MAX_AGE_H as number) * 3_600_000,
 		captchaBudget: v.MLS_CAPTCHA_BUDGET as number,
 		requestTimeoutS: v.MLS_REQUEST_TIMEOUT_S as number,
 		breakerFailures: v.MLS_BREAKER_FAILURES as number,

@@ -70,6 +70,8 @@ export type SaveResult = "new" | "updated" | "unchanged";
 
 export interface ListingSink {
 	save(record: MlsListingRecord, extra: Record<string, FieldValue>): Promise<SaveResult>;
+	/** True when the listing was fetched recently enough not to fetch it again (optional). */
+	isFresh?(mlsId: string): Promise<boolean>;
 }
 
 export interface ScraperOptions {
@@ -114,6 +116,8 @@ export interface CollectResult {
 	new: number;
 	updated: number;
 	unchanged: number;
+	/** Listings fetched recently (`ListingSink.isFresh`), not fetched again; counted unchanged too. */
+	fresh: number;
 	requests: number;
 	failures: number;
 	searchPages: number;
@@ -413,6 +417,7 @@ export class MlsScraper {
 			new: 0,
 			updated: 0,
 			unchanged: 0,
+			fresh: 0,
 			requests: 0,
 			failures: 0,
 			searchPages: search.pages,
@@ -425,6 +430,12 @@ export class MlsScraper {
 			for (let card = queue.shift(); card; card = queue.shift()) {
 				signal?.throwIfAborted();
 				try {
+					if (await sink.isFresh?.(card.mlsId)) {
+						result.listings++;
+						result.unchanged++;
+						result.fresh++;
+						continue;
+					}
 					const got = await this.listing(card.url, budget);
 					const saved = await sink.save(got.record, got.extra);
 					result.listings++;

@@ -107,5 +107,18 @@ describe("mls service against the sandbox", () => {
 		}
 		// Nothing reached the site without a proxy: the site denies datacenter traffic.
 		assert.equal(sandbox.mls.defenceStats().denied, 0);
+
+		// A second run within MLS_LISTING_MAX_AGE_H (a retried task, say) reads the search pages and
+		// fetches no listing again.
+		const again = await node.broker.call<CollectResult, object>(
+			"mls.collectZip",
+			{ zip: ZIP },
+			{ timeout: 240_000 },
+		);
+		assert.equal(again.listings, expected.length);
+		assert.equal(again.fresh, expected.length);
+		assert.equal(again.unchanged, expected.length);
+		assert.equal(again.browserPages, 0);
+		assert.ok(again.requests < result.requests / 2, `requests ${again.requests} vs ${result.requests}`);
 	});
 });
