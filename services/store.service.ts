@@ -8,6 +8,7 @@ import FastestValidator from "fastest-validator";
 import moleculer, { type Context, type ServiceSchema } from "moleculer";
 import DbService, { type DbAdapter, type DbServiceSettings } from "moleculer-db";
 import { normalizeApn } from "../src/domain/apn.ts";
+import { enrichmentContentProps } from "../src/domain/enrichment-input.ts";
 import type { PropertyDoc, PropertyEnrichment } from "../src/domain/property.ts";
 import {
 	assessorParcelSchema,
@@ -15,7 +16,6 @@ import {
 	mlsListingSchema,
 	PROPERTY_SOURCES,
 } from "../src/domain/records.ts";
-import { enrichmentContentProps } from "../src/llm/answer.ts";
 import type { NodeContext, ServiceFactory } from "../src/node/context.ts";
 import { createStoreAdapter } from "../src/store/adapters.ts";
 import type { Query } from "../src/store/collection.ts";

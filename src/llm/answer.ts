@@ -5,6 +5,7 @@
  * naming what is wrong, so a half-valid enrichment is never stored. Pure.
  */
 import FastestValidator from "fastest-validator";
+import { enrichmentContentProps } from "../domain/enrichment-input.ts";
 import type { EnrichmentContent } from "../domain/property.ts";
 
 export class AnswerError extends Error {
@@ -13,23 +14,6 @@ export class AnswerError extends Error {
 		this.name = "AnswerError";
 	}
 }
-
-/** The contract's fields (shared/contracts/llm.md); unknown keys are dropped. */
-export const enrichmentContentProps = {
-	description: { type: "string", min: 1, max: 5000 },
-	key_features: { type: "array", min: 1, max: 30, items: { type: "string", min: 1, max: 300 } },
-	investment_analysis: {
-		type: "object",
-		strict: "remove",
-		props: {
-			rental_estimate: { type: "number", min: 0, max: 10_000_000 },
-			cap_rate: { type: "number", min: -100, max: 100 },
-			market_trend: { type: "enum", values: ["rising", "stable", "cooling"] },
-			recommendation: { type: "enum", values: ["buy", "hold", "pass"] },
-		},
-	},
-	quality_score: { type: "number", min: 0, max: 1 },
-} as const;
 
 // fastest-validator is CommonJS (module.exports = class); its typings describe an ES default export.
 const Validator = ((FastestValidator as unknown as { default?: unknown }).default ??

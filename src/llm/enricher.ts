@@ -14,6 +14,7 @@
  * The store and the broker are reached through `EnrichmentStore`, so this stays testable and thin.
  */
 import { HostFatalError, type HostPolicy, HostRequestError } from "../core/host-policy.ts";
+import { inputHash, type PropertyFacts, propertyFacts, RULES_MODEL } from "../domain/enrichment-input.ts";
 import {
 	canonicalJson,
 	type EnrichmentContent,
@@ -27,7 +28,6 @@ import { AnswerError, parseAnswer } from "./answer.ts";
 import type { LlmBudget } from "./budget.ts";
 import type { Completion, LlmClient, LlmRequestOutcome } from "./client.ts";
 import { costUsd, requestBound, type TokenUsage } from "./cost.ts";
-import { inputHash, type PropertyFacts, propertyFacts, RULES_MODEL } from "./facts.ts";
 import { rulesEnrichment } from "./fallback.ts";
 import { buildMessages } from "./prompt.ts";
 

@@ -13,8 +13,9 @@
  * - Market trend: rules cannot see the market, so "stable".
  * - Quality score: the share of the facts that are known.
  */
+
+import type { PropertyFacts } from "../domain/enrichment-input.ts";
 import type { EnrichmentContent } from "../domain/property.ts";
-import type { PropertyFacts } from "./facts.ts";
 
 export const REFERENCE_VALUE = 300_000;
 export const RENT_SHARE_AT_REFERENCE = 0.0065;

@@ -3,7 +3,7 @@
  * answer, and a user message with the property's facts as JSON (models read JSON facts reliably,
  * and the same facts always give the same prompt, so answers can be cached). Pure.
  */
-import type { PropertyFacts } from "./facts.ts";
+import type { PropertyFacts } from "../domain/enrichment-input.ts";
 
 export interface ChatMessage {
 	role: "system" | "user" | "assistant";

@@ -10,6 +10,7 @@
  *   else to a new address-keyed property claiming the address.
  */
 import { randomUUID } from "node:crypto";
+import { propertyInputHash } from "../domain/enrichment-input.ts";
 import {
 	type Contribution,
 	canonicalJson,
@@ -22,7 +23,6 @@ import {
 	type PropertyEnrichment,
 	sourceKey,
 } from "../domain/property.ts";
-import { propertyInputHash } from "../llm/facts.ts";
 import { sleep } from "../utils/time.ts";
 import { type DocCollection, DuplicateKeyError, type FindOptions, type Query } from "./collection.ts";
 import { type KeyLocks, LocalKeyLocks } from "./key-lock.ts";

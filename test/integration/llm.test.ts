@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Sandbox, startSandbox } from "../../sandbox/index.ts";
 import { loadConfig } from "../../src/config/index.ts";
+import { propertyInputHash } from "../../src/domain/enrichment-input.ts";
 import type { PropertyDoc } from "../../src/domain/property.ts";
 import type { EnrichPendingResult } from "../../src/llm/enricher.ts";
-import { propertyInputHash } from "../../src/llm/facts.ts";
 import { type RunningNode, startNode } from "../../src/node/start-node.ts";
 import { parcelRecord } from "../harness/store.ts";
 

@@ -7,8 +7,8 @@ import { resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type moleculer from "moleculer";
 import { generateWorld } from "../../sandbox/generator.ts";
+import { propertyInputHash } from "../../src/domain/enrichment-input.ts";
 import type { PropertyDoc, PropertyEnrichment } from "../../src/domain/property.ts";
-import { propertyInputHash } from "../../src/llm/facts.ts";
 import type { MergeOutcome } from "../../src/store/property-store.ts";
 import { type RunningServer, startFerretDb } from "../harness/servers.ts";
 import {

@@ -7,18 +7,18 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { generateWorld } from "../../sandbox/generator.ts";
 import { countTokens, extractFacts } from "../../sandbox/llm.ts";
-import { type Contribution, type EnrichmentContent, mergeProperty } from "../../src/domain/property.ts";
-import { AnswerError, parseAnswer } from "../../src/llm/answer.ts";
-import { LlmBudget } from "../../src/llm/budget.ts";
-import { classifyCompletion } from "../../src/llm/client.ts";
-import { costUsd, promptTokenBound, requestBound } from "../../src/llm/cost.ts";
 import {
 	inputHash,
 	type PropertyFacts,
 	propertyFacts,
 	propertyInputHash,
 	RULES_MODEL,
-} from "../../src/llm/facts.ts";
+} from "../../src/domain/enrichment-input.ts";
+import { type Contribution, type EnrichmentContent, mergeProperty } from "../../src/domain/property.ts";
+import { AnswerError, parseAnswer } from "../../src/llm/answer.ts";
+import { LlmBudget } from "../../src/llm/budget.ts";
+import { classifyCompletion } from "../../src/llm/client.ts";
+import { costUsd, promptTokenBound, requestBound } from "../../src/llm/cost.ts";
 import { rulesEnrichment } from "../../src/llm/fallback.ts";
 import { buildMessages } from "../../src/llm/prompt.ts";
 import { MemorySharedState } from "../../src/shared-state/index.ts";

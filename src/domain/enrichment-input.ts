@@ -3,10 +3,10 @@
  * hash that identifies an enrichment's input (facts + model + prompt version). Two properties with
  * the same hash get the same answer, so the hash keys the cache; a property whose stored
  * enrichment carries another hash is out of date (its facts, the model or the prompt changed).
- * Pure: no I/O.
+ * Pure: no I/O. Domain, not llm: the store checks the hash when it takes an enrichment.
  */
 import { createHash } from "node:crypto";
-import { canonicalJson, type PropertyFields } from "../domain/property.ts";
+import { canonicalJson, type PropertyFields } from "./property.ts";
 
 /** Bump when the prompt or the answer schema changes: every enrichment becomes out of date. */
 export const PROMPT_VERSION = "1";
@@ -69,3 +69,23 @@ export function inputHash(facts: PropertyFacts, model: string): string {
 export function propertyInputHash(p: PropertyFields, model: string): string {
 	return inputHash(propertyFacts(p), model);
 }
+
+/**
+ * fastest-validator rules of an enrichment's content, the contract's fields (shared/contracts/llm.md):
+ * the LLM's answers and the store's `setEnrichment` params are held to the same rules.
+ */
+export const enrichmentContentProps = {
+	description: { type: "string", min: 1, max: 5000 },
+	key_features: { type: "array", min: 1, max: 30, items: { type: "string", min: 1, max: 300 } },
+	investment_analysis: {
+		type: "object",
+		strict: "remove",
+		props: {
+			rental_estimate: { type: "number", min: 0, max: 10_000_000 },
+			cap_rate: { type: "number", min: -100, max: 100 },
+			market_trend: { type: "enum", values: ["rising", "stable", "cooling"] },
+			recommendation: { type: "enum", values: ["buy", "hold", "pass"] },
+		},
+	},
+	quality_score: { type: "number", min: 0, max: 1 },
+} as const;
