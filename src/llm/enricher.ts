@@ -22,7 +22,7 @@ import {
 	type PropertyEnrichment,
 	type PropertyFields,
 } from "../domain/property.ts";
-import type { TaskCounts } from "../jobs/types.ts";
+import { EMPTY_COUNTS, type TaskCounts } from "../jobs/types.ts";
 import type { SharedState } from "../shared-state/index.ts";
 import { AnswerError, parseAnswer } from "./answer.ts";
 import type { LlmBudget } from "./budget.ts";
@@ -215,12 +215,7 @@ export class Enricher {
 		const tally: Tally = { requests: 0 };
 		const result: EnrichPendingResult = {
 			zips,
-			items: 0,
-			new: 0,
-			updated: 0,
-			unchanged: 0,
-			requests: 0,
-			failures: 0,
+			...EMPTY_COUNTS,
 			cached: 0,
 			fallback: 0,
 			llm: 0,
