@@ -3,6 +3,7 @@
  * client shares (Assessor REST and GIS, the LLM endpoint, the MLS site's Retry-After). Classification
  * turns an answer into a HostPolicy `Attempt` plus an outcome tag for metrics.
  */
+import { redactString } from "../utils/redact.ts";
 import type { Attempt } from "./host-policy.ts";
 
 export interface HttpAnswer {
@@ -36,15 +37,24 @@ export interface Classified<T> {
 /** When no Retry-After comes with a 429, wait this long. */
 export const DEFAULT_RETRY_AFTER_MS = 30_000;
 
-export async function httpGet(
+export interface HttpRequest {
+	method?: "GET" | "POST";
+	headers?: Record<string, string>;
+	body?: string;
+}
+
+/** One exchange asking for JSON, its body read in full; throws only for network faults and aborts. */
+export async function httpExchange(
 	url: string,
-	headers: Record<string, string>,
+	req: HttpRequest,
 	timeoutMs: number,
 	signal?: AbortSignal,
 ): Promise<HttpAnswer> {
 	const timeout = AbortSignal.timeout(timeoutMs);
 	const res = await fetch(url, {
-		headers: { accept: "application/json", ...headers },
+		method: req.method ?? "GET",
+		headers: { accept: "application/json", ...req.headers },
+		...(req.body !== undefined ? { body: req.body } : {}),
 		signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
 		redirect: "follow",
 	});
@@ -57,6 +67,35 @@ export async function httpGet(
 		body,
 		retryAfter: res.headers.get("retry-after"),
 	};
+}
+
+/**
+ * One exchange as an attempt of a HostPolicy run: its answer classified, or a network fault
+ * (refused, reset, timed out) as a transient "network" outcome. A cancelled caller's abort is thrown,
+ * for the policy to see: it is not the host's fault.
+ */
+export async function classifiedExchange<C>(
+	exchange: () => Promise<HttpAnswer>,
+	classify: (a: HttpAnswer) => C,
+	signal?: AbortSignal,
+): Promise<C | { outcome: "network"; attempt: Attempt<never> }> {
+	let answer: HttpAnswer;
+	try {
+		answer = await exchange();
+	} catch (err) {
+		signal?.throwIfAborted();
+		const e = err as Error & { cause?: { code?: string; message?: string } };
+		const cause = e.cause?.code ?? e.cause?.message;
+		const what = e.name === "TimeoutError" ? "timed out" : e.message;
+		return {
+			outcome: "network",
+			attempt: {
+				kind: "transient",
+				reason: redactString(`request failed: ${what}${cause ? ` (${cause})` : ""}`),
+			},
+		};
+	}
+	return classify(answer);
 }
 
 /** Retry-After as delta-seconds or an HTTP date; null when absent or unreadable. */

@@ -12,7 +12,13 @@
  * good exchange with a bad answer. The key goes in the Authorization header only, never in a reason.
  */
 import type { Attempt } from "../core/host-policy.ts";
-import { classifyStatus, type HttpAnswer, parseJsonBody } from "../core/http.ts";
+import {
+	classifiedExchange,
+	classifyStatus,
+	type HttpAnswer,
+	httpExchange,
+	parseJsonBody,
+} from "../core/http.ts";
 import { redactString } from "../utils/redact.ts";
 import type { TokenUsage } from "./cost.ts";
 import type { ChatMessage } from "./prompt.ts";
@@ -73,49 +79,15 @@ export class LlmClient {
 	}
 
 	/** One exchange, never throwing for the endpoint's faults: they come back classified. */
-	async attempt(messages: ChatMessage[], signal?: AbortSignal): Promise<ClassifiedCompletion> {
-		let answer: HttpAnswer;
-		try {
-			answer = await this.#post(this.body(messages), signal);
-		} catch (err) {
-			// A cancelled caller is not the endpoint's fault: let the policy see the abort.
-			signal?.throwIfAborted();
-			const e = err as Error & { cause?: { code?: string; message?: string } };
-			const cause = e.cause?.code ?? e.cause?.message;
-			return {
-				outcome: "network",
-				attempt: {
-					kind: "transient",
-					reason: redactString(
-						`${e.name === "TimeoutError" ? "timed out" : e.message}${cause ? ` (${cause})` : ""}`,
-					),
-				},
-			};
-		}
-		return classifyCompletion(answer);
-	}
-
-	async #post(body: Record<string, unknown>, signal?: AbortSignal): Promise<HttpAnswer> {
-		const timeout = AbortSignal.timeout(this.options.timeoutMs);
-		const res = await fetch(this.url, {
-			method: "POST",
-			headers: {
-				"content-type": "application/json",
-				accept: "application/json",
-				...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
-			},
-			body: JSON.stringify(body),
-			signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-		});
-		// Read in full under the same timeout: a stalled body is a failed exchange.
-		const text = await res.text();
-		return {
-			status: res.status,
-			statusText: res.statusText,
-			contentType: res.headers.get("content-type") ?? "",
-			body: text,
-			retryAfter: res.headers.get("retry-after"),
-		};
+	attempt(messages: ChatMessage[], signal?: AbortSignal): Promise<ClassifiedCompletion> {
+		const headers: Record<string, string> = { "content-type": "application/json" };
+		if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
+		const request = { method: "POST" as const, headers, body: JSON.stringify(this.body(messages)) };
+		return classifiedExchange(
+			() => httpExchange(this.url, request, this.options.timeoutMs, signal),
+			classifyCompletion,
+			signal,
+		);
 	}
 }
 

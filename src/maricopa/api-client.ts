@@ -10,9 +10,10 @@
 import type { HostPolicy } from "../core/host-policy.ts";
 import {
 	type Classified,
+	classifiedExchange,
 	classifyStatus,
 	type HttpAnswer,
-	httpGet,
+	httpExchange,
 	isJsonType,
 	parseJsonBody,
 	type RequestOutcome,
@@ -167,15 +168,11 @@ export class MaricopaApiClient {
 			endpoint,
 			async () => {
 				if (tally) tally[kind]++;
-				let answer: HttpAnswer;
-				try {
-					answer = await httpGet(url, { AUTHORIZATION: token }, timeoutMs, signal);
-				} catch (err) {
-					signal?.throwIfAborted();
-					onRequest?.(endpoint, "network");
-					return { kind: "transient", reason: `request failed: ${(err as Error).message}` };
-				}
-				const c = classifyApiAnswer(answer, notFoundIsAnswer, parse);
+				const c = await classifiedExchange(
+					() => httpExchange(url, { headers: { AUTHORIZATION: token } }, timeoutMs, signal),
+					(a) => classifyApiAnswer(a, notFoundIsAnswer, parse),
+					signal,
+				);
 				onRequest?.(endpoint, c.outcome);
 				return c.attempt;
 			},

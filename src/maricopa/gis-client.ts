@@ -6,9 +6,10 @@
 import type { HostPolicy } from "../core/host-policy.ts";
 import {
 	type Classified,
+	classifiedExchange,
 	classifyStatus,
 	type HttpAnswer,
-	httpGet,
+	httpExchange,
 	isJsonType,
 	parseJsonBody,
 	type RequestOutcome,
@@ -110,15 +111,11 @@ export class MaricopaGisClient {
 			"gis-query",
 			async () => {
 				if (tally) tally.bulk++;
-				let answer: HttpAnswer;
-				try {
-					answer = await httpGet(url, {}, timeoutMs, signal);
-				} catch (err) {
-					signal?.throwIfAborted();
-					onRequest?.("gis-query", "network");
-					return { kind: "transient", reason: `request failed: ${(err as Error).message}` };
-				}
-				const c = classifyGisAnswer(answer);
+				const c = await classifiedExchange(
+					() => httpExchange(url, {}, timeoutMs, signal),
+					classifyGisAnswer,
+					signal,
+				);
 				onRequest?.("gis-query", c.outcome);
 				return c.attempt;
 			},
