@@ -20,6 +20,7 @@ import {
 	type RenderParams,
 } from "../src/browser/pool.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
+import { acquireGatewayLease } from "../src/proxy/gateway-lease.ts";
 import { redact } from "../src/utils/redact.ts";
 
 const { MoleculerRetryableError, MoleculerClientError } = moleculer.Errors;
@@ -49,16 +50,7 @@ const browserPoolService: ServiceFactory = ({ config }) => {
 			const proxies: BrowserProxyProvider = {
 				async acquire({ domain, session }) {
 					if (!hasProxyPool()) throw new Error("proxy-pool is not available");
-					const lease = (await broker.call("proxy-pool.acquire", { domain, session })) as {
-						leaseId: string;
-						proxyUrl: string | null;
-					};
-					if (!lease.proxyUrl) {
-						await broker
-							.call("proxy-pool.release", { leaseId: lease.leaseId, ok: true })
-							.catch(() => undefined);
-						throw new Error("proxy-pool gateway is off (PROXY_GATEWAY_PORT)");
-					}
+					const lease = await acquireGatewayLease(broker, { domain, session });
 					const local = await anonymizeProxy({ url: lease.proxyUrl, port: 0 });
 					return { leaseId: lease.leaseId, server: local };
 				},

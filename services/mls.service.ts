@@ -31,6 +31,7 @@ import {
 	type ScraperEvent,
 } from "../src/mls/scraper.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
+import { acquireGatewayLease } from "../src/proxy/gateway-lease.ts";
 import { redact } from "../src/utils/redact.ts";
 
 const { MoleculerClientError, MoleculerRetryableError } = moleculer.Errors;
@@ -67,19 +68,7 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 				breaker: { minRequests: c.breakerFailures, failureRate: 0.8, openMs: c.breakerCooldownS * 1000 },
 			});
 			const proxies: ProxyProvider = {
-				async acquire({ domain, session }) {
-					const lease = (await broker.call("proxy-pool.acquire", { domain, session })) as {
-						leaseId: string;
-						proxyUrl: string | null;
-					};
-					if (!lease.proxyUrl) {
-						await broker
-							.call("proxy-pool.release", { leaseId: lease.leaseId, ok: true })
-							.catch(() => undefined);
-						throw new Error("proxy-pool gateway is off (PROXY_GATEWAY_PORT)");
-					}
-					return { leaseId: lease.leaseId, proxyUrl: lease.proxyUrl };
-				},
+				acquire: (req) => acquireGatewayLease(broker, req),
 				async release(lease, outcome) {
 					await broker.call("proxy-pool.release", {
 						leaseId: lease.leaseId,
