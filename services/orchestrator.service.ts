@@ -7,6 +7,7 @@
 import moleculer, { type Context, type ServiceBroker, type ServiceSchema } from "moleculer";
 import { Orchestrator } from "../src/jobs/orchestrator.ts";
 import { JOB_ID_SHAPE, PlanError } from "../src/jobs/plan.ts";
+import type { Config } from "../src/config/index.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
 
 const { ValidationError } = moleculer.Errors;
@@ -41,6 +42,20 @@ function endpointsOf(broker: ServiceBroker, action: string): string[] {
 	return [...new Set((list?.endpoints ?? []).filter((e) => e.isAvailable).map((e) => e.id))].sort();
 }
 
+/**
+ * Requests per second a source's own host budgets allow, for the ETA when ORCHESTRATOR_SOURCE_RATES
+ * does not say: the Assessor's two hosts (GIS and REST) run side by side, so their budgets add up.
+ */
+function budgetRate(config: Config, source: string): number | null {
+	if (source === "maricopa") {
+		const m = config.maricopa;
+		return (m.ratePerWindow + m.gisRatePerWindow) / (m.rateWindowMs / 1000);
+	}
+	if (source === "mls") return config.mls.ratePerMin / 60;
+	if (source === "llm") return config.llm.ratePerMin / 60;
+	return null;
+}
+
 /** A PlanError becomes a 422 that names every problem; anything else passes through. */
 async function answer<T>(work: () => Promise<T>): Promise<T> {
 	try {
@@ -60,7 +75,9 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 		actions: {
 			collect: {
 				params: {
-					zips: { type: "array", items: "string", min: 1, max: 1000 },
+					// Items are checked (and never echoed whole) by the planner.
+					zips: { type: "array", items: { type: "string", max: 5000 }, min: 1, max: 1000, optional: true },
+					county: { type: "boolean", optional: true, convert: true },
 					sources: { type: "array", items: { type: "string", pattern: /^[a-z][a-z0-9-]*$/ }, optional: true },
 					enrich: { type: "boolean", optional: true },
 					priority: { type: "number", integer: true, min: -100, max: 100, optional: true },
@@ -69,7 +86,8 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 				},
 				handler(
 					ctx: Context<{
-						zips: string[];
+						zips?: string[];
+						county?: boolean;
 						sources?: string[];
 						enrich?: boolean;
 						priority?: number;
@@ -133,7 +151,9 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 					tickMs: jobs.tickMs,
 					retentionMs: jobs.retentionMs,
 					concurrency: (source) => jobs.concurrency[source] ?? jobs.concurrency.default ?? 4,
-					requestsPerSecond: (source) => jobs.sourceRates[source] ?? jobs.sourceRates.default ?? null,
+					countyZips: jobs.countyZips,
+					requestsPerSecond: (source) =>
+						jobs.sourceRates[source] ?? jobs.sourceRates.default ?? budgetRate(config, source),
 				},
 				endpoints: (action) => endpointsOf(broker, action),
 				call: (action, params, nodeID, timeout) =>

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { ValidationRule } from "fastest-validator";
+import { MARICOPA_COUNTY_ZIPS } from "../domain/county-zips.ts";
 import { parseSchedules, type ScheduleConfig } from "../scheduler/schedule.ts";
 import { intRule, type SettingGroup } from "./define.ts";
 
@@ -65,7 +66,7 @@ export const jobsSettings = {
 		rule: intRule(1, 86_400),
 		default: "7200",
 		description:
-			"Longest one attempt at a task (one ZIP) may run; past it the attempt is stopped on its worker and retried, carrying on from what it stored (a large ZIP at the default Assessor budget takes hours).",
+			"Longest one attempt at a task (a page of about 1,000 parcels, or a whole ZIP for sources that do not page) may run; past it the attempt is stopped on its worker and retried, carrying on from what it stored.",
 	},
 	ORCHESTRATOR_MAX_ATTEMPTS: {
 		rule: intRule(1, 100),
@@ -86,7 +87,12 @@ export const jobsSettings = {
 		rule: perSourceRule("int"),
 		default: "4",
 		description:
-			"Tasks of one source running at once, cluster-wide: N, or source=N pairs (e.g. maricopa=4,mls=2,default=3).",
+			"Tasks of one source running at once per node offering it (the cluster runs N x nodes; site budgets stay cluster-wide): N, or source=N pairs (e.g. maricopa=4,mls=2,default=3).",
+	},
+	COUNTY_ZIPS: {
+		rule: { type: "string", pattern: /^\d{5}(\s*,\s*\d{5})*$/ },
+		description:
+			"ZIPs a county-wide collection (collect --county) sweeps. Unset = the 131 residential ZIPs of Maricopa County (src/domain/county-zips.ts).",
 	},
 	ORCHESTRATOR_SOURCE_RATES: {
 		rule: perSourceRule("number"),
@@ -159,6 +165,7 @@ export interface JobsConfig {
 	backoffBaseMs: number;
 	backoffMaxMs: number;
 	concurrency: Record<string, number>;
+	countyZips: string[];
 	sourceRates: Record<string, number>;
 	leaderTtlMs: number;
 	tickMs: number;
@@ -197,6 +204,9 @@ export function toJobsConfig(v: Record<string, unknown>): JobsConfig {
 		backoffBaseMs: v.ORCHESTRATOR_BACKOFF_BASE_MS as number,
 		backoffMaxMs: v.ORCHESTRATOR_BACKOFF_MAX_MS as number,
 		concurrency: { default: 4, ...(v.ORCHESTRATOR_CONCURRENCY_PER_SOURCE as Record<string, number>) },
+		countyZips: v.COUNTY_ZIPS
+			? [...new Set((v.COUNTY_ZIPS as string).split(",").map((z) => z.trim()))]
+			: [...MARICOPA_COUNTY_ZIPS],
 		sourceRates: (v.ORCHESTRATOR_SOURCE_RATES as Record<string, number> | undefined) ?? {},
 		leaderTtlMs: (v.ORCHESTRATOR_LEADER_TTL_S as number) * 1000,
 		tickMs: v.ORCHESTRATOR_TICK_MS as number,

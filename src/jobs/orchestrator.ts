@@ -15,9 +15,9 @@
 import { randomUUID } from "node:crypto";
 import type { Lease, SharedState } from "../shared-state/index.ts";
 import { JobLedger, LEADER_LEASE_KEY, taskLeaseKey } from "./ledger.ts";
-import { type CollectRequest, newJobId, PlanError, planJob, validateRequest } from "./plan.ts";
+import { type CollectRequest, newJobId, PlanError, pageTasks, planJob, validateRequest } from "./plan.ts";
 import { type JobProgress, jobProgress, type SourceThroughput } from "./progress.ts";
-import { abandonKey, parseSourceResult } from "./source-contract.ts";
+import { abandonKey, parseSourceResult, type SourceResult } from "./source-contract.ts";
 import {
 	cancel,
 	complete,
@@ -25,13 +25,20 @@ import {
 	type FailureInfo,
 	fail,
 	isDispatchable,
+	isSettled,
 	jobOutcome,
 	lease as leaseTask,
 	phaseOpen,
 	type RetryPolicy,
 	revive,
 } from "./task-machine.ts";
-import { EMPTY_COUNTS, type Job, type Task, type TaskCounts, TERMINAL_JOB_STATUSES } from "./types.ts";
+import {
+	EMPTY_COUNTS,
+	type Job,
+	MAX_LISTED_DEAD_LETTERS,
+	type Task,
+	TERMINAL_JOB_STATUSES,
+} from "./types.ts";
 
 export interface OrchestratorSettings extends RetryPolicy {
 	taskLeaseMs: number;
@@ -39,7 +46,10 @@ export interface OrchestratorSettings extends RetryPolicy {
 	leaderTtlMs: number;
 	tickMs: number;
 	retentionMs: number;
+	/** Tasks of a source running at once per node offering it (the cluster cap grows with nodes). */
 	concurrency(source: string): number;
+	/** The ZIPs of a `county` collection. */
+	countyZips: readonly string[];
 	requestsPerSecond(source: string): number | null;
 }
 
@@ -83,9 +93,20 @@ interface InFlight {
 export interface JobStatusView {
 	job: Job;
 	progress: JobProgress;
-	/** Present when asked for (`status({id, tasks: true})`). */
+	/** Present when asked for (`status({id, tasks: true})`): unsettled first, at most MAX_SHOWN_TASKS. */
 	tasks?: Task[];
 }
+
+/** A job's tasks as the leader holds them between ticks (it is their only writer). */
+interface LoadedJob {
+	job: Job;
+	tasks: Task[];
+	/** Summary last written to the job record (JSON), to write it only when it changed. */
+	written: string;
+}
+
+/** Tasks a status answer lists at most (a county job has thousands; answers cross the bus). */
+const MAX_SHOWN_TASKS = 500;
 
 /** How long an abandoned attempt's flag is kept: longer than any source keeps running unawares. */
 const ABANDON_FLAG_TTL_MS = 24 * 3_600_000;
@@ -102,6 +123,8 @@ export class Orchestrator {
 	/** Serializes every ledger write of this process (tick and call settlements). */
 	#queue: Promise<unknown> = Promise.resolve();
 	readonly #lastProgress = new Map<string, number>();
+	/** Unfinished jobs and their tasks, loaded once per leadership (the leader is their only writer). */
+	readonly #loaded = new Map<string, LoadedJob>();
 	/** Round-robin cursor per action, to break ties between equally loaded nodes. */
 	readonly #cursor = new Map<string, number>();
 
@@ -169,31 +192,41 @@ export class Orchestrator {
 			this.#deps.availableSources(),
 			this.#deps.availableSources(),
 			this.#deps.enrichAvailable(),
+			this.#deps.settings.countyZips,
 		);
 		const now = this.#now();
 		const id = req.jobId ?? newJobId(now, randomUUID().slice(0, 8));
 		const existing = await this.ledger.get(id);
 		if (existing) return this.status(id);
 		const { job, tasks } = planJob(id, spec, now, req.origin ?? "api");
+		job.summary = this.#progress(job, tasks);
 		await this.ledger.create(job, tasks);
 		this.#deps.logger.info(`Job ${id} planned: ${tasks.length} task(s).`, {
-			zips: spec.zips,
+			zips: spec.county ? `county (${spec.zips.length} ZIPs)` : spec.zips,
 			sources: spec.sources,
 		});
 		return this.status(id);
 	}
 
+	/** One record read: the leader keeps the job's progress on it. */
 	async status(id: string, withTasks = false): Promise<JobStatusView> {
 		const job = await this.ledger.get(id);
 		if (!job) throw new PlanError([`no job '${id}'`]);
+		const progress = job.summary ?? this.#progress(job, await this.ledger.tasks(job));
+		if (!withTasks) return { job, progress };
 		const tasks = await this.ledger.tasks(job);
-		return { job, progress: this.#progress(job, tasks), ...(withTasks ? { tasks } : {}) };
+		const shown = [...tasks.filter((t) => !isSettled(t)), ...tasks.filter(isSettled)].slice(
+			0,
+			MAX_SHOWN_TASKS,
+		);
+		return { job, progress, tasks: shown };
 	}
 
 	async list(limit: number): Promise<JobProgress[]> {
-		const jobs = (await this.ledger.list()).slice(0, limit);
 		const out: JobProgress[] = [];
-		for (const job of jobs) out.push(this.#progress(job, await this.ledger.tasks(job)));
+		for (const job of await this.ledger.list(limit)) {
+			out.push(job.summary ?? this.#progress(job, await this.ledger.tasks(job)));
+		}
 		return out;
 	}
 
@@ -207,7 +240,8 @@ export class Orchestrator {
 	async retry(id: string): Promise<JobStatusView> {
 		const job = await this.ledger.get(id);
 		if (!job) throw new PlanError([`no job '${id}'`]);
-		if (job.deadLetters.length === 0) throw new PlanError([`job '${id}' has no dead letters to retry`]);
+		if ((job.deadLetterCount ?? job.deadLetters.length) === 0)
+			throw new PlanError([`job '${id}' has no dead letters to retry`]);
 		if (job.status === "cancelled") throw new PlanError([`job '${id}' was cancelled`]);
 		// The job is off the leader's work list while finished, so writing it here races no one; the
 		// leader revives the dead tasks when it sees the request.
@@ -240,22 +274,32 @@ export class Orchestrator {
 		if (this.#leader && !(await this.#leader.extend(settings.leaderTtlMs))) {
 			logger.warn(`Orchestrator on ${nodeId} lost the leadership.`);
 			this.#leader = null;
+			// Another leader writes the ledger now: what this one held in memory is stale.
+			this.#loaded.clear();
 			// Calls in flight keep their task leases; their results are still written if the leases hold.
 		}
 		if (!this.#leader) {
 			this.#leader = await state.acquire(LEADER_LEASE_KEY, settings.leaderTtlMs);
 			if (!this.#leader) return;
+			this.#loaded.clear();
 			logger.info(`Orchestrator on ${nodeId} is the leader.`);
 		}
 
-		const loaded: { job: Job; tasks: Task[] }[] = [];
-		for (const id of await this.ledger.activeIds()) {
-			const job = await this.ledger.get(id);
-			if (!job) {
-				await this.ledger.forget(id);
-				continue;
+		const active = await this.ledger.activeIds();
+		for (const id of this.#loaded.keys()) if (!active.includes(id)) this.#loaded.delete(id);
+		const loaded: LoadedJob[] = [];
+		for (const id of active) {
+			let entry = this.#loaded.get(id);
+			if (!entry) {
+				const job = await this.ledger.get(id);
+				if (!job) {
+					await this.ledger.forget(id);
+					continue;
+				}
+				entry = { job, tasks: await this.ledger.tasks(job), written: "" };
+				this.#loaded.set(id, entry);
 			}
-			loaded.push({ job, tasks: await this.ledger.tasks(job) });
+			loaded.push(entry);
 		}
 		for (const entry of loaded) await this.#housekeep(entry);
 		await this.#dispatch(loaded);
@@ -263,7 +307,7 @@ export class Orchestrator {
 	}
 
 	/** Apply flags (retry, cancel) and take back tasks whose lease holder is gone. */
-	async #housekeep(entry: { job: Job; tasks: Task[] }): Promise<void> {
+	async #housekeep(entry: LoadedJob): Promise<void> {
 		const now = this.#now();
 		const { job } = entry;
 		if (await this.ledger.takeRetry(job.id)) {
@@ -271,6 +315,7 @@ export class Orchestrator {
 			job.status = "running";
 			job.finishedAt = null;
 			job.deadLetters = [];
+			job.deadLetterCount = 0;
 			await this.ledger.saveJob(job);
 			this.#deps.logger.info(`Job ${job.id}: dead letters back in the queue.`);
 		}
@@ -289,6 +334,9 @@ export class Orchestrator {
 			const probe = await this.#deps.state.acquire(taskLeaseKey(t.id), 1000);
 			if (!probe) continue;
 			await probe.release();
+			// The attempt may still run on its worker (its leader died, not the worker): stop it there
+			// before its retry starts, so the site never sees the same page twice at once.
+			if (t.leaseToken) await this.#abandonAttempt(t.leaseToken, t.id);
 			const info: FailureInfo = {
 				message: "lease expired (the caller or the worker died)",
 				retryable: true,
@@ -313,19 +361,27 @@ export class Orchestrator {
 	}
 
 	/** Lease and start pending tasks, higher priority and older jobs first, within each source's cap. */
-	async #dispatch(loaded: { job: Job; tasks: Task[] }[]): Promise<void> {
+	async #dispatch(loaded: LoadedJob[]): Promise<void> {
 		const now = this.#now();
 		const busy = new Map<string, number>();
 		for (const { tasks } of loaded) {
 			for (const t of tasks) if (t.state === "leased") busy.set(t.source, (busy.get(t.source) ?? 0) + 1);
 		}
+		const caps = new Map<string, number>();
+		const capOf = (t: Task) => {
+			if (!caps.has(t.source)) {
+				const nodes = Math.max(1, this.#deps.endpoints(ACTION_OF(t)).length);
+				caps.set(t.source, this.#deps.settings.concurrency(t.source) * nodes);
+			}
+			return caps.get(t.source)!;
+		};
 		const order = loaded
 			.filter(({ job }) => job.status === "running")
 			.sort((a, b) => b.job.spec.priority - a.job.spec.priority || a.job.createdAt - b.job.createdAt);
 		for (const entry of order) {
 			for (const [i, t] of entry.tasks.entries()) {
 				if (!isDispatchable(t, now) || !phaseOpen(t, entry.tasks)) continue;
-				if ((busy.get(t.source) ?? 0) >= this.#deps.settings.concurrency(t.source)) continue;
+				if ((busy.get(t.source) ?? 0) >= capOf(t)) continue;
 				const node = this.#pickNode(ACTION_OF(t));
 				if (!node) continue;
 				const started = await this.#start(t, node);
@@ -372,7 +428,7 @@ export class Orchestrator {
 		// The lease token names this attempt: sources stop if the orchestrator abandons it.
 		const params: Record<string, unknown> =
 			task.kind === "collect"
-				? { zip: task.zip, jobId: task.jobId, taskId: task.id, attempt: lease.token }
+				? { zip: task.zip, page: task.page, jobId: task.jobId, taskId: task.id, attempt: lease.token }
 				: { zips: [task.zip], jobId: task.jobId, taskId: task.id, attempt: lease.token };
 		this.#deps.logger.debug(`Task ${task.id} -> ${node} (attempt ${leased.attempts}).`);
 		this.#deps
@@ -409,9 +465,13 @@ export class Orchestrator {
 	 * still be running there, and must not carry on beside its retry. Sources poll the flag.
 	 */
 	async #abandon(flight: InFlight): Promise<void> {
+		await this.#abandonAttempt(flight.lease.token, flight.taskId);
+	}
+
+	async #abandonAttempt(token: string, taskId: string): Promise<void> {
 		await this.#deps.state
-			.set(abandonKey(flight.lease.token), true, ABANDON_FLAG_TTL_MS)
-			.catch((err: unknown) => this.#deps.logger.warn(`Task ${flight.taskId}: abandon flag not set.`, err));
+			.set(abandonKey(token), true, ABANDON_FLAG_TTL_MS)
+			.catch((err: unknown) => this.#deps.logger.warn(`Task ${taskId}: abandon flag not set.`, err));
 	}
 
 	#settle(flight: InFlight, outcome: { result?: unknown; error?: unknown }): Promise<void> {
@@ -432,21 +492,28 @@ export class Orchestrator {
 				await flight.lease.release();
 				return;
 			}
-			const job = await this.ledger.get(flight.jobId);
+			const entry = this.#loaded.get(flight.jobId);
+			const job = entry?.job ?? (await this.ledger.get(flight.jobId));
 			const now = this.#now();
 			let next: Task;
 			if (outcome.error === undefined) {
-				const counts = this.#countsOf(task, outcome.result);
-				next =
-					typeof counts === "string"
-						? fail(
-								task,
-								{ message: counts, retryable: false, permanent: false, node: flight.node },
-								now,
-								settings,
-								this.#random(),
-							)
-						: complete(task, counts, now);
+				const parsed = this.#resultOf(task, outcome.result);
+				if (typeof parsed === "string") {
+					next = fail(
+						task,
+						{ message: parsed, retryable: false, permanent: false, node: flight.node },
+						now,
+						settings,
+						this.#random(),
+					);
+				} else {
+					next = { ...complete(task, parsed.counts, now), expect: parsed.expect };
+					// Page 1 sized the ZIP: plan its other pages before the page is acknowledged, so a
+					// leader that dies in between plans them again (same ids: nothing twice).
+					if (task.page === 1 && parsed.expect && parsed.expect.pages > 1 && job) {
+						await this.#addPages(job, next, parsed.expect.pages);
+					}
+				}
 			} else if (job?.status === "cancelling") {
 				next = cancel(task, now);
 			} else {
@@ -457,44 +524,75 @@ export class Orchestrator {
 				});
 			}
 			await this.ledger.saveTask(next);
+			if (entry) {
+				const i = entry.tasks.findIndex((t) => t.id === next.id);
+				if (i >= 0) entry.tasks[i] = next;
+			}
 			await flight.lease.release();
 		});
 	}
 
-	#countsOf(task: Task, result: unknown): TaskCounts | string {
-		const counts = parseSourceResult(result);
-		// Enrichment answers are not collection counts; a well-formed object is enough.
-		if (task.kind === "enrich" && typeof counts === "string") {
-			return result && typeof result === "object" ? { ...EMPTY_COUNTS } : counts;
+	async #addPages(job: Job, first: Task, pages: number): Promise<void> {
+		const entry = this.#loaded.get(job.id);
+		const knownIds = entry ? entry.tasks.map((t) => t.id) : await this.ledger.taskIds(job.id);
+		const fresh = await this.ledger.addTasks(job, pageTasks(first, pages), knownIds);
+		if (fresh.length === 0) return;
+		job.taskCount = knownIds.length + fresh.length;
+		if (entry) {
+			// Enrichment tasks stay last, so the pages of a ZIP are dispatched before them.
+			const known = new Set(knownIds);
+			entry.tasks.push(...fresh.filter((t) => !known.has(t.id)));
 		}
-		return counts;
+		await this.ledger.saveJob(job);
+		this.#deps.logger.debug(`Job ${job.id}: ${first.source} ${first.zip} has ${pages} pages.`);
 	}
 
-	/** Finish jobs whose tasks have all settled; publish progress. */
-	async #conclude(entry: { job: Job; tasks: Task[] }): Promise<void> {
-		const { job } = entry;
-		const tasks = await this.ledger.tasks(job);
+	#resultOf(task: Task, result: unknown): SourceResult | string {
+		const parsed = parseSourceResult(result);
+		// Enrichment answers are not collection counts; a well-formed object is enough.
+		if (task.kind === "enrich" && typeof parsed === "string") {
+			return result && typeof result === "object" ? { counts: { ...EMPTY_COUNTS }, expect: null } : parsed;
+		}
+		return parsed;
+	}
+
+	/** Finish jobs whose tasks have all settled; keep the job's summary current; publish progress. */
+	async #conclude(entry: LoadedJob): Promise<void> {
+		const { job, tasks } = entry;
 		const outcome = jobOutcome(job, tasks);
 		const now = this.#now();
 		if (outcome === "running" || outcome === "cancelling") {
 			const last = this.#lastProgress.get(job.id) ?? 0;
 			if (now - last >= 1000) {
 				this.#lastProgress.set(job.id, now);
-				this.#deps.broadcast("job.progress", { ...this.#progress(job, tasks) });
+				const progress = this.#progress(job, tasks);
+				const written = JSON.stringify({ ...progress, etaS: null, elapsedS: null, itemsPerS: null });
+				if (written !== entry.written) {
+					job.summary = progress;
+					job.taskCount = tasks.length;
+					await this.ledger.saveJob(job);
+					entry.written = written;
+				}
+				this.#deps.broadcast("job.progress", { ...progress });
 			}
 			return;
 		}
 		job.status = outcome;
 		job.finishedAt = now;
 		job.leader = this.#deps.nodeId;
-		job.deadLetters = tasks.filter((t) => t.state === "dead").map(deadLetterOf);
+		const dead = tasks.filter((t) => t.state === "dead");
+		job.deadLetters = dead.slice(0, MAX_LISTED_DEAD_LETTERS).map(deadLetterOf);
+		job.deadLetterCount = dead.length;
+		job.taskCount = tasks.length;
+		job.summary = this.#progress(job, tasks);
 		await this.ledger.finish(job, tasks);
+		this.#loaded.delete(job.id);
 		this.#lastProgress.delete(job.id);
-		const progress = this.#progress(job, tasks);
+		const progress = job.summary;
 		this.#deps.logger.info(`Job ${job.id} ${outcome}.`, {
 			counts: progress.counts,
 			...(progress.enriched ? { enriched: progress.enriched } : {}),
-			deadLetters: job.deadLetters.length,
+			deadLetters: job.deadLetterCount,
 		});
 		const event =
 			outcome === "failed" ? "job.failed" : outcome === "cancelled" ? "job.cancelled" : "job.completed";

@@ -1,15 +1,18 @@
 /**
  * Job planning: validate a collection request against the sources the cluster can run, then split it
- * into tasks (source x ZIP, plus one enrichment task per ZIP when asked).
+ * into tasks: page 1 of each source x ZIP (a paged source reports the ZIP's other pages, planned
+ * while the job runs by `pageTasks`), plus one enrichment task per ZIP when asked.
  */
-import type { Job, JobSpec, Task, TaskKind } from "./types.ts";
+import { type Job, type JobSpec, type Task, type TaskKind } from "./types.ts";
 
 export const ZIP_SHAPE = /^\d{5}$/;
 /** Job ids are generated (`job-<time>-<random>`) or given by a caller as an idempotency key. */
 export const JOB_ID_SHAPE = /^[A-Za-z0-9._:-]{1,120}$/;
 
 export interface CollectRequest {
-	zips: string[];
+	zips?: string[];
+	/** Every ZIP of the county (COUNTY_ZIPS) instead of `zips`. */
+	county?: boolean;
 	sources?: string[];
 	enrich?: boolean;
 	priority?: number;
@@ -34,13 +37,21 @@ export function validateRequest(
 	available: readonly string[],
 	defaultSources: readonly string[],
 	enrichAvailable: boolean,
+	countyZips: readonly string[] = [],
 ): JobSpec {
 	const problems: string[] = [];
-	const zips = [...new Set((req.zips ?? []).map((z) => String(z).trim()))];
-	if (zips.length === 0) problems.push("no ZIP codes given");
+	const county = req.county === true;
+	if (county && (req.zips ?? []).length > 0) problems.push("give ZIP codes or county, not both");
+	const zips = [...new Set((county ? countyZips : (req.zips ?? [])).map((z) => String(z).trim()))];
+	if (zips.length === 0)
+		problems.push(county ? "no county ZIP codes configured (COUNTY_ZIPS)" : "no ZIP codes given");
 	const malformed = zips.filter((z) => !ZIP_SHAPE.test(z));
 	if (malformed.length > 0) {
-		problems.push(`malformed ZIP code(s) ${malformed.map((z) => `'${z}'`).join(", ")} (expected 5 digits)`);
+		// Never echo unbounded input: a few, each cut short.
+		const shown = malformed.slice(0, 5).map((z) => `'${z.slice(0, 12)}${z.length > 12 ? "…" : ""}'`);
+		problems.push(
+			`malformed ZIP code(s) ${shown.join(", ")}${malformed.length > 5 ? ` and ${malformed.length - 5} more` : ""} (expected 5 digits)`,
+		);
 	}
 	const enrich = req.enrich === true;
 	// `sources: []` with `enrich` is an enrichment-only job (the nightly schedule): no collect tasks.
@@ -59,7 +70,7 @@ export function validateRequest(
 	}
 	if (enrich && !enrichAvailable) problems.push("enrichment asked but no llm service is running");
 	if (problems.length > 0) throw new PlanError(problems);
-	return { zips, sources, enrich, priority: req.priority ?? 0 };
+	return { zips, county, sources, enrich, priority: req.priority ?? 0 };
 }
 
 export function newJobId(now: number, random: string): string {
@@ -69,19 +80,19 @@ export function newJobId(now: number, random: string): string {
 		.replace(/\.\d+Z$/, "Z")}-${random}`;
 }
 
-export function taskId(jobId: string, kind: TaskKind, source: string, zip: string): string {
-	return `${jobId}/${kind === "collect" ? source : "enrich"}/${zip}`;
+/** `<job>/<source>/<zip>` for page 1 (or a whole ZIP), `<job>/<source>/<zip>/p<n>` for page n. */
+export function taskId(jobId: string, kind: TaskKind, source: string, zip: string, page = 1): string {
+	return `${jobId}/${kind === "collect" ? source : "enrich"}/${zip}${page > 1 ? `/p${page}` : ""}`;
 }
 
-/** The job and its tasks, all pending. */
-export function planJob(id: string, spec: JobSpec, now: number, origin: string): { job: Job; tasks: Task[] } {
-	const tasks: Task[] = [];
-	const make = (kind: TaskKind, source: string, zip: string): Task => ({
-		id: taskId(id, kind, source, zip),
-		jobId: id,
+export function newTask(jobId: string, kind: TaskKind, source: string, zip: string, page = 1): Task {
+	return {
+		id: taskId(jobId, kind, source, zip, page),
+		jobId,
 		kind,
 		source,
 		zip,
+		page,
 		state: "pending",
 		attempts: 0,
 		notBefore: 0,
@@ -90,11 +101,26 @@ export function planJob(id: string, spec: JobSpec, now: number, origin: string):
 		startedAt: null,
 		finishedAt: null,
 		counts: null,
+		expect: null,
 		errors: [],
-	});
+	};
+}
+
+/** Pages 2..pages of a ZIP, once its page 1 reported how many there are. */
+export function pageTasks(first: Task, pages: number): Task[] {
+	const out: Task[] = [];
+	for (let page = 2; page <= pages; page++)
+		out.push(newTask(first.jobId, first.kind, first.source, first.zip, page));
+	return out;
+}
+
+/** The job and its tasks, all pending. */
+export function planJob(id: string, spec: JobSpec, now: number, origin: string): { job: Job; tasks: Task[] } {
+	const tasks: Task[] = [];
 	// ZIP-major order interleaves sources, so every source starts working at once.
-	for (const zip of spec.zips) for (const source of spec.sources) tasks.push(make("collect", source, zip));
-	if (spec.enrich) for (const zip of spec.zips) tasks.push(make("enrich", "llm", zip));
+	for (const zip of spec.zips)
+		for (const source of spec.sources) tasks.push(newTask(id, "collect", source, zip));
+	if (spec.enrich) for (const zip of spec.zips) tasks.push(newTask(id, "enrich", "llm", zip));
 	const job: Job = {
 		id,
 		spec,
@@ -102,9 +128,11 @@ export function planJob(id: string, spec: JobSpec, now: number, origin: string):
 		createdAt: now,
 		finishedAt: null,
 		origin,
-		taskIds: tasks.map((t) => t.id),
+		taskCount: tasks.length,
 		deadLetters: [],
+		deadLetterCount: 0,
 		leader: null,
+		summary: null,
 	};
 	return { job, tasks };
 }

@@ -1,33 +1,13 @@
 /**
- * Progress of a job, computed from its tasks: counts by state, by source and by ZIP, properties
- * new/updated/unchanged, and an ETA. Pure, so any node can answer `status` from the ledger.
+ * Progress of a job, computed from its tasks: records done against records expected (paged sources
+ * report each ZIP's size on its first page), requests, tasks by state, by source and by ZIP, and an
+ * ETA. Pure: the leader computes it and keeps it on the job record, so `status` and `list` on any
+ * node read one record, whatever the number of tasks.
  */
-import type { Job, Task, TaskCounts, TaskState } from "./types.ts";
+import type { Job, JobProgress, SourceProgress, StateCounts, Task, TaskCounts } from "./types.ts";
 import { EMPTY_COUNTS } from "./types.ts";
 
-export type StateCounts = Record<TaskState, number>;
-
-export interface SourceProgress {
-	tasks: StateCounts;
-	counts: TaskCounts;
-}
-
-export interface JobProgress {
-	jobId: string;
-	status: Job["status"];
-	tasks: StateCounts & { total: number };
-	/** Share of tasks settled, 0..1. */
-	fraction: number;
-	/** What the collect tasks did to records (enrichment is counted apart, in `enriched`). */
-	counts: TaskCounts;
-	/** What the enrichment tasks did (properties looked at, enriched anew, ...); null without any. */
-	enriched: TaskCounts | null;
-	bySource: Record<string, SourceProgress>;
-	byZip: Record<string, StateCounts>;
-	/** Seconds left, null while unknown (nothing finished yet and no rate budget). */
-	etaS: number | null;
-	elapsedS: number;
-}
+export type { JobProgress, SourceProgress, StateCounts };
 
 /** A source's budget: requests per second cluster-wide, and how many tasks run at once. */
 export interface SourceThroughput {
@@ -37,13 +17,27 @@ export interface SourceThroughput {
 
 const emptyStates = (): StateCounts => ({ pending: 0, leased: 0, done: 0, dead: 0, cancelled: 0 });
 
-function addCounts(into: TaskCounts, c: TaskCounts) {
+export function addCounts(into: TaskCounts, c: TaskCounts): void {
 	into.items += c.items;
 	into.new += c.new;
 	into.updated += c.updated;
 	into.unchanged += c.unchanged;
 	into.requests += c.requests;
 	into.failures += c.failures;
+	into.storeRoundTrips += c.storeRoundTrips ?? 0;
+	into.gaps += c.gaps ?? 0;
+}
+
+/**
+ * Records a source expects: the sizes its first pages reported, and for ZIPs not sized yet the
+ * average of the sized ones. Null while no ZIP is sized, or for a source that does not page.
+ */
+function expectedItemsOf(own: Task[]): number | null {
+	const firsts = own.filter((t) => t.kind === "collect" && t.page === 1);
+	const sized = firsts.filter((t) => t.expect);
+	if (sized.length === 0) return null;
+	const known = sized.reduce((s, t) => s + (t.expect?.items ?? 0), 0);
+	return Math.round(known + (known / sized.length) * (firsts.length - sized.length));
 }
 
 export function jobProgress(
@@ -57,76 +51,116 @@ export function jobProgress(
 	let enriched: TaskCounts | null = null;
 	const bySource: Record<string, SourceProgress> = {};
 	const byZip: Record<string, StateCounts> = {};
+	const ownTasks = new Map<string, Task[]>();
+	let firstStart: number | null = null;
 	for (const t of tasks) {
 		states[t.state]++;
-		bySource[t.source] ??= { tasks: emptyStates(), counts: { ...EMPTY_COUNTS } };
+		bySource[t.source] ??= { tasks: emptyStates(), counts: { ...EMPTY_COUNTS }, expectedItems: null };
 		bySource[t.source].tasks[t.state]++;
 		byZip[t.zip] ??= emptyStates();
 		byZip[t.zip][t.state]++;
+		if (!ownTasks.has(t.source)) ownTasks.set(t.source, []);
+		ownTasks.get(t.source)!.push(t);
+		if (t.startedAt !== null) firstStart = Math.min(firstStart ?? t.startedAt, t.startedAt);
 		if (t.kind === "enrich") enriched ??= { ...EMPTY_COUNTS };
 		if (t.counts) {
 			addCounts(t.kind === "enrich" ? (enriched as TaskCounts) : counts, t.counts);
 			addCounts(bySource[t.source].counts, t.counts);
 		}
 	}
+	let expected: number | null = 0;
+	let collectSources = 0;
+	for (const [source, own] of ownTasks) {
+		if (own.every((t) => t.kind !== "collect")) continue;
+		collectSources++;
+		const e = expectedItemsOf(own);
+		bySource[source].expectedItems = e;
+		expected = e === null || expected === null ? null : expected + e;
+	}
+	if (collectSources === 0) expected = null;
 	const total = tasks.length;
 	const settled = states.done + states.dead + states.cancelled;
 	const running = job.status === "running" || job.status === "cancelling";
+	const byTasks = total === 0 ? 1 : settled / total;
+	const byItems = expected && expected > 0 ? Math.min(1, counts.items / expected) : null;
+	// Records say more than tasks, but only until the last task: a job is done when its tasks are.
+	const fraction = running ? Math.min(byItems ?? byTasks, settled < total ? 0.999 : 1) : byTasks;
+	const activeS = firstStart === null ? 0 : Math.max(0, ((job.finishedAt ?? now) - firstStart) / 1000);
 	return {
 		jobId: job.id,
 		status: job.status,
 		tasks: { ...states, total },
-		fraction: total === 0 ? 1 : settled / total,
+		items: { done: counts.items, expected },
+		fraction,
 		counts,
 		enriched,
 		bySource,
 		byZip,
+		itemsPerS: activeS > 0 ? Math.round((counts.items / activeS) * 100) / 100 : 0,
 		etaS: running ? estimateSeconds(tasks, now, throughput) : 0,
 		elapsedS: Math.round(((job.finishedAt ?? now) - job.createdAt) / 1000),
 	};
 }
 
 /**
- * ETA: for each source, the remaining tasks times what a task costs. With a rate budget the cost is
- * the requests a finished task needed divided by the budget (the budget is what bounds a polite
- * scraper); without one, the observed task duration spread over the source's concurrency. Sources
- * run side by side, so the job ends with the slowest one.
+ * ETA, per source, the slowest one wins (sources run side by side):
+ * - a paged source (records expected known): the remaining records at the requests a record has
+ *   needed so far, over the source's request budget; and at the records per second seen so far;
+ * - otherwise: the remaining tasks times what a finished task cost (its requests over the budget,
+ *   or its observed duration spread over the source's concurrency).
+ * The larger of the budget bound and the observed pace, since either may be what limits the job.
  */
 export function estimateSeconds(
 	tasks: Task[],
 	now: number,
 	throughput: (source: string) => SourceThroughput,
 ): number | null {
-	const sources = [...new Set(tasks.map((t) => t.source))];
 	let worst = 0;
-	for (const source of sources) {
+	for (const source of new Set(tasks.map((t) => t.source))) {
 		const own = tasks.filter((t) => t.source === source);
-		const remaining = own.filter((t) => t.state === "pending" || t.state === "leased").length;
-		if (remaining === 0) continue;
-		const done = own.filter(
-			(t) => t.state === "done" && t.counts && t.startedAt !== null && t.finishedAt !== null,
-		);
-		if (done.length === 0) return null;
+		const remainingTasks = own.filter((t) => t.state === "pending" || t.state === "leased").length;
+		if (remainingTasks === 0) continue;
 		const { requestsPerSecond, concurrency } = throughput(source);
-		const avgRequests = done.reduce((s, t) => s + (t.counts?.requests ?? 0), 0) / done.length;
+		const done = own.filter((t) => t.state === "done" && t.counts);
+		const expected = expectedItemsOf(own);
+		if (expected !== null) {
+			const doneItems = own.reduce((s, t) => s + (t.counts?.items ?? 0), 0);
+			const requests = own.reduce((s, t) => s + (t.counts?.requests ?? 0), 0);
+			if (doneItems === 0) return null;
+			const remaining = Math.max(0, expected - doneItems);
+			const firstStart = Math.min(...own.map((t) => t.startedAt ?? now));
+			const activeS = (now - firstStart) / 1000;
+			const byObserved = activeS > 0 ? remaining / (doneItems / activeS) : 0;
+			const byBudget = requestsPerSecond ? (remaining * (requests / doneItems)) / requestsPerSecond : 0;
+			worst = Math.max(worst, byObserved, byBudget);
+			continue;
+		}
+		const timed = done.filter((t) => t.startedAt !== null && t.finishedAt !== null);
+		if (timed.length === 0) return null;
+		const avgRequests = timed.reduce((s, t) => s + (t.counts?.requests ?? 0), 0) / timed.length;
 		const avgDurationS =
-			done.reduce((s, t) => s + ((t.finishedAt ?? now) - (t.startedAt ?? now)), 0) / done.length / 1000;
-		const byObserved = (remaining * avgDurationS) / Math.max(1, Math.min(concurrency, remaining));
-		const byBudget = requestsPerSecond && avgRequests > 0 ? (remaining * avgRequests) / requestsPerSecond : 0;
+			timed.reduce((s, t) => s + ((t.finishedAt ?? now) - (t.startedAt ?? now)), 0) / timed.length / 1000;
+		const byObserved = (remainingTasks * avgDurationS) / Math.max(1, Math.min(concurrency, remainingTasks));
+		const byBudget =
+			requestsPerSecond && avgRequests > 0 ? (remainingTasks * avgRequests) / requestsPerSecond : 0;
 		worst = Math.max(worst, byObserved, byBudget);
 	}
 	return Math.ceil(worst);
 }
 
-/** "[#########-----------] 45% 9/20 tasks" for the REPL. */
+/** "[#########-----------] 45% 4,500/10,000 records  9/20 tasks ..." for the REPL. */
 export function progressBar(p: JobProgress, width = 30): string {
 	const filled = Math.round(p.fraction * width);
 	const eta = p.etaS === null ? "eta ?" : p.etaS > 0 ? `eta ${formatDuration(p.etaS)}` : "";
-	return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${Math.round(p.fraction * 100)}% ${
+	const records =
+		p.items.expected !== null
+			? `${p.items.done.toLocaleString("en-US")}/${p.items.expected.toLocaleString("en-US")} records`
+			: `${p.items.done.toLocaleString("en-US")} records`;
+	return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${Math.round(p.fraction * 100)}% ${records}  ${
 		p.tasks.done + p.tasks.dead + p.tasks.cancelled
-	}/${p.tasks.total} tasks  ${p.counts.items} items (${p.counts.new} new, ${p.counts.updated} updated)${
+	}/${p.tasks.total} tasks (${p.counts.new} new, ${p.counts.updated} updated)${
 		p.enriched ? `, ${p.enriched.new + p.enriched.updated} enriched` : ""
-	}  ${p.status} ${eta}`.trimEnd();
+	}${p.itemsPerS > 0 ? `  ${p.itemsPerS}/s` : ""}  ${p.status} ${eta}`.trimEnd();
 }
 
 export function formatDuration(seconds: number): string {

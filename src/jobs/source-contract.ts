@@ -2,9 +2,14 @@
  * The contract between the orchestrator and a source (maricopa, mls, any service with a
  * `collectZip` action), so the orchestrator works with whichever sources the cluster runs:
  *
- *   <source>.collectZip({ zip, jobId?, taskId?, attempt? }) -> { parcels | listings | items, new,
- *                                                   updated, unchanged, requests, failures }
+ *   <source>.collectZip({ zip, page?, jobId?, taskId?, attempt? }) -> { parcels | listings | items,
+ *       new, updated, unchanged, requests, failures, storeRoundTrips?, gaps?, expect? }
  *
+ * - Paged: a source that splits a ZIP into pages (at most about 1,000 records each) collects only
+ *   `page` when it is given, and answers page 1 with `expect: { items, pages }` (the whole ZIP);
+ *   the orchestrator then plans pages 2..pages as tasks of their own, so N workers share one ZIP
+ *   and a lost task redoes one page. Without `page` it collects the whole ZIP. A source that does
+ *   not page ignores `page` and answers no `expect`: its one task is the whole ZIP.
  * - Idempotent: a re-dispatched task runs again (at-least-once), so writes are upserts keyed by
  *   (source, sourceId) / property key.
  * - Cancellable: while it works, a source checks `taskCancelSignal(state, params)` between records
@@ -14,10 +19,12 @@
  */
 import type { SharedState } from "../shared-state/index.ts";
 import { ZIP_SHAPE } from "./plan.ts";
-import type { TaskCounts } from "./types.ts";
+import type { TaskCounts, ZipExpectation } from "./types.ts";
 
 export interface CollectZipParams {
 	zip: string;
+	/** 1-based page of the ZIP (paged sources); absent = the whole ZIP. */
+	page?: number;
 	jobId?: string;
 	taskId?: string;
 	/** This attempt's id (its lease token): the orchestrator may abandon it. */
@@ -27,6 +34,7 @@ export interface CollectZipParams {
 /** fastest-validator params for a source's `collectZip` action. */
 export const collectZipParams = {
 	zip: { type: "string", pattern: ZIP_SHAPE },
+	page: { type: "number", integer: true, min: 1, max: 100_000, optional: true, convert: true },
 	jobId: { type: "string", optional: true, max: 200 },
 	taskId: { type: "string", optional: true, max: 400 },
 	attempt: { type: "string", optional: true, max: 200 },
@@ -38,8 +46,13 @@ export const cancelKey = (jobId: string) => `jobs:cancel:${jobId}`;
 /** The flag of an attempt the orchestrator gave up (set on timeout or lost lease, read by sources). */
 export const abandonKey = (attempt: string) => `jobs:abandon:${attempt}`;
 
+export interface SourceResult {
+	counts: TaskCounts;
+	expect: ZipExpectation | null;
+}
+
 /** Validate what a source returned; a string names what is wrong. */
-export function parseSourceResult(value: unknown): TaskCounts | string {
+export function parseSourceResult(value: unknown): SourceResult | string {
 	if (value === null || typeof value !== "object") return `source answered ${typeof value}, not an object`;
 	const v = value as Record<string, unknown>;
 	const num = (name: string, required: boolean): number | string => {
@@ -56,10 +69,22 @@ export function parseSourceResult(value: unknown): TaskCounts | string {
 		unchanged: num("unchanged", true),
 		requests: num("requests", false),
 		failures: num("failures", false),
+		storeRoundTrips: num("storeRoundTrips", false),
+		gaps: num("gaps", false),
 	};
 	const bad = Object.values(fields).filter((x): x is string => typeof x === "string");
+	let expect: ZipExpectation | null = null;
+	if (v.expect !== undefined && v.expect !== null) {
+		const e = v.expect as Record<string, unknown>;
+		const ok = (x: unknown) => typeof x === "number" && Number.isInteger(x) && x >= 0;
+		if (typeof e !== "object" || !ok(e.items) || !ok(e.pages) || (e.pages as number) > 100_000) {
+			bad.push(`'expect' is ${JSON.stringify(v.expect).slice(0, 100)}`);
+		} else {
+			expect = { items: e.items as number, pages: e.pages as number };
+		}
+	}
 	if (bad.length > 0) return `malformed source result: ${bad.join(", ")}`;
-	return fields as TaskCounts;
+	return { counts: fields as TaskCounts, expect };
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The job ledger's records. A job is a collection request (ZIPs x sources); its tasks are the units
- * leased to one node at a time. These records live in SharedState, never in one process's memory,
+ * leased to one node at a time: a page of a ZIP (at most about 1,000 records) for sources that page,
+ * the whole ZIP for the others. These records live in SharedState, never in one process's memory,
  * so any orchestrator instance can carry a job on.
  */
 
@@ -37,6 +38,19 @@ export interface TaskCounts {
 	unchanged: number;
 	requests: number;
 	failures: number;
+	/** Store round trips the task's writes took (batched writes: a few per page). */
+	storeRoundTrips: number;
+	/** Records stored with a gap the source could not fill (e.g. a parcel with no property type). */
+	gaps: number;
+}
+
+/**
+ * What a paged source reported on the first page of a ZIP: the ZIP's records and pages. The
+ * orchestrator plans the other pages from it and counts per-record progress against it.
+ */
+export interface ZipExpectation {
+	items: number;
+	pages: number;
 }
 
 export interface TaskAttemptError {
@@ -54,6 +68,8 @@ export interface Task {
 	kind: TaskKind;
 	source: string;
 	zip: string;
+	/** 1-based page of the ZIP for paged sources; page 1 reports the ZIP's size (`expect`). */
+	page: number;
 	state: TaskState;
 	attempts: number;
 	/** Epoch ms before which a pending task is not dispatched (retry backoff). */
@@ -65,11 +81,15 @@ export interface Task {
 	startedAt: number | null;
 	finishedAt: number | null;
 	counts: TaskCounts | null;
+	/** Set on page 1 of a paged source once done. */
+	expect: ZipExpectation | null;
 	errors: TaskAttemptError[];
 }
 
 export interface JobSpec {
+	/** Every ZIP of the county when the job asked for `county`. */
 	zips: string[];
+	county: boolean;
 	sources: string[];
 	enrich: boolean;
 	/** Higher first; 0 default. */
@@ -92,10 +112,45 @@ export interface Job {
 	finishedAt: number | null;
 	/** Who asked: "repl", "api", "schedule:<name>"... */
 	origin: string;
-	taskIds: string[];
+	/** Tasks in the job (their ids are kept apart: a county job has thousands). */
+	taskCount: number;
+	/** Dead letters (at most MAX_LISTED_DEAD_LETTERS listed; `deadLetterCount` is exact). */
 	deadLetters: DeadLetter[];
+	deadLetterCount: number;
 	/** Orchestrator node leading when the job was last written. */
 	leader: string | null;
+	/** Progress as the leader last computed it (what `status` and `list` answer). */
+	summary: JobProgress | null;
+}
+
+export type StateCounts = Record<TaskState, number>;
+
+export interface SourceProgress {
+	tasks: StateCounts;
+	counts: TaskCounts;
+	/** Records the source expects for the job (ZIPs not sized yet are estimated); null = unknown. */
+	expectedItems: number | null;
+}
+
+export interface JobProgress {
+	jobId: string;
+	status: JobStatus;
+	tasks: StateCounts & { total: number };
+	/** Records collected (collect tasks) and expected over the job; expected null while unknown. */
+	items: { done: number; expected: number | null };
+	/** Share done, 0..1: by records once the sources have sized their ZIPs, else by tasks settled. */
+	fraction: number;
+	/** What the collect tasks did to records (enrichment is counted apart, in `enriched`). */
+	counts: TaskCounts;
+	/** What the enrichment tasks did (properties looked at, enriched anew, ...); null without any. */
+	enriched: TaskCounts | null;
+	bySource: Record<string, SourceProgress>;
+	byZip: Record<string, StateCounts>;
+	/** Records per second over the job so far. */
+	itemsPerS: number;
+	/** Seconds left, null while unknown (nothing finished yet and no rate budget). */
+	etaS: number | null;
+	elapsedS: number;
 }
 
 export const EMPTY_COUNTS: TaskCounts = {
@@ -105,4 +160,9 @@ export const EMPTY_COUNTS: TaskCounts = {
 	unchanged: 0,
 	requests: 0,
 	failures: 0,
+	storeRoundTrips: 0,
+	gaps: 0,
 };
+
+/** Dead letters listed on a job record; the rest are counted (a county job may have many). */
+export const MAX_LISTED_DEAD_LETTERS = 100;

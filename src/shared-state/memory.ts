@@ -76,6 +76,11 @@ export class MemorySharedState implements SharedState {
 		return { ...((this.#live(key)?.value as Record<string, number> | undefined) ?? {}) };
 	}
 
+	async hdel(key: string, field: string): Promise<void> {
+		const map = this.#live(key)?.value as Record<string, number> | undefined;
+		if (map) delete map[field];
+	}
+
 	async get<T>(key: string): Promise<T | undefined> {
 		const entry = this.#live(key);
 		return entry ? (structuredClone(entry.value) as T) : undefined;

@@ -101,6 +101,10 @@ export class RedisSharedState implements SharedState {
 		return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
 	}
 
+	async hdel(key: string, field: string): Promise<void> {
+		await this.redis.hdel(key, field);
+	}
+
 	async get<T>(key: string): Promise<T | undefined> {
 		return decode<T>(await this.redis.get(key));
 	}

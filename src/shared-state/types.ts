@@ -54,6 +54,8 @@ export interface SharedState {
 	hincr(key: string, field: string, by?: number): Promise<number>;
 	/** All fields of a counter map ({} when absent). */
 	hgetall(key: string): Promise<Record<string, number>>;
+	/** Remove one field of a counter map (an index entry). */
+	hdel(key: string, field: string): Promise<void>;
 
 	/** JSON-serializable values with optional time-to-live. */
 	get<T>(key: string): Promise<T | undefined>;

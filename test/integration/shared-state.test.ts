@@ -72,6 +72,9 @@ function contract(name: string, make: () => Promise<SharedState>, makePeer: () =
 			);
 			assert.deepEqual(await peer.hgetall("progress"), { done: 15, failed: 5 });
 			assert.deepEqual(await peer.hgetall("absent"), {});
+			await state.hdel("progress", "failed");
+			await state.hdel("absent", "x");
+			assert.deepEqual(await peer.hgetall("progress"), { done: 15 });
 		});
 
 		test("a counter raised to a floor: racing callers get consecutive values, the TTL is kept", async () => {

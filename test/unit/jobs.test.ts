@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { classify } from "../../src/jobs/orchestrator.ts";
-import { PlanError, planJob, validateRequest } from "../../src/jobs/plan.ts";
+import { PlanError, pageTasks, planJob, validateRequest } from "../../src/jobs/plan.ts";
 import { estimateSeconds, formatDuration, jobProgress, progressBar } from "../../src/jobs/progress.ts";
 import { parseCollectCommand } from "../../src/jobs/repl.ts";
 import { parseSourceResult } from "../../src/jobs/source-contract.ts";
@@ -21,8 +21,23 @@ import {
 import type { Task } from "../../src/jobs/types.ts";
 
 const policy = { maxAttempts: 3, backoffBaseMs: 1000, backoffMaxMs: 8000 };
-const counts = { items: 10, new: 4, updated: 1, unchanged: 5, requests: 3, failures: 0 };
-const spec = { zips: ["85031", "85033"], sources: ["maricopa", "mls"], enrich: false, priority: 0 };
+const counts = {
+	items: 10,
+	new: 4,
+	updated: 1,
+	unchanged: 5,
+	requests: 3,
+	failures: 0,
+	storeRoundTrips: 0,
+	gaps: 0,
+};
+const spec = {
+	zips: ["85031", "85033"],
+	county: false,
+	sources: ["maricopa", "mls"],
+	enrich: false,
+	priority: 0,
+};
 
 describe("planning", () => {
 	test("source x ZIP tasks, interleaved by ZIP, plus enrichment per ZIP", () => {
@@ -39,16 +54,15 @@ describe("planning", () => {
 			],
 		);
 		assert.equal(job.status, "running");
-		assert.deepEqual(
-			job.taskIds,
-			tasks.map((t) => t.id),
-		);
+		assert.equal(job.taskCount, tasks.length);
+		assert.ok(tasks.every((t) => t.page === 1));
 		assert.ok(tasks.every((t) => t.state === "pending" && t.attempts === 0));
 	});
 
 	test("requests are checked and normalized; every problem is named", () => {
 		assert.deepEqual(validateRequest({ zips: ["85031", " 85031 "] }, ["maricopa"], ["maricopa"], false), {
 			zips: ["85031"],
+			county: false,
 			sources: ["maricopa"],
 			enrich: false,
 			priority: 0,
@@ -95,6 +109,60 @@ describe("planning", () => {
 		assert.throws(
 			() => validateRequest({ zips: ["85031"], sources: [], enrich: true }, [], [], false),
 			/no llm service/,
+		);
+	});
+});
+
+describe("county and pages", () => {
+	test("county: every configured ZIP; not with ZIPs; malformed input is never echoed whole", () => {
+		const county = validateRequest({ county: true }, ["maricopa"], ["maricopa"], false, ["85031", "85033"]);
+		assert.deepEqual([county.zips, county.county], [["85031", "85033"], true]);
+		assert.throws(
+			() => validateRequest({ county: true, zips: ["85031"] }, ["maricopa"], ["maricopa"], false, ["85031"]),
+			/ZIP codes or county, not both/,
+		);
+		const huge = "9".repeat(100_000);
+		try {
+			validateRequest({ zips: [huge, "x", "y", "z", "w", "v", "u"] }, ["maricopa"], ["maricopa"], false);
+			assert.fail("expected a PlanError");
+		} catch (err) {
+			assert.ok(err instanceof PlanError);
+			assert.ok(err.message.length < 300, `message of ${err.message.length} chars`);
+			assert.match(err.message, /and 2 more/);
+		}
+	});
+
+	test("page 1 plans the ZIP's other pages, with stable ids", () => {
+		const { tasks } = planJob("j", { ...spec, sources: ["maricopa"] }, 0, "t");
+		const pages = pageTasks(tasks[0]!, 3);
+		assert.deepEqual(
+			pages.map((t) => [t.id, t.page, t.zip, t.state]),
+			[
+				["j/maricopa/85031/p2", 2, "85031", "pending"],
+				["j/maricopa/85031/p3", 3, "85031", "pending"],
+			],
+		);
+		assert.deepEqual(pageTasks(tasks[0]!, 1), []);
+	});
+
+	test("per-record progress: records against the sizes page 1 reported, unsized ZIPs estimated", () => {
+		const { job, tasks } = planJob("j", { ...spec, sources: ["maricopa"] }, 0, "t");
+		const first = {
+			...complete(lease(tasks[0]!, "x", 0), { ...counts, items: 1000, requests: 10 }, 10_000),
+			expect: { items: 2500, pages: 3 },
+		};
+		const all = [first, tasks[1]!, ...pageTasks(first, 3)];
+		const p = jobProgress(job, all, 10_000, () => ({ requestsPerSecond: null, concurrency: 2 }));
+		// 85031 said 2,500; 85033 is unsized: estimated like the sized one.
+		assert.deepEqual(p.items, { done: 1000, expected: 5000 });
+		assert.equal(p.fraction, 0.2);
+		assert.equal(p.itemsPerS, 100);
+		assert.match(progressBar(p, 10), /20% 1,000\/5,000 records {2}1\/4 tasks/);
+		// 4,000 records left at 100 a second observed: 40 s; at 0.01 requests a record and 0.1/s: 400 s.
+		assert.equal(p.etaS, 40);
+		assert.equal(
+			estimateSeconds(all, 10_000, () => ({ requestsPerSecond: 0.1, concurrency: 2 })),
+			400,
 		);
 	});
 });
@@ -215,23 +283,44 @@ describe("task state machine", () => {
 describe("source results", () => {
 	test("accepts parcels/listings/items and defaults optional counts", () => {
 		assert.deepEqual(parseSourceResult({ parcels: 3, new: 1, updated: 1, unchanged: 1 }), {
-			items: 3,
-			new: 1,
-			updated: 1,
-			unchanged: 1,
-			requests: 0,
-			failures: 0,
+			counts: {
+				items: 3,
+				new: 1,
+				updated: 1,
+				unchanged: 1,
+				requests: 0,
+				failures: 0,
+				storeRoundTrips: 0,
+				gaps: 0,
+			},
+			expect: null,
 		});
-		assert.equal(
-			(parseSourceResult({ listings: 2, new: 2, updated: 0, unchanged: 0 }) as { items: number }).items,
-			2,
-		);
+		const listed = parseSourceResult({ listings: 2, new: 2, updated: 0, unchanged: 0 });
+		assert.equal(typeof listed === "object" && listed.counts.items, 2);
+		const paged = parseSourceResult({
+			parcels: 1000,
+			new: 1000,
+			updated: 0,
+			unchanged: 0,
+			expect: { items: 2500, pages: 3 },
+		});
+		assert.deepEqual(typeof paged === "object" && paged.expect, { items: 2500, pages: 3 });
 	});
 	test("a malformed answer is named, not trusted", () => {
 		assert.match(parseSourceResult(null) as string, /not an object/);
 		assert.match(
 			parseSourceResult({ parcels: -1, new: "2", updated: 0, unchanged: 0 }) as string,
 			/'parcels' is -1, 'new' is "2"/,
+		);
+		assert.match(
+			parseSourceResult({
+				parcels: 1,
+				new: 1,
+				updated: 0,
+				unchanged: 0,
+				expect: { items: 5, pages: -1 },
+			}) as string,
+			/'expect' is/,
 		);
 	});
 });
@@ -251,10 +340,7 @@ describe("progress and ETA", () => {
 		assert.equal(p.bySource.mls.tasks.leased, 1);
 		assert.deepEqual(p.byZip["85033"], { pending: 2, leased: 0, done: 0, dead: 0, cancelled: 0 });
 		assert.equal(p.elapsedS, 20);
-		assert.match(
-			progressBar(p, 8),
-			/^\[##------\] 25% 1\/4 tasks {2}10 items \(4 new, 1 updated\) {2}running eta/,
-		);
+		assert.match(progressBar(p, 8), /^\[##------\] 25% 10 records {2}1\/4 tasks \(4 new, 1 updated\)/);
 	});
 
 	test("enrichment is counted apart from the collected records", () => {
@@ -268,7 +354,7 @@ describe("progress and ETA", () => {
 		assert.deepEqual(p.counts, counts);
 		assert.deepEqual(p.enriched, enrichCounts);
 		assert.deepEqual(p.bySource.llm?.counts, enrichCounts);
-		assert.match(progressBar(p, 8), /10 items \(4 new, 1 updated\), 10 enriched/);
+		assert.match(progressBar(p, 8), /\(4 new, 1 updated\), 10 enriched/);
 		// Without enrichment tasks there is nothing to report.
 		const plain = planJob("k", spec, 0, "t");
 		assert.equal(jobProgress(plain.job, plain.tasks, 0, throughput).enriched, null);
