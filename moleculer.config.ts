@@ -8,6 +8,7 @@ type MaybeMoleculerError = Error & Partial<Errors.MoleculerError>;
 
 import { clusterBreakerMiddleware } from "./src/cluster/cluster-breaker.ts";
 import type { Config } from "./src/config/index.ts";
+import { busSafeErrorsMiddleware } from "./src/core/bus-errors.ts";
 import { createReplCommands } from "./src/repl/commands.ts";
 import { moleculerLogger } from "./src/utils/logger.ts";
 
@@ -87,6 +88,9 @@ export function createBrokerOptions(config: Config): BrokerOptions {
 			"Retry",
 			"Fallback",
 			"ErrorHandler",
+			// Outside ErrorHandler: every error a local action answers (validation included) is cut to a
+			// size the bus carries, and an answer the transport refuses becomes a small error answer.
+			busSafeErrorsMiddleware(),
 			"Tracing",
 			"Metrics",
 			"Debounce",

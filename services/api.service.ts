@@ -2,13 +2,16 @@
  * REST gateway (moleculer-web): the dashboard page at `/`, and under `/api` the routes of
  * src/api/routes.ts (properties, jobs, schedules, proxies, sites, nodes). Bearer-token auth when
  * API_TOKENS is set; a per-client rate limit shared by every api node; every answer passes through
- * the redactor so no secret leaves over HTTP.
+ * the redactor so no secret leaves over HTTP. Bodies are bounded in size and depth, errors in size,
+ * and a 5xx carries no internals, only a request id (src/api/http-guards.ts). Reads may be retried on
+ * another node; writes (POST) are never retried by the gateway: a lost answer must not start a job twice.
  */
-import { createHash } from "node:crypto";
-import type { IncomingMessage } from "node:http";
+import { createHash, randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway, { type ApiSettingsSchema, type IncomingRequest } from "moleculer-web";
 import { DASHBOARD_HTML } from "../src/api/dashboard.ts";
+import { API_BODY_LIMIT, apiErrorBody, verifyJsonDepth } from "../src/api/http-guards.ts";
 import { sharedRateLimitStore } from "../src/api/rate-limit-store.ts";
 import { API_ALIASES } from "../src/api/routes.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
@@ -21,8 +24,30 @@ function clientKey(req: IncomingMessage): string {
 	return `a:${req.socket?.remoteAddress ?? "unknown"}`;
 }
 
+/** A client's X-Request-ID is kept only when it is a plain short id; else the gateway makes one. */
+const REQUEST_ID_SHAPE = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** The aliases of one kind: reads (GET) or writes (every other method). */
+function aliasesWhere(reads: boolean): Record<string, string> {
+	return Object.fromEntries(
+		Object.entries(API_ALIASES).filter(([path]) => path.startsWith("GET ") === reads),
+	);
+}
+
+type GatewayThis = { logger: { error(...args: unknown[]): void } };
+
 const apiService: ServiceFactory = ({ config, state }) => {
 	const tokens = new Set(config.core.apiTokens);
+	const apiRoute = {
+		path: "/api",
+		authorization: tokens.size > 0,
+		mappingPolicy: "restrict",
+		// JSON only, bounded in size (413) and depth (400) before it is parsed.
+		bodyParsers: { json: { limit: API_BODY_LIMIT, verify: verifyJsonDepth } },
+		onAfterCall(_ctx: Context, _route: unknown, _req: unknown, _res: unknown, data: unknown) {
+			return redact(data);
+		},
+	} as const;
 	const schema: ServiceSchema<ApiSettingsSchema> = {
 		name: "api",
 		mixins: [ApiGateway],
@@ -37,21 +62,46 @@ const apiService: ServiceFactory = ({ config, state }) => {
 				key: clientKey,
 				StoreFactory: sharedRateLimitStore(state),
 			},
+			// moleculer-web types it as an object; a function is accepted too (called per request).
+			rootCallOptions: ((options: { requestID?: string }) => {
+				if (options.requestID !== undefined && !REQUEST_ID_SHAPE.test(options.requestID)) {
+					delete options.requestID;
+				}
+			}) as unknown as ApiSettingsSchema["rootCallOptions"],
+			onError(this: GatewayThis, req: IncomingRequest, res: ServerResponse, err: unknown) {
+				const ctx = (req as unknown as { $ctx?: { requestID?: string } }).$ctx;
+				const requestId = ctx?.requestID ?? randomUUID();
+				const body = apiErrorBody(err, requestId);
+				if (body.code >= 500) {
+					const e = err as { name?: string; message?: string; stack?: string; data?: unknown };
+					this.logger.error(
+						`API ${req.method} ${req.originalUrl ?? req.url} failed (request id ${requestId}): ${e?.name}: ${e?.message}`,
+						redact({ stack: e?.stack, data: e?.data }),
+					);
+				}
+				if (res.headersSent) {
+					res.end();
+					return;
+				}
+				res.setHeader("Content-Type", "application/json; charset=utf-8");
+				res.setHeader("X-Request-ID", requestId);
+				res.writeHead(body.code);
+				res.end(JSON.stringify(body));
+			},
 			routes: [
+				// Two routes on one path: moleculer-web tells routes apart by name.
+				{ ...apiRoute, name: "api-reads", aliases: aliasesWhere(true) },
 				{
-					path: "/api",
-					authorization: tokens.size > 0,
-					mappingPolicy: "restrict",
-					bodyParsers: { json: { limit: "1mb" } },
-					aliases: { ...API_ALIASES },
+					...apiRoute,
+					name: "api-writes",
+					aliases: aliasesWhere(false),
+					// A write the gateway retried after a lost answer could start a second job.
+					callOptions: { retries: 0 },
 					onBeforeCall(_ctx: Context, _route: unknown, req: IncomingRequest) {
 						// Jobs started over HTTP say so in their origin, unless the caller named one.
 						if (req.$action?.name === "orchestrator.collect" && req.$params && !req.$params.origin) {
 							req.$params.origin = "api";
 						}
-					},
-					onAfterCall(_ctx: Context, _route: unknown, _req: unknown, _res: unknown, data: unknown) {
-						return redact(data);
 					},
 				},
 				{
@@ -83,6 +133,11 @@ const apiService: ServiceFactory = ({ config, state }) => {
 			},
 		},
 		methods: {
+			// moleculer-web's default logs every 5xx with its stack and then answers; onError does both,
+			// with the request id the answer names.
+			errorHandler(req: IncomingRequest, res: ServerResponse, err: unknown) {
+				(this as unknown as { sendError(...a: unknown[]): void }).sendError(req, res, err);
+			},
 			authorize(_ctx: Context, _route: unknown, req: IncomingRequest) {
 				const header = req.headers.authorization ?? "";
 				const token = header.startsWith("Bearer ") ? header.slice(7) : "";
