@@ -7,8 +7,9 @@
  * Actions:
  * - `searchZip` { zip, via?: "gis"|"search", page? } -> one page of a ZIP's parcel list (not stored)
  * - `parcel` { apn, store? } -> { apn, found, record } (stored through the store unless store=false)
- * - `collectZip` { zip, jobId?, taskId?, force? } -> { parcels, new, updated, unchanged, requests,
- *   failures, requestsPerParcel, ... } (the orchestrator's source contract)
+ * - `collectZip` { zip, page?, jobId?, taskId?, force? } -> { parcels, new, updated, unchanged,
+ *   requests, failures, gaps, storeRoundTrips, expect (page 1), ... } (the orchestrator's source
+ *   contract): one GIS page of the ZIP and its details when `page` is given, else the whole ZIP
  * - `status` {} -> both hosts' budget, pause, breaker and stop flag
  * - `resume` {} -> clear a fatal stop (after the token was replaced) and the breakers
  */
@@ -20,11 +21,20 @@ import { normalizeApn } from "../src/domain/apn.ts";
 import type { AssessorParcelRecord } from "../src/domain/records.ts";
 import { type CollectZipParams, collectZipParams, taskCancelSignal } from "../src/jobs/source-contract.ts";
 import { MaricopaApiClient, MaricopaConfigError, SEARCH_PAGE_SIZE } from "../src/maricopa/api-client.ts";
-import { type MergeStatus, RAW_SOURCE, type StoreGateway, ZipCollector } from "../src/maricopa/collect.ts";
-import { MaricopaGisClient } from "../src/maricopa/gis-client.ts";
+import { RAW_SOURCE, type StoreGateway, ZipCollector } from "../src/maricopa/collect.ts";
+import { GisLayerError, MaricopaGisClient } from "../src/maricopa/gis-client.ts";
 import type { RequestTally } from "../src/maricopa/http.ts";
 import type { AssessorPropertyType } from "../src/maricopa/normalize.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
+import {
+	AGES_MAX_IDS,
+	INGEST_MAX_RECORDS,
+	type IngestOutcome,
+	type IngestRecord,
+	type IngestResult,
+	type RawAges,
+} from "../src/store/ingest.ts";
+import { chunksOf } from "../src/utils/chunks.ts";
 import { redact } from "../src/utils/redact.ts";
 
 const { MoleculerClientError, MoleculerError, MoleculerRetryableError } = moleculer.Errors;
@@ -35,6 +45,13 @@ const M = {
 
 /** How long collectZip waits for the store's services to be discovered before giving up. */
 const STORE_WAIT_MS = 30_000;
+/** A store call's payload stays well under NATS's 1 MB cap. */
+const STORE_CALL_MAX_BYTES = 400_000;
+/**
+ * A store call's own time limit: a call lost to a transport restart fails and the page is retried,
+ * instead of waiting out the task's whole timeout.
+ */
+const STORE_CALL_TIMEOUT_MS = 60_000;
 
 const TYPE_OF_SETTING: Record<string, AssessorPropertyType> = {
 	residential: "RESIDENTIAL",
@@ -48,19 +65,34 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 	let gis: MaricopaGisClient;
 
 	const storeVia = (ctx: Context): StoreGateway => ({
-		async upsertRaw(source, sourceId, payload, collectedAt) {
-			await ctx.call("raw.upsertRaw", { source, sourceId, payload, collectedAt });
+		async ingest(records) {
+			const outcomes: IngestOutcome[] = [];
+			const roundTrips = { raw: 0, properties: 0, locks: 0, total: 0 };
+			for (const chunk of chunksOf(records, INGEST_MAX_RECORDS, STORE_CALL_MAX_BYTES)) {
+				const answer = await ctx.call<IngestResult, { records: IngestRecord[] }>(
+					"properties.ingest",
+					{ records: chunk },
+					{ timeout: STORE_CALL_TIMEOUT_MS },
+				);
+				outcomes.push(...answer.outcomes);
+				for (const k of ["raw", "properties", "locks", "total"] as const)
+					roundTrips[k] += answer.roundTrips[k];
+			}
+			return { outcomes, roundTrips };
 		},
-		async merge(sourceId, record, collectedAt) {
-			const out = (await ctx.call("properties.merge", {
-				source: "maricopa",
-				sourceId,
-				record,
-				collectedAt,
-			})) as {
-				status: MergeStatus;
-			};
-			return out.status;
+		async detailAges(apns) {
+			const ages: RawAges = {};
+			for (const chunk of chunksOf(apns, AGES_MAX_IDS, STORE_CALL_MAX_BYTES)) {
+				Object.assign(
+					ages,
+					await ctx.call<RawAges, object>(
+						"raw.ages",
+						{ source: RAW_SOURCE.parcel, sourceIds: chunk },
+						{ timeout: STORE_CALL_TIMEOUT_MS },
+					),
+				);
+			}
+			return ages;
 		},
 	});
 
@@ -105,10 +137,28 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 			gis = new MaricopaGisClient({
 				queryUrl: c.gisUrl,
 				pageSize: c.gisPageSize,
+				fields: c.gisFields,
 				timeoutMs: c.timeoutMs,
 				policy: gisPolicy,
 				onRequest: onRequest("maricopa-gis"),
 			});
+		},
+		started(this: moleculer.Service) {
+			// Check the configured GIS field names against the layer now, so a mismatch is in the log
+			// at start rather than found by the first job (which checks again and reports it).
+			void gis.checkLayer().then(
+				(check) => {
+					if (check.missing.length > 0)
+						this.logger.warn(
+							`GIS layer lacks ${check.missing.map((m) => `${m.field} (${m.fact})`).join(", ")}: those facts are gaps; see MARICOPA_GIS_FIELDS.`,
+						);
+				},
+				(err: unknown) => {
+					const message = String(redact((err as Error).message));
+					if (err instanceof GisLayerError) this.logger.error(`GIS layer check: ${message}`);
+					else this.logger.info(`GIS layer not checked yet (${message}); the first page checks it.`);
+				},
+			);
 		},
 		actions: {
 			searchZip: {
@@ -162,12 +212,24 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 						// Without a bulk row the address comes from its sub-resource (the detail's line is ambiguous).
 						const address = await api.parcelAddress(apn, tally);
 						const record: AssessorParcelRecord = address ? { ...detail.record, address } : detail.record;
-						let stored: MergeStatus | false = false;
+						let stored: IngestOutcome["status"] | false = false;
 						if (ctx.params.store) {
-							const store = storeVia(ctx);
-							const at = new Date().toISOString();
-							await store.upsertRaw(RAW_SOURCE.parcel, apn, detail.raw, at);
-							stored = await store.merge(apn, record, at);
+							const answer = await storeVia(ctx).ingest([
+								{
+									source: "maricopa",
+									sourceId: apn,
+									record,
+									raw: { source: RAW_SOURCE.parcel, payload: detail.raw },
+								},
+							]);
+							const out = answer.outcomes[0]!;
+							if (out.status === "rejected")
+								throw new MoleculerClientError(
+									`parcel ${apn} was refused by the store: ${out.error}`,
+									422,
+									"REJECTED",
+								);
+							stored = out.status;
 						}
 						return { apn, found: true, record, stored, requests: tally.detail };
 					});
@@ -185,17 +247,19 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 						);
 					});
 					const cancel = taskCancelSignal(state, ctx.params);
-					const collector = new ZipCollector(api, gis, storeVia(ctx), state);
+					const collector = new ZipCollector(api, gis, storeVia(ctx));
+					const opts = {
+						zip: ctx.params.zip,
+						detailTypes: c.propertyTypes.map((t) => TYPE_OF_SETTING[t]!),
+						detailMaxAgeMs: c.detailMaxAgeMs,
+						concurrency: c.concurrency,
+						force: ctx.params.force ?? false,
+						signal: cancel.signal,
+					};
+					const page = ctx.params.page;
 					try {
 						return await wrap(() =>
-							collector.collectZip({
-								zip: ctx.params.zip,
-								detailTypes: c.propertyTypes.map((t) => TYPE_OF_SETTING[t]!),
-								detailMaxAgeMs: c.detailMaxAgeMs,
-								concurrency: c.concurrency,
-								force: ctx.params.force ?? false,
-								signal: cancel.signal,
-							}),
+							page ? collector.collectPage({ ...opts, page }) : collector.collectZip(opts),
 						);
 					} finally {
 						cancel.dispose();
@@ -234,6 +298,8 @@ async function wrap<T>(run: () => Promise<T>): Promise<T> {
 			});
 		}
 		if (err instanceof MaricopaConfigError) throw new MoleculerError(message, 500, "MARICOPA_CONFIG");
+		// No retry fixes a field name the layer does not have: a dead letter with the reason, at once.
+		if (err instanceof GisLayerError) throw new MoleculerClientError(message, 422, "MARICOPA_GIS_FIELDS");
 		if (err instanceof HostRequestError) {
 			if (err.outcome === "failed") throw new MoleculerClientError(message, 422, "MARICOPA_REQUEST_FAILED");
 			throw new MoleculerRetryableError(message, 503, "MARICOPA_UNAVAILABLE");

@@ -1,4 +1,30 @@
+import type { ValidationRule } from "fastest-validator";
+import { DEFAULT_GIS_FIELDS, type GisFieldNames } from "../maricopa/normalize.ts";
 import { intRule, listRule, type SettingGroup, urlRule } from "./define.ts";
+
+/** "useCode=USE_CODE,lotSize=LAND_SQF": layer field names over DEFAULT_GIS_FIELDS. */
+const gisFieldsRule = {
+	type: "string",
+	custom(value: unknown, errors: unknown[]) {
+		if (typeof value !== "string") return value;
+		const out: Partial<GisFieldNames> = {};
+		for (const part of value
+			.split(",")
+			.map((s) => s.trim())
+			.filter(Boolean)) {
+			const [fact, field] = part.split("=", 2).map((s) => s.trim());
+			if (!fact || !(fact in DEFAULT_GIS_FIELDS) || !field || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(field)) {
+				(errors as { type: string; message: string }[]).push({
+					type: "gisFields",
+					message: `has a bad entry '${part.slice(0, 80)}' (expected fact=FIELD with fact one of ${Object.keys(DEFAULT_GIS_FIELDS).join(", ")})`,
+				});
+				continue;
+			}
+			out[fact as keyof GisFieldNames] = field;
+		}
+		return out;
+	},
+} as ValidationRule;
 
 /** Assessor property types `collectZip` fetches REST details for (lower case in the setting). */
 export const MARICOPA_PROPERTY_TYPES = ["residential", "commercial", "vacant"] as const;
@@ -44,6 +70,16 @@ export const maricopaSettings = {
 		default: "250",
 		description:
 			"Jitter allowance (timers, network, clock skew between nodes) of the budgets: requests are spaced (window + slack) / budget apart, so the budget holds in every sliding window even when a request leaves up to this late.",
+	},
+	MARICOPA_GIS_FIELDS: {
+		rule: gisFieldsRule,
+		description: `Field names of the GIS layer, as fact=FIELD pairs over the defaults (${Object.entries(
+			DEFAULT_GIS_FIELDS,
+		)
+			.map(([k, v]) => `${k}=${v}`)
+			.join(
+				",",
+			)}); checked at start against the layer's field list: a missing apn/zip/address stops collection, another missing field is a reported gap.`,
 	},
 	MARICOPA_GIS_PAGE_SIZE: {
 		rule: intRule(1, 2000),
@@ -99,7 +135,8 @@ export const maricopaSettings = {
 	MARICOPA_CONCURRENCY: {
 		rule: intRule(1, 1000),
 		default: "8",
-		description: "Parcel detail requests collectZip keeps in flight on one node (the budget paces them).",
+		description:
+			"Parcel detail requests one collectZip task (a page) keeps in flight (the budget paces them cluster-wide).",
 	},
 } satisfies SettingGroup;
 
@@ -112,6 +149,7 @@ export interface MaricopaConfig {
 	rateWindowMs: number;
 	rateSlackMs: number;
 	gisPageSize: number;
+	gisFields: GisFieldNames;
 	propertyTypes: MaricopaPropertyType[];
 	detailMaxAgeMs: number;
 	timeoutMs: number;
@@ -134,6 +172,10 @@ export function toMaricopaConfig(v: Record<string, unknown>): MaricopaConfig {
 		rateWindowMs: (v.MARICOPA_RATE_WINDOW_S as number) * 1000,
 		rateSlackMs: v.MARICOPA_RATE_SLACK_MS as number,
 		gisPageSize: v.MARICOPA_GIS_PAGE_SIZE as number,
+		gisFields: {
+			...DEFAULT_GIS_FIELDS,
+			...((v.MARICOPA_GIS_FIELDS as Partial<GisFieldNames> | undefined) ?? {}),
+		},
 		propertyTypes: v.MARICOPA_PROPERTY_TYPES as MaricopaPropertyType[],
 		detailMaxAgeMs: (v.MARICOPA_DETAIL_MAX_AGE_H as number) * 3_600_000,
 		timeoutMs: v.MARICOPA_TIMEOUT_MS as number,

@@ -3,7 +3,7 @@
  * into tasks: page 1 of each source x ZIP (a paged source reports the ZIP's other pages, planned
  * while the job runs by `pageTasks`), plus one enrichment task per ZIP when asked.
  */
-import { type Job, type JobSpec, type Task, type TaskKind } from "./types.ts";
+import type { Job, JobSpec, Task, TaskKind } from "./types.ts";
 
 export const ZIP_SHAPE = /^\d{5}$/;
 /** Job ids are generated (`job-<time>-<random>`) or given by a caller as an idempotency key. */

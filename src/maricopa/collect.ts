@@ -1,19 +1,24 @@
 /**
- * Collecting one ZIP from the Assessor: the parcel list and core facts in bulk from the GIS layer
- * (~1,000 parcels a request; the REST search, 25 a page, when the GIS layer fails), then REST parcel
- * details for the configured property types, each normalized and handed to the store.
+ * Collecting the Assessor's parcels of a ZIP, a page at a time: a page of the GIS layer (at most
+ * about 1,000 parcels with their core facts; the REST search, 25 a page, when the layer fails),
+ * written to the store in a few batched calls, then REST parcel details for the configured property
+ * types (and for parcels whose type the layer does not say), written in batches too.
  *
- * Incremental: per parcel, a fingerprint of its bulk facts and the time its details were fetched are
- * kept in the shared state. A parcel whose bulk facts are unchanged is not written again, and its
- * details are fetched again only once they are older than `detailMaxAgeMs`.
+ * Page 1 also counts the ZIP's parcels, so the orchestrator plans the other pages as tasks of their
+ * own: N workers share one ZIP, and a lost task redoes one page.
  *
- * The store is reached through `StoreGateway` (the service wires it to `raw.upsertRaw` and
- * `properties.merge` over the broker); every write is an upsert, so a re-run never duplicates.
+ * Incremental, with its state in the store (nothing per parcel in the shared state): the raw store
+ * recognizes a GIS row whose content is unchanged, and the raw REST detail's collectedAt is the age
+ * of a parcel's details. A parcel whose bulk facts are unchanged keeps its details until they are
+ * older than `detailMaxAgeMs`.
+ *
+ * Every write is an upsert keyed by (source, sourceId) and by the property key, so a re-run or a
+ * retried page never duplicates. A store that cannot be reached fails the page (the orchestrator
+ * retries it), never records one by one.
  */
-import { createHash } from "node:crypto";
 import { HostFatalError, HostRequestError } from "../core/host-policy.ts";
 import type { AssessorParcelRecord } from "../domain/records.ts";
-import type { SharedState } from "../shared-state/index.ts";
+import type { IngestOutcome, IngestRecord, IngestResult } from "../store/ingest.ts";
 import type { MaricopaApiClient } from "./api-client.ts";
 import type { MaricopaGisClient } from "./gis-client.ts";
 import type { RequestTally } from "./http.ts";
@@ -21,9 +26,12 @@ import type { AssessorPropertyType } from "./normalize.ts";
 
 export type MergeStatus = "new" | "updated" | "unchanged";
 
+/** The store as the collector needs it (the service wires it to `properties.ingest` and `raw.ages`). */
 export interface StoreGateway {
-	upsertRaw(source: string, sourceId: string, payload: unknown, collectedAt: string): Promise<void>;
-	merge(sourceId: string, record: AssessorParcelRecord, collectedAt: string): Promise<MergeStatus>;
+	/** Raw payloads and their merges, in input order (the gateway splits what does not fit one call). */
+	ingest(records: IngestRecord[]): Promise<IngestResult>;
+	/** When each parcel's raw REST details were stored (absent: never). */
+	detailAges(apns: string[]): Promise<Record<string, string>>;
 }
 
 /** Raw-record sources: the bulk rows and the REST details are kept apart as received. */
@@ -38,10 +46,10 @@ export interface BulkParcel {
 
 export interface CollectOptions {
 	zip: string;
-	/** Upper-case Assessor types whose REST details are fetched. */
+	/** Upper-case Assessor types whose REST details are fetched (and parcels of unknown type). */
 	detailTypes: AssessorPropertyType[];
 	detailMaxAgeMs: number;
-	/** Detail requests in flight on this node (the host budget paces them cluster-wide). */
+	/** Detail requests in flight (the host budget paces them cluster-wide). */
 	concurrency: number;
 	/** Ignore the incremental state: write and fetch everything. */
 	force?: boolean;
@@ -55,11 +63,15 @@ export interface ParcelFailure {
 
 export interface CollectResult {
 	zip: string;
+	/** The page collected (1-based), or null for a whole ZIP. */
+	page: number | null;
+	/** Page 1 only: the ZIP's parcels and pages (the source contract's `expect`). */
+	expect: { items: number; pages: number } | null;
 	/** Where the parcel list came from. */
 	bulkSource: "gis" | "search";
 	/** Why the GIS layer was not used, when it was not. */
 	bulkFallbackReason: string | null;
-	/** Parcels in the ZIP. */
+	/** Parcels of the page (or ZIP). */
 	parcels: number;
 	new: number;
 	updated: number;
@@ -70,71 +82,64 @@ export interface CollectResult {
 	detailsFresh: number;
 	/** Listed in bulk but unknown to the REST API (404). */
 	notFound: number;
+	/** Parcels stored without a property type or an address (see `missingLayerFields`). */
+	gaps: number;
+	/** Facts the GIS layer does not have under their configured names. */
+	missingLayerFields: string[];
 	failures: number;
 	failed: ParcelFailure[];
 	/** HTTP requests made (retries included), by kind, and their total. */
 	requestsByKind: RequestTally;
 	requests: number;
-	/** Requests per parcel of the ZIP, by kind. */
+	/** Requests per parcel, by kind. */
 	requestsPerParcel: { bulk: number; detail: number; total: number };
+	/** Store round trips the writes took (the store counts them). */
+	storeRoundTrips: number;
 	durationMs: number;
 }
 
-interface ParcelState {
-	/** Fingerprint of the bulk facts last written. */
-	h: string;
-	/** When the details were last fetched and stored (epoch ms), null if never. */
-	d: number | null;
-}
-
-const stateKey = (apn: string) => `maricopa:parcel:${apn}`;
 /** Failures listed in a result (the count is exact, the list is capped to keep replies small). */
 const MAX_LISTED_FAILURES = 50;
-/** Fingerprints outlive any sensible detail age; a lost one only costs one extra write. */
-const STATE_TTL_MIN_MS = 30 * 24 * 3_600_000;
+/** Details are written in batches of this many (one store call each). */
+const DETAIL_BATCH = 100;
+/** A parcel's detail fetch is tried again this many times within the task after its retries failed. */
+const DETAIL_PASSES = 2;
 
-export function factsFingerprint(record: AssessorParcelRecord): string {
-	return createHash("sha256").update(JSON.stringify(record)).digest("base64url").slice(0, 22);
+function emptyResult(zip: string, page: number | null, tally: RequestTally): CollectResult {
+	return {
+		zip,
+		page,
+		expect: null,
+		bulkSource: "gis",
+		bulkFallbackReason: null,
+		parcels: 0,
+		new: 0,
+		updated: 0,
+		unchanged: 0,
+		detailsFetched: 0,
+		detailsFresh: 0,
+		notFound: 0,
+		gaps: 0,
+		missingLayerFields: [],
+		failures: 0,
+		failed: [],
+		requestsByKind: tally,
+		requests: 0,
+		requestsPerParcel: { bulk: 0, detail: 0, total: 0 },
+		storeRoundTrips: 0,
+		durationMs: 0,
+	};
 }
 
 export class ZipCollector {
 	readonly #api: MaricopaApiClient;
 	readonly #gis: MaricopaGisClient;
 	readonly #store: StoreGateway;
-	readonly #state: SharedState;
 
-	constructor(api: MaricopaApiClient, gis: MaricopaGisClient, store: StoreGateway, state: SharedState) {
+	constructor(api: MaricopaApiClient, gis: MaricopaGisClient, store: StoreGateway) {
 		this.#api = api;
 		this.#gis = gis;
 		this.#store = store;
-		this.#state = state;
-	}
-
-	/** The parcels of a ZIP from the GIS layer, or from the REST search when the layer fails. */
-	async listZip(
-		zip: string,
-		tally: RequestTally,
-		signal?: AbortSignal,
-	): Promise<{ parcels: BulkParcel[]; source: "gis" | "search"; fallbackReason: string | null }> {
-		try {
-			const rows = await this.#gis.listZip(zip, tally, signal);
-			return {
-				parcels: rows.map((r) => ({
-					apn: r.apn,
-					propertyType: r.propertyType,
-					record: r.record,
-					raw: r.attributes,
-				})),
-				source: "gis",
-				fallbackReason: null,
-			};
-		} catch (err) {
-			signal?.throwIfAborted();
-			if (!(err instanceof HostRequestError || err instanceof HostFatalError || err instanceof TypeError))
-				throw err;
-			const parcels = await this.searchZip(zip, tally, signal);
-			return { parcels, source: "search", fallbackReason: (err as Error).message };
-		}
 	}
 
 	/** Every page of the REST search for a ZIP (25 a page), rows of other ZIPs dropped. */
@@ -155,118 +160,215 @@ export class ZipCollector {
 		return out;
 	}
 
+	/** A whole ZIP: page 1, then the pages it reported, one after the other. */
 	async collectZip(opts: CollectOptions): Promise<CollectResult> {
+		const total = await this.collectPage({ ...opts, page: 1 });
+		const pages = total.expect?.pages ?? 1;
+		for (let page = 2; page <= pages; page++) {
+			const r = await this.collectPage({ ...opts, page });
+			for (const k of ["parcels", "new", "updated", "unchanged", "detailsFetched", "detailsFresh"] as const)
+				total[k] += r[k];
+			for (const k of ["notFound", "gaps", "failures", "storeRoundTrips", "durationMs"] as const)
+				total[k] += r[k];
+			total.failed.push(...r.failed.slice(0, MAX_LISTED_FAILURES - total.failed.length));
+			total.requestsByKind.bulk += r.requestsByKind.bulk;
+			total.requestsByKind.detail += r.requestsByKind.detail;
+		}
+		total.page = null;
+		return finishCounts(total);
+	}
+
+	/** One page of a ZIP; page 1 sizes the ZIP (`expect`). */
+	async collectPage(opts: CollectOptions & { page: number }): Promise<CollectResult> {
 		const started = Date.now();
 		const tally: RequestTally = { bulk: 0, detail: 0 };
-		// One fatal answer stops every worker of this run at once (the policy stops the other nodes).
+		const result = emptyResult(opts.zip, opts.page, tally);
+		// One fatal answer stops every worker of this page at once (the policy stops the other nodes).
 		const stop = new AbortController();
 		const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-		const listed = await this.listZip(opts.zip, tally, signal);
-		const result: CollectResult = {
-			zip: opts.zip,
-			bulkSource: listed.source,
-			bulkFallbackReason: listed.fallbackReason,
-			parcels: listed.parcels.length,
-			new: 0,
-			updated: 0,
-			unchanged: 0,
-			detailsFetched: 0,
-			detailsFresh: 0,
-			notFound: 0,
-			failures: 0,
-			failed: [],
-			requestsByKind: tally,
-			requests: 0,
-			requestsPerParcel: { bulk: 0, detail: 0, total: 0 },
-			durationMs: 0,
-		};
-		const fail = (apn: string, reason: string) => {
-			result.failures++;
-			if (result.failed.length < MAX_LISTED_FAILURES) result.failed.push({ apn, reason });
-		};
-		const stateTtl = Math.max(STATE_TTL_MIN_MS, opts.detailMaxAgeMs * 2);
-		let fatal: HostFatalError | null = null;
+		const parcels = await this.#listPage(opts.zip, opts.page, tally, result, signal);
+		result.parcels = parcels.length;
 
-		const work = listed.parcels;
-		let next = 0;
-		const worker = async () => {
-			while (next < work.length && !fatal) {
-				signal.throwIfAborted();
-				const parcel = work[next++]!;
-				try {
-					const status = await this.#collectParcel(parcel, opts, tally, stateTtl, result, signal);
-					result[status]++;
-				} catch (err) {
-					if (err instanceof HostFatalError) {
-						fatal ??= err;
-						stop.abort(err);
-						return;
-					}
-					if (opts.signal?.aborted) throw err;
-					fail(parcel.apn, (err as Error).message);
-				}
+		// 1. The page's bulk facts, in batched writes.
+		const collectedAt = new Date().toISOString();
+		const rawSource = result.bulkSource === "search" ? RAW_SOURCE.search : RAW_SOURCE.gis;
+		const bulk = await this.#ingest(
+			parcels.map((p) => ({
+				source: "maricopa",
+				sourceId: p.apn,
+				record: p.record,
+				collectedAt,
+				raw: { source: rawSource, payload: p.raw },
+			})),
+			result,
+		);
+		const status = new Map<string, MergeStatus>();
+		const changed = new Set<string>();
+		for (const [i, out] of bulk.entries()) {
+			const apn = parcels[i]!.apn;
+			if (out.status === "rejected") {
+				fail(result, apn, out.error ?? "rejected by the store");
+				continue;
 			}
-		};
-		const workers = Array.from({ length: Math.max(1, Math.min(opts.concurrency, work.length)) }, worker);
-		const settled = await Promise.allSettled(workers);
-		if (fatal) throw fatal;
-		opts.signal?.throwIfAborted();
-		const crashed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-		if (crashed) throw crashed.reason;
+			status.set(apn, out.status);
+			if (out.raw !== "unchanged") changed.add(apn);
+		}
 
-		result.requests = tally.bulk + tally.detail;
-		const n = Math.max(1, result.parcels);
-		result.requestsPerParcel = {
-			bulk: round(tally.bulk / n),
-			detail: round(tally.detail / n),
-			total: round(result.requests / n),
-		};
+		// 2. REST details: the detail types, and parcels whose type the layer does not say.
+		const candidates = parcels.filter(
+			(p) => status.has(p.apn) && (p.propertyType === null || opts.detailTypes.includes(p.propertyType)),
+		);
+		const ages =
+			opts.force || candidates.length === 0 ? {} : await this.#store.detailAges(candidates.map((p) => p.apn));
+		const now = Date.now();
+		const due = candidates.filter((p) => {
+			if (opts.force || changed.has(p.apn) || opts.detailMaxAgeMs <= 0) return true;
+			const at = ages[p.apn] ? Date.parse(ages[p.apn]!) : Number.NaN;
+			return !(now - at < opts.detailMaxAgeMs);
+		});
+		result.detailsFresh = candidates.length - due.length;
+		// What is known of each parcel's type: the layer's, then the details' (gaps are what stays null).
+		const typeOf = new Map<string, string | null>(parcels.map((p) => [p.apn, p.propertyType]));
+		await this.#details(due, opts, tally, result, status, typeOf, signal, stop);
+
+		for (const p of parcels) {
+			const s = status.get(p.apn);
+			if (s) result[s]++;
+			if (s && (typeOf.get(p.apn) === null || !p.record.address)) result.gaps++;
+		}
 		result.durationMs = Date.now() - started;
-		return result;
+		return finishCounts(result);
 	}
 
-	async #collectParcel(
-		parcel: BulkParcel,
-		opts: CollectOptions,
+	/** The page's parcels from the GIS layer; page 1 falls back to the REST search of the whole ZIP. */
+	async #listPage(
+		zip: string,
+		page: number,
 		tally: RequestTally,
-		stateTtl: number,
 		result: CollectResult,
 		signal: AbortSignal,
-	): Promise<MergeStatus> {
-		const key = stateKey(parcel.apn);
-		const known = opts.force ? undefined : await this.#state.get<ParcelState>(key);
-		const fingerprint = factsFingerprint(parcel.record);
-		const factsChanged = known?.h !== fingerprint;
-		let status: MergeStatus = "unchanged";
-		const collectedAt = new Date().toISOString();
-		if (factsChanged) {
-			const source = parcel.record.origin === "search" ? RAW_SOURCE.search : RAW_SOURCE.gis;
-			await this.#store.upsertRaw(source, parcel.apn, parcel.raw, collectedAt);
-			status = await this.#store.merge(parcel.apn, parcel.record, collectedAt);
-			await this.#state.set<ParcelState>(key, { h: fingerprint, d: known?.d ?? null }, stateTtl);
+	): Promise<BulkParcel[]> {
+		try {
+			const check = await this.#gis.checkLayer(tally, signal);
+			result.missingLayerFields = check.missing.map((m) => `${m.fact} (${m.field})`);
+			if (page === 1) {
+				const count = await this.#gis.countZip(zip, tally, signal);
+				result.expect = { items: count, pages: this.#gis.pagesFor(count) };
+			}
+			const rows = (await this.#gis.zipPage(zip, page, tally, signal)).rows;
+			return rows.map((r) => ({
+				apn: r.apn,
+				propertyType: r.propertyType,
+				record: r.record,
+				raw: r.attributes,
+			}));
+		} catch (err) {
+			signal.throwIfAborted();
+			const layerDown =
+				err instanceof HostRequestError || err instanceof HostFatalError || err instanceof TypeError;
+			// Later pages exist only because the layer answered page 1: retry them there.
+			if (!layerDown || page !== 1) throw err;
+			const parcels = await this.searchZip(zip, tally, signal);
+			result.bulkSource = "search";
+			result.bulkFallbackReason = (err as Error).message;
+			result.expect = { items: parcels.length, pages: 1 };
+			return parcels;
 		}
-		if (!parcel.propertyType || !opts.detailTypes.includes(parcel.propertyType)) return status;
-		const fresh =
-			!factsChanged &&
-			known?.d != null &&
-			opts.detailMaxAgeMs > 0 &&
-			Date.now() - known.d < opts.detailMaxAgeMs;
-		if (fresh) {
-			result.detailsFresh++;
-			return status;
-		}
-		const detail = await this.#api.parcel(parcel.apn, tally, signal);
-		if (!detail) {
-			result.notFound++;
-			return status;
-		}
-		const detailAt = new Date().toISOString();
-		await this.#store.upsertRaw(RAW_SOURCE.parcel, parcel.apn, detail.raw, detailAt);
-		const detailStatus = await this.#store.merge(parcel.apn, detail.record, detailAt);
-		await this.#state.set<ParcelState>(key, { h: fingerprint, d: Date.now() }, stateTtl);
-		result.detailsFetched++;
-		return combine(status, detailStatus);
 	}
+
+	async #ingest(records: IngestRecord[], result: CollectResult): Promise<IngestOutcome[]> {
+		if (records.length === 0) return [];
+		const answer = await this.#store.ingest(records);
+		result.storeRoundTrips += answer.roundTrips.total;
+		return answer.outcomes;
+	}
+
+	async #details(
+		due: BulkParcel[],
+		opts: CollectOptions,
+		tally: RequestTally,
+		result: CollectResult,
+		status: Map<string, MergeStatus>,
+		typeOf: Map<string, string | null>,
+		signal: AbortSignal,
+		stop: AbortController,
+	): Promise<void> {
+		let fatal: HostFatalError | null = null;
+		let buffer: IngestRecord[] = [];
+		const flush = async () => {
+			const batch = buffer;
+			buffer = [];
+			const outcomes = await this.#ingest(batch, result);
+			for (const [i, out] of outcomes.entries()) {
+				const apn = batch[i]!.sourceId;
+				if (out.status === "rejected") fail(result, apn, out.error ?? "details rejected by the store");
+				else status.set(apn, combine(status.get(apn) ?? "unchanged", out.status));
+			}
+		};
+		let queue = due;
+		for (let pass = 1; pass <= DETAIL_PASSES && queue.length > 0 && !fatal; pass++) {
+			const failedThisPass: { parcel: BulkParcel; reason: string }[] = [];
+			let next = 0;
+			const worker = async () => {
+				while (next < queue.length && !fatal) {
+					signal.throwIfAborted();
+					const parcel = queue[next++]!;
+					try {
+						const detail = await this.#api.parcel(parcel.apn, tally, signal);
+						if (!detail) {
+							result.notFound++;
+							continue;
+						}
+						if (detail.record.propertyType) typeOf.set(parcel.apn, detail.record.propertyType);
+						buffer.push({
+							source: "maricopa",
+							sourceId: parcel.apn,
+							record: detail.record,
+							collectedAt: new Date().toISOString(),
+							raw: { source: RAW_SOURCE.parcel, payload: detail.raw },
+						});
+						result.detailsFetched++;
+						if (buffer.length >= DETAIL_BATCH) await flush();
+					} catch (err) {
+						if (err instanceof HostFatalError) {
+							fatal ??= err;
+							stop.abort(err);
+							return;
+						}
+						if (opts.signal?.aborted) throw err;
+						if (!(err instanceof HostRequestError)) throw err;
+						failedThisPass.push({ parcel, reason: err.message });
+					}
+				}
+			};
+			const workers = Array.from({ length: Math.max(1, Math.min(opts.concurrency, queue.length)) }, worker);
+			const settled = await Promise.allSettled(workers);
+			if (fatal) throw fatal;
+			opts.signal?.throwIfAborted();
+			const crashed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+			if (crashed) throw crashed.reason;
+			if (buffer.length > 0) await flush();
+			if (pass === DETAIL_PASSES) for (const f of failedThisPass) fail(result, f.parcel.apn, f.reason);
+			queue = failedThisPass.map((f) => f.parcel);
+		}
+	}
+}
+
+function fail(result: CollectResult, apn: string, reason: string): void {
+	result.failures++;
+	if (result.failed.length < MAX_LISTED_FAILURES) result.failed.push({ apn, reason: reason.slice(0, 300) });
+}
+
+function finishCounts(result: CollectResult): CollectResult {
+	const tally = result.requestsByKind;
+	result.requests = tally.bulk + tally.detail;
+	const n = Math.max(1, result.parcels);
+	result.requestsPerParcel = {
+		bulk: round(tally.bulk / n),
+		detail: round(tally.detail / n),
+		total: round(result.requests / n),
+	};
+	return result;
 }
 
 function combine(a: MergeStatus, b: MergeStatus): MergeStatus {

@@ -289,7 +289,10 @@ export class GisQueryError extends Error {
 	}
 }
 
-export function parseGisPage(body: unknown): GisPage {
+export function parseGisPage(
+	body: unknown,
+	fields: Record<GisFact, string | null> = DEFAULT_GIS_FIELDS,
+): GisPage {
 	if (!isObject(body)) throw new UpstreamShapeError("gis: body is not an object");
 	if (isObject(body.error)) {
 		const code = typeof body.error.code === "number" ? body.error.code : 0;
@@ -300,41 +303,96 @@ export function parseGisPage(body: unknown): GisPage {
 	const rows = body.features.map((f, i) => {
 		if (!isObject(f) || !isObject(f.attributes))
 			throw new UpstreamShapeError(`gis: feature ${i} has no attributes`);
-		return gisRowOf(f.attributes, i);
+		return gisRowOf(f.attributes, i, fields);
 	});
 	return { rows, exceededTransferLimit: body.exceededTransferLimit === true };
 }
 
-function gisRowOf(a: Json, i: number): GisRow {
-	const apn = requireApn(a.APN, `gis feature ${i}`);
-	const propertyType = propertyTypeFromUseCode(a.PUC);
-	const street = parseText(a.PHYSICAL_ADDRESS);
-	const owner = parseText(a.OWNER_NAME);
-	const taxYear = parseInteger(a.TAX_YR_CUR);
-	const fcv = parseNumber(a.FCV_CUR);
-	const lat = parseNumber(a.LATITUDE);
-	const long = parseNumber(a.LONGITUDE);
+/**
+ * What each fact is called on the GIS layer. Public code that reads the layer names fields
+ * differently (`PUC` or `USE_CODE`, `LAND_SIZE` or `LAND_SQF`, `CONST_YEAR` or `YR_BLT`), so the
+ * names are configuration (MARICOPA_GIS_FIELDS), checked at start against the layer's own list.
+ */
+export interface GisFieldNames {
+	apn: string;
+	address: string;
+	city: string;
+	zip: string;
+	owner: string;
+	subdivision: string;
+	mcr: string;
+	useCode: string;
+	lotSize: string;
+	constructionYear: string;
+	livingSpace: string;
+	fullCashValue: string;
+	limitedValue: string;
+	taxYear: string;
+	lat: string;
+	long: string;
+}
+
+export type GisFact = keyof GisFieldNames;
+
+/** Without these a row cannot be keyed or paged by ZIP. */
+export const REQUIRED_GIS_FACTS: readonly GisFact[] = ["apn", "zip", "address"];
+
+export const DEFAULT_GIS_FIELDS: GisFieldNames = {
+	apn: "APN",
+	address: "PHYSICAL_ADDRESS",
+	city: "PHYSICAL_CITY",
+	zip: "PHYSICAL_ZIP",
+	owner: "OWNER_NAME",
+	subdivision: "SUBNAME",
+	mcr: "MCRNUM",
+	useCode: "PUC",
+	lotSize: "LAND_SIZE",
+	constructionYear: "CONST_YEAR",
+	livingSpace: "LIVING_SPACE",
+	fullCashValue: "FCV_CUR",
+	limitedValue: "LPV_CUR",
+	taxYear: "TAX_YR_CUR",
+	lat: "LATITUDE",
+	long: "LONGITUDE",
+};
+
+/**
+ * A GIS row as a parcel record. `fields` maps each fact to its layer field; a fact mapped to null is
+ * absent from the layer (a gap the caller reports).
+ */
+export function gisRowOf(
+	a: Json,
+	i: number,
+	fields: Record<GisFact, string | null> = DEFAULT_GIS_FIELDS,
+): GisRow {
+	const f = (fact: GisFact) => (fields[fact] ? a[fields[fact]] : undefined);
+	const apn = requireApn(f("apn"), `gis feature ${i}`);
+	const propertyType = propertyTypeFromUseCode(f("useCode"));
+	const street = parseText(f("address"));
+	const owner = parseText(f("owner"));
+	const taxYear = parseInteger(f("taxYear"));
+	const fcv = parseNumber(f("fullCashValue"));
+	const lat = parseNumber(f("lat"));
+	const long = parseNumber(f("long"));
 	const record: AssessorParcelRecord = compact({
 		apn,
 		origin: "gis" as const,
-		address: street
-			? { street, city: parseText(a.PHYSICAL_CITY, 80), state: "AZ", zip: zipOf(a.PHYSICAL_ZIP) }
-			: null,
+		address: street ? { street, city: parseText(f("city"), 80), state: "AZ", zip: zipOf(f("zip")) } : null,
 		propertyType: propertyType === "OTHER" ? null : propertyType,
-		subdivision: parseText(a.SUBNAME),
-		mcr: parseText(a.MCRNUM, 20),
-		useCode: parseText(a.PUC, 20),
+		subdivision: parseText(f("subdivision")),
+		mcr: parseText(f("mcr"), 20),
+		useCode: parseText(f("useCode"), 20),
 		lat: lat !== null && lat >= -90 && lat <= 90 ? lat : null,
 		long: long !== null && long >= -180 && long <= 180 ? long : null,
 		owner: owner ? { name: owner } : null,
 		valuations:
 			taxYear !== null && taxYear >= 1900 && taxYear <= 2200 && fcv !== null
-				? [compact({ taxYear, fullCashValue: fcv, limitedPropertyValue: parseNumber(a.LPV_CUR) })]
+				? [compact({ taxYear, fullCashValue: fcv, limitedPropertyValue: parseNumber(f("limitedValue")) })]
 				: undefined,
 		facts: compact({
-			lotSize: parseNumber(a.LAND_SIZE),
-			livableSpace: parseNumber(a.LIVING_SPACE),
-			constructionYear: parseInteger(a.CONST_YEAR),
+			lotSize: parseNumber(f("lotSize")),
+			livableSpace: parseNumber(f("livingSpace")),
+			constructionYear: parseInteger(f("constructionYear")),
 		}),
 	});
 	return { apn, propertyType, record, attributes: a };

@@ -5,6 +5,7 @@ import { type HttpAnswer, retryAfterMs } from "../../src/core/http.ts";
 import { classifyApiAnswer } from "../../src/maricopa/api-client.ts";
 import { classifyGisAnswer } from "../../src/maricopa/gis-client.ts";
 import {
+	DEFAULT_GIS_FIELDS,
 	parseGisPage,
 	parseNumber,
 	parseParcelDetail,
@@ -111,12 +112,42 @@ describe("Assessor answer classification", () => {
 	});
 
 	test("GIS errors inside HTTP 200", () => {
-		const bad = classifyGisAnswer(
+		const bad = classifyGisAnswer(parseGisPage)(
 			answer({ body: '{"error":{"code":400,"message":"Unable","details":["bad where"]}}' }),
 		);
 		assert.equal(bad.attempt.kind, "failed");
-		const down = classifyGisAnswer(answer({ body: '{"error":{"code":500,"message":"busy"}}' }));
+		const down = classifyGisAnswer(parseGisPage)(answer({ body: '{"error":{"code":500,"message":"busy"}}' }));
 		assert.equal(down.attempt.kind, "transient");
+	});
+
+	test("GIS field names are configuration: another layer's names read the same facts", () => {
+		const attributes = {
+			APN: "10306005",
+			SITUS: "4027 N 55TH AVE",
+			ZIP5: "85031",
+			USE_CODE: "0131",
+			LAND_SQF: "6,534",
+			YR_BLT: "1959",
+		};
+		const fields = {
+			...DEFAULT_GIS_FIELDS,
+			address: "SITUS",
+			zip: "ZIP5",
+			useCode: "USE_CODE",
+			lotSize: "LAND_SQF",
+			constructionYear: "YR_BLT",
+			owner: null,
+		};
+		const page = parseGisPage({ features: [{ attributes }] }, fields);
+		const row = page.rows[0]!;
+		assert.equal(row.propertyType, "RESIDENTIAL");
+		assert.equal(row.record.address?.zip, "85031");
+		assert.equal(row.record.facts?.lotSize, 6534);
+		assert.equal(row.record.facts?.constructionYear, 1959);
+		// With the default names nothing but the APN is found: no type, no facts.
+		const blind = parseGisPage({ features: [{ attributes }] }).rows[0]!;
+		assert.equal(blind.propertyType, null);
+		assert.equal(blind.record.address, undefined);
 	});
 });
 
