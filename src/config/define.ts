@@ -133,6 +133,16 @@ export function validateEnv(groups: SettingGroup[], env: NodeJS.ProcessEnv): Rec
 		});
 		throw new ConfigError(problems);
 	}
+	// A list-valued secret (API_TOKENS, PROXIES) is converted to its items: each item is a secret of
+	// its own, printed alone wherever the list is shown (the REPL's `config`, an API answer).
+	for (const group of groups) {
+		for (const [name, setting] of Object.entries(group)) {
+			const value = input[name];
+			if (setting.secret && Array.isArray(value)) {
+				for (const item of value) if (typeof item === "string") registerSecret(item);
+			}
+		}
+	}
 	return input;
 }
 
