@@ -3,8 +3,19 @@
  * (cluster): reads, inserts that fail on a unique-key clash, and writes conditional on the version
  * that was read. Both backends enforce unique indexes, and NeDB's executor runs one operation at a
  * time, so the same optimistic algorithm is correct in one process (NeDB) and across many (Mongo).
+ *
+ * Bulk forms (insertMany, replaceManyIf, deleteMany) let a page of records cost a few round trips:
+ * one request on MongoDB, a loop in process on NeDB. `CountingCollection` counts the operations
+ * sent to the backend (one per method call, whatever its size).
  */
-import type { Collection, Document, Filter } from "mongodb";
+import {
+	type AnyBulkWriteOperation,
+	type Collection,
+	type Document,
+	type Filter,
+	MongoBulkWriteError,
+} from "mongodb";
+import { canonicalJson } from "../domain/property.ts";
 
 /** A write clashed with a unique index (another writer got there first): re-read and retry. */
 export class DuplicateKeyError extends Error {
@@ -22,6 +33,19 @@ export interface FindOptions {
 	limit?: number;
 	/** Fields to leave out of the results. */
 	omit?: string[];
+	/** Only these fields (and _id) in the results; not with `omit`. */
+	fields?: string[];
+}
+
+export interface InsertManyResult {
+	/** _ids of the documents refused by a unique index (the others were inserted). */
+	duplicates: string[];
+}
+
+export interface ConditionalReplace<T> {
+	/** Pins _id (and the version read). */
+	query: Query;
+	doc: T;
 }
 
 export interface DocCollection<T extends { _id: string }> {
@@ -34,6 +58,86 @@ export interface DocCollection<T extends { _id: string }> {
 	replaceIf(query: Query, doc: T): Promise<boolean>;
 	deleteIf(query: Query): Promise<boolean>;
 	ensureIndex(field: string, unique: boolean): Promise<void>;
+	/** Insert each document, unordered: one clash with a unique index does not stop the rest. */
+	insertMany(docs: T[]): Promise<InsertManyResult>;
+	/**
+	 * `replaceIf` for each item, in one request: true where the item's document was replaced; false
+	 * where none matched its query or the replacement clashed with a unique index. `extraTrip` is
+	 * called for each further request the answer needed (MongoDB: a read-back, see there).
+	 */
+	replaceManyIf(items: ConditionalReplace<T>[], extraTrip?: () => void): Promise<boolean[]>;
+	/** Delete every match; the number deleted. */
+	deleteMany(query: Query): Promise<number>;
+}
+
+function projection(options: FindOptions): Record<string, 0 | 1> | undefined {
+	if (options.fields) return Object.fromEntries(options.fields.map((f) => [f, 1]));
+	if (options.omit) return Object.fromEntries(options.omit.map((f) => [f, 0]));
+	return undefined;
+}
+
+/** One tally of round trips (e.g. a service-wide total, or one call's). */
+export interface Tally {
+	n: number;
+}
+
+/** Counts every operation sent to the backend in each of `tallies`; otherwise passes through. */
+export class CountingCollection<T extends { _id: string }> implements DocCollection<T> {
+	readonly inner: DocCollection<T>;
+	readonly tallies: Tally[];
+	constructor(inner: DocCollection<T>, tallies: Tally[]) {
+		this.inner = inner;
+		this.tallies = tallies;
+	}
+
+	private trip(): void {
+		for (const t of this.tallies) t.n++;
+	}
+
+	findOne(query: Query): Promise<T | null> {
+		this.trip();
+		return this.inner.findOne(query);
+	}
+	find(query: Query, options?: FindOptions): Promise<T[]> {
+		this.trip();
+		return this.inner.find(query, options);
+	}
+	count(query: Query): Promise<number> {
+		this.trip();
+		return this.inner.count(query);
+	}
+	insert(doc: T): Promise<void> {
+		this.trip();
+		return this.inner.insert(doc);
+	}
+	replaceIf(query: Query, doc: T): Promise<boolean> {
+		this.trip();
+		return this.inner.replaceIf(query, doc);
+	}
+	deleteIf(query: Query): Promise<boolean> {
+		this.trip();
+		return this.inner.deleteIf(query);
+	}
+	ensureIndex(field: string, unique: boolean): Promise<void> {
+		this.trip();
+		return this.inner.ensureIndex(field, unique);
+	}
+	insertMany(docs: T[]): Promise<InsertManyResult> {
+		if (docs.length > 0) this.trip();
+		return this.inner.insertMany(docs);
+	}
+	async replaceManyIf(items: ConditionalReplace<T>[], extraTrip?: () => void): Promise<boolean[]> {
+		if (items.length === 0) return [];
+		this.trip();
+		return await this.inner.replaceManyIf(items, () => {
+			this.trip();
+			extraTrip?.();
+		});
+	}
+	deleteMany(query: Query): Promise<number> {
+		this.trip();
+		return this.inner.deleteMany(query);
+	}
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -72,10 +176,7 @@ export class NedbCollection<T extends { _id: string }> implements DocCollection<
 	}
 
 	async find(query: Query, options: FindOptions = {}): Promise<T[]> {
-		let cursor = this.db.findAsync(
-			query,
-			options.omit ? Object.fromEntries(options.omit.map((f) => [f, 0])) : {},
-		);
+		let cursor = this.db.findAsync(query, projection(options) ?? {});
 		if (options.sort) cursor = cursor.sort(options.sort);
 		if (options.skip) cursor = cursor.skip(options.skip);
 		if (options.limit) cursor = cursor.limit(options.limit);
@@ -112,6 +213,37 @@ export class NedbCollection<T extends { _id: string }> implements DocCollection<
 	async ensureIndex(field: string, unique: boolean): Promise<void> {
 		await this.db.ensureIndexAsync({ fieldName: field, unique });
 	}
+
+	// NeDB inserts an array all-or-nothing, so one by one (in process: no round trip to save).
+	async insertMany(docs: T[]): Promise<InsertManyResult> {
+		const duplicates: string[] = [];
+		for (const doc of docs) {
+			try {
+				await this.insert(doc);
+			} catch (err) {
+				if (!(err instanceof DuplicateKeyError)) throw err;
+				duplicates.push(doc._id);
+			}
+		}
+		return { duplicates };
+	}
+
+	async replaceManyIf(items: ConditionalReplace<T>[]): Promise<boolean[]> {
+		const out: boolean[] = [];
+		for (const { query, doc } of items) {
+			try {
+				out.push(await this.replaceIf(query, doc));
+			} catch (err) {
+				if (!(err instanceof DuplicateKeyError)) throw err;
+				out.push(false);
+			}
+		}
+		return out;
+	}
+
+	async deleteMany(query: Query): Promise<number> {
+		return await this.db.removeAsync(query, { multi: true });
+	}
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -132,7 +264,8 @@ export class MongoCollection<T extends { _id: string }> implements DocCollection
 
 	async find(query: Query, options: FindOptions = {}): Promise<T[]> {
 		let cursor = this.collection.find(query as Filter<Document>);
-		if (options.omit) cursor = cursor.project(Object.fromEntries(options.omit.map((f) => [f, 0])));
+		const fields = projection(options);
+		if (fields) cursor = cursor.project(fields);
 		if (options.sort) cursor = cursor.sort(options.sort);
 		if (options.skip) cursor = cursor.skip(options.skip);
 		if (options.limit) cursor = cursor.limit(options.limit);
@@ -169,5 +302,57 @@ export class MongoCollection<T extends { _id: string }> implements DocCollection
 
 	async ensureIndex(field: string, unique: boolean): Promise<void> {
 		await this.collection.createIndex({ [field]: 1 }, unique ? { unique: true } : {});
+	}
+
+	async insertMany(docs: T[]): Promise<InsertManyResult> {
+		if (docs.length === 0) return { duplicates: [] };
+		try {
+			await this.collection.insertMany(docs as unknown as Document[], { ordered: false });
+			return { duplicates: [] };
+		} catch (err) {
+			if (!(err instanceof MongoBulkWriteError)) {
+				if (isMongoDuplicate(err) && docs.length === 1) return { duplicates: [docs[0]!._id] };
+				throw err;
+			}
+			const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+			const other = errors.find((e) => e.code !== 11000);
+			if (other) throw err;
+			return { duplicates: errors.map((e) => docs[e.index]!._id) };
+		}
+	}
+
+	async replaceManyIf(items: ConditionalReplace<T>[], extraTrip?: () => void): Promise<boolean[]> {
+		if (items.length === 0) return [];
+		const ops: AnyBulkWriteOperation<Document>[] = items.map(({ query, doc }) => {
+			const { _id, ...rest } = doc;
+			return { replaceOne: { filter: query as Filter<Document>, replacement: rest } };
+		});
+		const out = items.map(() => true);
+		let matched: number;
+		try {
+			matched = (await this.collection.bulkWrite(ops, { ordered: false })).matchedCount;
+		} catch (err) {
+			if (!(err instanceof MongoBulkWriteError)) throw err;
+			const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+			if (errors.some((e) => e.code !== 11000)) throw err;
+			for (const e of errors) out[e.index] = false;
+			matched = err.result?.matchedCount ?? 0;
+		}
+		const expected = out.filter(Boolean).length;
+		if (matched >= expected) return out;
+		// The answer has totals only: read the documents back and keep as written those that hold
+		// exactly what this call wrote. Callers hold the documents' locks (or re-check by version).
+		extraTrip?.();
+		const ids = items.map((i) => i.doc._id);
+		const stored = new Map(
+			(await this.collection.find({ _id: { $in: ids } } as unknown as Filter<Document>).toArray()).map(
+				(d) => [String(d._id), canonicalJson(d)],
+			),
+		);
+		return items.map(({ doc }, i) => out[i]! && stored.get(doc._id) === canonicalJson(doc));
+	}
+
+	async deleteMany(query: Query): Promise<number> {
+		return (await this.collection.deleteMany(query as Filter<Document>)).deletedCount;
 	}
 }
