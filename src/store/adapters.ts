@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import DbService, { type DbAdapter } from "moleculer-db";
 import type { Config } from "../config/index.ts";
 import { type Datastore, type DocCollection, MongoCollection, NedbCollection } from "./collection.ts";
-import { type KeyLocks, LocalKeyLocks, MongoKeyLocks } from "./key-lock.ts";
+import { type KeyLocks, LocalKeyLocks, type LockDoc, MongoKeyLocks } from "./key-lock.ts";
 import { MongoV6Adapter } from "./mongo-adapter.ts";
 
 export interface StoreAdapter<T extends { _id: string }> {
@@ -32,7 +32,7 @@ export function createStoreAdapter<T extends { _id: string }>(config: Config, na
 			locks: (connected) => {
 				const db = (connected as MongoV6Adapter).db;
 				if (!db) throw new Error(`${name}: MongoDB adapter is not connected`);
-				return new MongoKeyLocks(db.collection(`${name}_locks`));
+				return new MongoKeyLocks(new MongoCollection<LockDoc>(db.collection(`${name}_locks`)));
 			},
 		};
 	}
