@@ -8,6 +8,14 @@
  *   the APN) or, when the parcel already has a property, absorbs and deletes it — no orphan twin.
  * - A listing goes to the property that already holds it, else to the holder of its address claim,
  *   else to a new address-keyed property claiming the address.
+ *
+ * Lookups go by top-level indexed fields (`key`, `claim`): a parcel's record lives in the property
+ * keyed by its APN, and a listing's nearly always in the holder of its address claim; only a listing
+ * found in neither is looked for by `sourceKeys` (an array, which FerretDB scans).
+ *
+ * `mergeMany` merges a page: two reads for the whole page, the merges in memory, one insert of the
+ * new properties and one version-guarded replace of the changed ones under batch locks. Whatever is
+ * not that simple case goes through `merge` on its own.
  */
 import { randomUUID } from "node:crypto";
 import { propertyInputHash } from "../domain/enrichment-input.ts";
@@ -24,7 +32,14 @@ import {
 	sourceKey,
 } from "../domain/property.ts";
 import { sleep } from "../utils/time.ts";
-import { type DocCollection, DuplicateKeyError, type FindOptions, type Query } from "./collection.ts";
+import {
+	CountingCollection,
+	type DocCollection,
+	DuplicateKeyError,
+	type FindOptions,
+	type Query,
+	type Tally,
+} from "./collection.ts";
 import { type KeyLocks, LocalKeyLocks } from "./key-lock.ts";
 
 export class MergeConflictError extends Error {
@@ -62,6 +77,31 @@ export interface PropertyPage {
 /** What `setEnrichment` did: stored; refused because the facts changed since; no such property. */
 export type EnrichmentWrite = "stored" | "stale" | "missing";
 
+/** Per-record merges `mergeMany` runs at once (records sharing a lock key run one after another). */
+const FALLBACK_CONCURRENCY = 8;
+
+type Identity = ReturnType<typeof identityOf>;
+
+/** Why a record cannot be joined to any property, or null when it can. */
+export function unjoinableReason(input: Pick<Contribution, "source" | "record">): string | null {
+	const identity = identityOf(input);
+	if (identity.apn || identity.addressKey) return null;
+	return input.source === "maricopa"
+		? `'${(input.record as { apn: string }).apn}' is not a parcel number`
+		: "listing address has no house number or no ZIP: cannot be joined to a parcel";
+}
+
+/**
+ * Every writer of a property holds at least one key in common with every other writer of it:
+ * parcels take their APN and address, listings their address and their own source key.
+ */
+function mergeLockKeys(input: Contribution, identity: Identity): string[] {
+	const keys = [sourceKey(input.source, input.sourceId)];
+	if (identity.apn) keys.push(`apn:${identity.apn}`);
+	if (identity.addressKey) keys.push(`addr:${identity.addressKey}`);
+	return keys;
+}
+
 /** Too big for list answers; `get` returns it. */
 const LIST_OMIT = ["contributions", "history"];
 
@@ -89,6 +129,15 @@ export class PropertyStore {
 		this.now = options.now ?? (() => new Date().toISOString());
 	}
 
+	/** The same store, its round trips (documents and locks) counted in `tallies` too. */
+	counting(tallies: Tally[], lockTallies: Tally[] = tallies): PropertyStore {
+		return new PropertyStore(new CountingCollection(this.col, tallies), {
+			maxAttempts: this.maxAttempts,
+			now: this.now,
+			locks: this.locks.counting(lockTallies),
+		});
+	}
+
 	async ensureIndexes(): Promise<void> {
 		await this.col.ensureIndex("key", true);
 		await this.col.ensureIndex("claim", true);
@@ -101,23 +150,18 @@ export class PropertyStore {
 
 	async merge(input: Contribution): Promise<MergeOutcome> {
 		const identity = identityOf(input);
-		if (!identity.apn && !identity.addressKey) {
-			throw new UnjoinableRecordError(
-				input.source === "maricopa"
-					? `'${(input.record as { apn: string }).apn}' is not a parcel number`
-					: "listing address has no house number or no ZIP: cannot be joined to a parcel",
-			);
-		}
+		const unjoinable = unjoinableReason(input);
+		if (unjoinable) throw new UnjoinableRecordError(unjoinable);
 		// Re-collection fast path: the record is already merged as it is, no lock or write needed.
-		const holder = await this.col.findOne({ sourceKeys: sourceKey(input.source, input.sourceId) });
+		// A parcel's record is in the property keyed by its APN; a listing's, nearly always, in the
+		// holder of its address claim (else the locked path below finds it).
+		const holder = identity.apn
+			? await this.col.findOne({ key: identity.apn })
+			: await this.col.findOne({ claim: identity.addressKey });
 		if (holder && alreadyMerged(holder, input)) {
 			return { key: holder.key, status: "unchanged", changes: [], attempts: 1, absorbed: [] };
 		}
-		// Every writer of a property holds at least one key in common with every other writer of it:
-		// parcels take their APN and address, listings their address and their own source key.
-		const lockKeys = [sourceKey(input.source, input.sourceId)];
-		if (identity.apn) lockKeys.push(`apn:${identity.apn}`);
-		if (identity.addressKey) lockKeys.push(`addr:${identity.addressKey}`);
+		const lockKeys = mergeLockKeys(input, identity);
 		for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
 			try {
 				const out = await this.locks.withLocks(lockKeys, () =>
@@ -135,6 +179,161 @@ export class PropertyStore {
 		throw new MergeConflictError(
 			`gave up merging ${sourceKey(input.source, input.sourceId)} after ${this.maxAttempts} conflicts`,
 		);
+	}
+
+	/**
+	 * `merge` for a page of records, with the same outcomes (in input order) as merging them one by
+	 * one. Round trips for the page: a read by key and a read by address claim, then, for the records
+	 * that change something, one batch of locks, one insert of the new properties, one guarded replace
+	 * of the updated ones and the locks' release. A listing that is new or changed, a parcel meeting an
+	 * address-keyed property to adopt or absorb, a record sharing a lock key with another of the page,
+	 * a lock not obtained, a clash or a version that moved: those records go through `merge`.
+	 */
+	async mergeMany(inputs: Contribution[]): Promise<MergeOutcome[]> {
+		const items = inputs.map((input) => {
+			const unjoinable = unjoinableReason(input);
+			if (unjoinable) throw new UnjoinableRecordError(unjoinable);
+			const identity = identityOf(input);
+			return { input, identity, lockKeys: mergeLockKeys(input, identity) };
+		});
+		const out: (MergeOutcome | null)[] = items.map(() => null);
+		const fallback = new Set<number>();
+		// A record given twice keeps its order: both go through `merge`.
+		const perSourceKey = new Map<string, number>();
+		for (const { lockKeys } of items)
+			perSourceKey.set(lockKeys[0]!, (perSourceKey.get(lockKeys[0]!) ?? 0) + 1);
+		items.forEach(({ lockKeys }, i) => {
+			if (perSourceKey.get(lockKeys[0]!)! > 1) fallback.add(i);
+		});
+		const open = (i: number) => out[i] === null && !fallback.has(i);
+		const unchanged = (doc: PropertyDoc): MergeOutcome => ({
+			key: doc.key,
+			status: "unchanged",
+			changes: [],
+			attempts: 1,
+			absorbed: [],
+		});
+
+		// Read 1: the parcels' properties, by key.
+		const apns = [
+			...new Set(items.flatMap(({ identity }, i) => (open(i) && identity.apn ? [identity.apn] : []))),
+		];
+		const byKey = new Map(
+			apns.length > 0 ? (await this.col.find({ key: { $in: apns } })).map((d) => [d.key, d]) : [],
+		);
+		items.forEach(({ input, identity }, i) => {
+			const doc = identity.apn ? byKey.get(identity.apn) : undefined;
+			if (open(i) && doc && alreadyMerged(doc, input)) out[i] = unchanged(doc);
+		});
+		// Read 2: the holders of the addresses the others name.
+		const addressOf = (identity: Identity) =>
+			identity.addressKey ?? (identity.apn ? (byKey.get(identity.apn)?.addressKey ?? null) : null);
+		const addresses = [
+			...new Set(
+				items.flatMap(({ identity }, i) => {
+					const address = open(i) ? addressOf(identity) : null;
+					return address ? [address] : [];
+				}),
+			),
+		];
+		const byClaim = new Map(
+			addresses.length > 0
+				? (await this.col.find({ claim: { $in: addresses } })).map((d) => [d.claim, d])
+				: [],
+		);
+		items.forEach(({ input, identity }, i) => {
+			if (!open(i)) return;
+			if (identity.apn) {
+				const doc = byKey.get(identity.apn);
+				const address = addressOf(identity);
+				const holder = address ? byClaim.get(address) : undefined;
+				// An address-keyed property to adopt or absorb: the careful path.
+				if (holder && !holder.apn && holder._id !== doc?._id) fallback.add(i);
+				return;
+			}
+			const holder = byClaim.get(identity.addressKey!);
+			if (holder && alreadyMerged(holder, input)) out[i] = unchanged(holder);
+			else fallback.add(i);
+		});
+
+		// The parcels left write; each must be the only record of the page its locks cover.
+		const pending = items.map((_, i) => i).filter((i) => out[i] === null);
+		const lockUse = new Map<string, number>();
+		for (const i of pending) for (const k of items[i]!.lockKeys) lockUse.set(k, (lockUse.get(k) ?? 0) + 1);
+		const writers = pending.filter((i) => {
+			if (fallback.has(i)) return false;
+			if (items[i]!.lockKeys.every((k) => lockUse.get(k) === 1)) return true;
+			fallback.add(i);
+			return false;
+		});
+		if (writers.length > 0) {
+			const held = await this.locks.tryLockMany(writers.flatMap((i) => items[i]!.lockKeys));
+			try {
+				const now = this.now();
+				const inserts: { i: number; res: MergeResult }[] = [];
+				const replaces: { i: number; res: MergeResult; version: number }[] = [];
+				for (const i of writers) {
+					const { input, identity, lockKeys } = items[i]!;
+					if (!lockKeys.every((k) => held.acquired.has(k))) {
+						fallback.add(i);
+						continue;
+					}
+					const doc = byKey.get(identity.apn!) ?? null;
+					const address = addressOf(identity);
+					const holder = address ? (byClaim.get(address) ?? null) : null;
+					if (!doc) {
+						const res = mergeProperty(null, input, { id: randomUUID(), now, claimAddress: !holder });
+						inserts.push({ i, res });
+						continue;
+					}
+					const res = mergeProperty(doc, input, {
+						id: doc._id,
+						now,
+						claimAddress: !holder || holder._id === doc._id,
+					});
+					if (res.status === "unchanged") out[i] = unchanged(doc);
+					else replaces.push({ i, res, version: doc.version });
+				}
+				const { duplicates } = await this.col.insertMany(inserts.map(({ res }) => res.doc));
+				const clashed = new Set(duplicates);
+				const outcome = ({ res }: { res: MergeResult }): MergeOutcome => ({
+					key: res.doc.key,
+					status: res.status,
+					changes: res.changes,
+					attempts: 1,
+					absorbed: [],
+				});
+				for (const x of inserts) {
+					if (clashed.has(x.res.doc._id)) fallback.add(x.i);
+					else out[x.i] = outcome(x);
+				}
+				const replaced = await this.col.replaceManyIf(
+					replaces.map(({ res, version }) => ({ query: { _id: res.doc._id, version }, doc: res.doc })),
+				);
+				replaces.forEach((x, j) => {
+					if (replaced[j]) out[x.i] = outcome(x);
+					else fallback.add(x.i);
+				});
+			} finally {
+				await held.release();
+			}
+		}
+
+		// The rest, one record at a time: records sharing a lock key in input order, others side by side.
+		const groups = groupBySharedKeys(
+			[...fallback].sort((a, b) => a - b),
+			(i) => items[i]!.lockKeys,
+		);
+		let next = 0;
+		await Promise.all(
+			Array.from({ length: Math.min(FALLBACK_CONCURRENCY, groups.length) }, async () => {
+				while (next < groups.length) {
+					const group = groups[next++]!;
+					for (const i of group) out[i] = await this.merge(items[i]!.input);
+				}
+			}),
+		);
+		return out as MergeOutcome[];
 	}
 
 	private async tryParcel(
@@ -185,9 +384,11 @@ export class PropertyStore {
 		addrKey: string,
 	): Promise<Omit<MergeOutcome, "attempts"> | null> {
 		const now = this.now();
-		const doc =
-			(await this.col.findOne({ sourceKeys: sourceKey(input.source, input.sourceId) })) ??
-			(await this.col.findOne({ claim: addrKey }));
+		const key = sourceKey(input.source, input.sourceId);
+		const claimHolder = await this.col.findOne({ claim: addrKey });
+		const doc = claimHolder?.sourceKeys.includes(key)
+			? claimHolder
+			: ((await this.col.findOne({ sourceKeys: key })) ?? claimHolder);
 		if (!doc) {
 			const res = mergeProperty(null, input, { id: randomUUID(), now, claimAddress: true });
 			await this.col.insert(res.doc);
@@ -253,6 +454,34 @@ export class PropertyStore {
 	count(query: Query = {}): Promise<number> {
 		return this.col.count(query);
 	}
+}
+
+/** `indexes` split into groups of records linked by shared keys, each group in input order. */
+function groupBySharedKeys(indexes: number[], keysOf: (i: number) => string[]): number[][] {
+	const parent = new Map<number, number>();
+	const find = (i: number): number => {
+		let root = i;
+		while (parent.get(root) !== root) root = parent.get(root)!;
+		parent.set(i, root);
+		return root;
+	};
+	const owner = new Map<string, number>();
+	for (const i of indexes) {
+		parent.set(i, i);
+		for (const k of keysOf(i)) {
+			const j = owner.get(k);
+			if (j === undefined) owner.set(k, i);
+			else parent.set(find(i), find(j));
+		}
+	}
+	const groups = new Map<number, number[]>();
+	for (const i of indexes) {
+		const root = find(i);
+		const group = groups.get(root);
+		if (group) group.push(i);
+		else groups.set(root, [i]);
+	}
+	return [...groups.values()];
 }
 
 /**
