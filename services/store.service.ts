@@ -18,9 +18,25 @@ import {
 } from "../src/domain/records.ts";
 import type { NodeContext, ServiceFactory } from "../src/node/context.ts";
 import { createStoreAdapter } from "../src/store/adapters.ts";
-import type { Query } from "../src/store/collection.ts";
-import { MergeConflictError, PropertyStore, UnjoinableRecordError } from "../src/store/property-store.ts";
-import { type RawDoc, RawStore } from "../src/store/raw-store.ts";
+import type { Query, Tally } from "../src/store/collection.ts";
+import {
+	AGES_MAX_IDS,
+	INGEST_MAX_RECORDS,
+	type IngestOutcome,
+	type IngestParams,
+	type IngestRecord,
+	type IngestResult,
+	type RawAgesParams,
+	type RoundTrips,
+} from "../src/store/ingest.ts";
+import { LockTimeoutError, MongoKeyLocks } from "../src/store/key-lock.ts";
+import {
+	MergeConflictError,
+	PropertyStore,
+	UnjoinableRecordError,
+	unjoinableReason,
+} from "../src/store/property-store.ts";
+import { type RawDoc, type RawItem, RawStore } from "../src/store/raw-store.ts";
 
 const { MoleculerClientError, MoleculerRetryableError, ValidationError } = moleculer.Errors;
 
@@ -41,6 +57,22 @@ const isoTime = {
 	type: "string",
 	pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/,
 } as const;
+const rawSource = { type: "string", pattern: /^[a-z][a-z0-9-]{0,39}$/ } as const;
+
+/** One record of `properties.ingest`, judged on its own (a bad one is rejected, not the call). */
+const checkIngestEnvelope = validator.compile({
+	source: { type: "enum", values: [...PROPERTY_SOURCES] },
+	sourceId: { type: "string", min: 1, max: 100 },
+	record: { type: "object" },
+	collectedAt: { ...isoTime, optional: true },
+	raw: { type: "object", optional: true, props: { source: rawSource, payload: { type: "any" } } },
+} as never) as Check;
+
+/** Backend failures that mean "the store cannot be reached now": the whole call is retryable. */
+function unavailable(err: unknown): boolean {
+	const name = (err as { name?: string } | null)?.name ?? "";
+	return /^Mongo.*(Network|ServerSelection|TopologyClosed|NotConnected|PoolCleared|Timeout)/.test(name);
+}
 
 const PROPERTY_FIELDS_OUT = [
 	"_id",
@@ -102,6 +134,14 @@ function publicProperty(doc: PropertyDoc, withHistory = false): Record<string, u
 }
 
 const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
+	// Requests sent to the backend since start, per collection (properties.stats).
+	const trips = { raw: { n: 0 }, properties: { n: 0 }, locks: { n: 0 } } satisfies Record<string, Tally>;
+	const tripsOf = (t: typeof trips): RoundTrips => ({
+		raw: t.raw.n,
+		properties: t.properties.n,
+		locks: t.locks.n,
+		total: t.raw.n + t.properties.n + t.locks.n,
+	});
 	const rawAdapter = createStoreAdapter<RawDoc>(config, "raw");
 	const propAdapter = createStoreAdapter<PropertyDoc>(config, "properties");
 	// Set once each service's adapter has connected (moleculer-db's afterConnected hook).
@@ -117,8 +157,20 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 			throw new MoleculerRetryableError("property store is not connected yet", 503, "STORE_NOT_READY");
 		return propertyStoreInstance;
 	};
-	const reject = (service: string, source: string, reason: string) =>
-		state.hincr(REJECTED_KEY, `${service}.${source}.${reason}`).catch(() => 0);
+	const reject = (service: string, source: string, reason: string, by = 1) =>
+		state.hincr(REJECTED_KEY, `${service}.${source}.${reason}`, by).catch(() => 0);
+	/** A raw payload the store refuses (null, too large), or null when it is fine. */
+	const rawProblem = (payload: unknown): { reason: string; message: string } | null => {
+		if (payload === undefined || payload === null)
+			return { reason: "empty", message: "raw record has no payload" };
+		const bytes = Buffer.byteLength(JSON.stringify(payload));
+		if (bytes > config.store.rawMaxBytes)
+			return {
+				reason: "too-large",
+				message: `raw payload is ${bytes} bytes, over STORE_RAW_MAX_BYTES (${config.store.rawMaxBytes})`,
+			};
+		return null;
+	};
 
 	const raw: ServiceSchema<DbServiceSettings> & {
 		adapter: unknown;
@@ -144,7 +196,7 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 			count: { cache: false },
 			upsertRaw: {
 				params: {
-					source: { type: "string", pattern: /^[a-z][a-z0-9-]{0,39}$/ },
+					source: rawSource,
 					sourceId: { type: "string", min: 1, max: 200 },
 					payload: { type: "any" },
 					collectedAt: { ...isoTime, optional: true },
@@ -153,20 +205,10 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 					ctx: Context<{ source: string; sourceId: string; payload: unknown; collectedAt?: string }>,
 				) {
 					const { source, sourceId, payload } = ctx.params;
-					if (payload === undefined || payload === null) {
-						await reject("raw", source, "empty");
-						throw new ValidationError("raw record has no payload", "VALIDATION_ERROR", [
-							{ field: "payload" },
-						]);
-					}
-					const bytes = Buffer.byteLength(JSON.stringify(payload));
-					if (bytes > config.store.rawMaxBytes) {
-						await reject("raw", source, "too-large");
-						throw new ValidationError(
-							`raw payload is ${bytes} bytes, over STORE_RAW_MAX_BYTES (${config.store.rawMaxBytes})`,
-							"VALIDATION_ERROR",
-							[{ field: "payload", actual: bytes }],
-						);
+					const problem = rawProblem(payload);
+					if (problem) {
+						await reject("raw", source, problem.reason);
+						throw new ValidationError(problem.message, "VALIDATION_ERROR", [{ field: "payload" }]);
 					}
 					const collectedAt = ctx.params.collectedAt ?? new Date().toISOString();
 					return await rawStore().upsert(source, sourceId, payload, collectedAt);
@@ -178,10 +220,25 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 					return rawStore().get(ctx.params.source, ctx.params.sourceId);
 				},
 			},
+			// When each of these records was last collected ({ sourceId: collectedAt }, stored ones only).
+			ages: {
+				params: {
+					source: rawSource,
+					sourceIds: {
+						type: "array",
+						max: AGES_MAX_IDS,
+						items: { type: "string", min: 1, max: 200 },
+					},
+				},
+				handler(ctx: Context<RawAgesParams>) {
+					return rawStore().ages(ctx.params.source, ctx.params.sourceIds);
+				},
+			},
 		},
 		async afterConnected(this: { adapter: DbAdapter }) {
-			rawStoreInstance = new RawStore(rawAdapter.collection(this.adapter));
-			await rawStoreInstance.ensureIndexes();
+			const store = new RawStore(rawAdapter.collection(this.adapter));
+			await store.ensureIndexes();
+			rawStoreInstance = store.counting([trips.raw]);
 		},
 	};
 
@@ -254,6 +311,112 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 							throw new MoleculerRetryableError(err.message, 503, "MERGE_CONFLICT");
 						throw err;
 					}
+				},
+			},
+			ingest: {
+				params: {
+					records: { type: "array", min: 1, max: INGEST_MAX_RECORDS, items: { type: "object" } },
+				},
+				async handler(ctx: Context<IngestParams>): Promise<IngestResult> {
+					const call = { raw: { n: 0 }, properties: { n: 0 }, locks: { n: 0 } };
+					const raws = rawStore().counting([call.raw]);
+					const props = propertyStore().counting([call.properties], [call.locks]);
+					const now = new Date().toISOString();
+					const outcomes: IngestOutcome[] = [];
+					const rejected = new Map<string, number>();
+					const accepted: { i: number; input: IngestRecord & { collectedAt: string } }[] = [];
+					const refuse = (i: number, sourceId: unknown, counter: string, error: string) => {
+						outcomes[i] = { sourceId: String(sourceId ?? ""), raw: null, status: "rejected", error };
+						rejected.set(counter, (rejected.get(counter) ?? 0) + 1);
+					};
+					ctx.params.records.forEach((given, i) => {
+						const source = PROPERTY_SOURCES.includes(given?.source) ? given.source : "unknown";
+						const envelope = checkIngestEnvelope({ ...given });
+						if (envelope !== true) {
+							const problems = envelope as { message?: string }[];
+							refuse(
+								i,
+								given?.sourceId,
+								`properties.${source}.invalid`,
+								problems.map((p) => p.message).join("; "),
+							);
+							return;
+						}
+						// The validator strips unknown fields in place: work on a copy of the caller's record.
+						const record = structuredClone(given.record);
+						const verdict = checkRecord[given.source]!(record);
+						if (verdict !== true) {
+							const problems = verdict as { message?: string }[];
+							refuse(
+								i,
+								given.sourceId,
+								`properties.${source}.invalid`,
+								`invalid ${source} record ${given.sourceId}: ${problems.map((p) => p.message).join("; ")}`,
+							);
+							return;
+						}
+						const unjoinable = unjoinableReason({ source: given.source, record });
+						if (unjoinable) {
+							refuse(i, given.sourceId, `properties.${source}.unjoinable`, unjoinable);
+							return;
+						}
+						const problem = given.raw ? rawProblem(given.raw.payload) : null;
+						if (problem) {
+							refuse(i, given.sourceId, `raw.${given.raw!.source}.${problem.reason}`, problem.message);
+							return;
+						}
+						accepted.push({ i, input: { ...given, record, collectedAt: given.collectedAt ?? now } });
+					});
+					await Promise.all(
+						[...rejected].map(([field, n]) => reject(...(field.split(".") as [string, string, string]), n)),
+					);
+					try {
+						const withRaw = accepted.filter(({ input }) => input.raw);
+						const rawOut = await raws.upsertMany(
+							withRaw.map(
+								({ input }): RawItem => ({
+									source: input.raw!.source,
+									sourceId: input.sourceId,
+									payload: input.raw!.payload,
+									collectedAt: input.collectedAt,
+								}),
+							),
+						);
+						const rawStatus = new Map(withRaw.map(({ i }, j) => [i, rawOut[j]!.status]));
+						const merged = await props.mergeMany(
+							accepted.map(({ input }) => ({
+								source: input.source,
+								sourceId: input.sourceId,
+								record: input.record,
+								collectedAt: input.collectedAt,
+							})),
+						);
+						accepted.forEach(({ i, input }, j) => {
+							const out = merged[j]!;
+							outcomes[i] = {
+								sourceId: input.sourceId,
+								key: out.key,
+								raw: rawStatus.get(i) ?? null,
+								status: out.status,
+							};
+							if (out.changes.length > 0 || out.status === "new") {
+								ctx.emit("properties.changed", { key: out.key, status: out.status, changes: out.changes });
+							}
+						});
+					} catch (err) {
+						if (err instanceof MergeConflictError)
+							throw new MoleculerRetryableError(err.message, 503, "MERGE_CONFLICT");
+						if (err instanceof LockTimeoutError)
+							throw new MoleculerRetryableError(err.message, 503, "LOCK_TIMEOUT");
+						if (unavailable(err))
+							throw new MoleculerRetryableError(
+								`the store's database is not reachable: ${(err as Error).message}`,
+								503,
+								"STORE_UNAVAILABLE",
+							);
+						throw err;
+					}
+					return { outcomes, roundTrips: tripsOf(call) };
 				},
 			},
 			setEnrichment: {
@@ -376,15 +539,18 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 						addressOnly: propertiesCount - withApn,
 						raw: rawCount,
 						rejected,
+						roundTrips: tripsOf(trips),
 					};
 				},
 			},
 		},
 		async afterConnected(this: { adapter: DbAdapter }) {
-			propertyStoreInstance = new PropertyStore(propAdapter.collection(this.adapter), {
-				locks: propAdapter.locks(this.adapter),
-			});
-			await propertyStoreInstance.ensureIndexes();
+			const locks = propAdapter.locks(this.adapter);
+			const store = new PropertyStore(propAdapter.collection(this.adapter), { locks });
+			await store.ensureIndexes();
+			// Locks left by a store node that was killed mid-merge: gone once expired, not only when met.
+			if (locks instanceof MongoKeyLocks) await locks.deleteExpired();
+			propertyStoreInstance = store.counting([trips.properties], [trips.locks]);
 		},
 	};
 

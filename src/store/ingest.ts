@@ -1,0 +1,66 @@
+/**
+ * `properties.ingest`: a page of records (1..INGEST_MAX_RECORDS) stored in a few round trips — their
+ * raw payloads upserted in bulk (`RawStore.upsertMany`), then merged in bulk
+ * (`PropertyStore.mergeMany`). Each record is judged on its own: an invalid or unjoinable one is
+ * answered "rejected" (and counted like a rejected `merge`) and nothing of it is stored, while the
+ * others go on. A store that cannot be reached fails the whole call (retryable, 503): a caller
+ * retries the page, which is idempotent.
+ *
+ * Callers (the collectors) import these types; the store service implements the action.
+ */
+import type { PropertySource, SourceRecord } from "../domain/records.ts";
+
+export const INGEST_MAX_RECORDS = 500;
+/** `raw.ages` answers for at most this many ids per call. */
+export const AGES_MAX_IDS = 1000;
+
+export interface IngestRecord {
+	source: PropertySource;
+	/** maricopa: the APN; mls: the MLS number. */
+	sourceId: string;
+	record: SourceRecord;
+	/** ISO time the record was collected; defaults to the time of the call. */
+	collectedAt?: string;
+	/** The upstream payload to keep as received, under its raw source (e.g. "maricopa-gis", "maricopa"). */
+	raw?: { source: string; payload: unknown };
+}
+
+export interface IngestParams {
+	records: IngestRecord[];
+}
+
+export type IngestStatus = "new" | "updated" | "unchanged" | "rejected";
+export type RawStatus = "created" | "updated" | "unchanged";
+
+export interface IngestOutcome {
+	sourceId: string;
+	/** The property's key (absent when rejected). */
+	key?: string;
+	/** What became of the raw payload; null when none was given or the record was rejected. */
+	raw: RawStatus | null;
+	status: IngestStatus;
+	/** Why it was rejected. */
+	error?: string;
+}
+
+/** Requests one call sent to the store's backend, per collection (locks: the merge locks). */
+export interface RoundTrips {
+	raw: number;
+	properties: number;
+	locks: number;
+	total: number;
+}
+
+export interface IngestResult {
+	/** In input order. */
+	outcomes: IngestOutcome[];
+	roundTrips: RoundTrips;
+}
+
+export interface RawAgesParams {
+	source: string;
+	sourceIds: string[];
+}
+
+/** collectedAt (ISO) of each stored record, by sourceId; ids not stored are absent. */
+export type RawAges = Record<string, string>;
