@@ -87,9 +87,9 @@ export const maricopaSettings = {
 		description: "Rows asked for per GIS query (the layer's MaxRecordCount caps it).",
 	},
 	MARICOPA_PROPERTY_TYPES: {
-		rule: listRule(MARICOPA_PROPERTY_TYPES),
+		rule: listRule([...MARICOPA_PROPERTY_TYPES, "none"]),
 		default: "residential",
-		description: `Property types collectZip fetches REST parcel details for: ${MARICOPA_PROPERTY_TYPES.join(", ")}.`,
+		description: `Property types collectZip fetches REST parcel details for: ${MARICOPA_PROPERTY_TYPES.join(", ")} (parcels the layer gives no type get details too); none = bulk facts only.`,
 	},
 	MARICOPA_DETAIL_MAX_AGE_H: {
 		rule: intRule(0, 100_000),
@@ -176,7 +176,9 @@ export function toMaricopaConfig(v: Record<string, unknown>): MaricopaConfig {
 			...DEFAULT_GIS_FIELDS,
 			...((v.MARICOPA_GIS_FIELDS as Partial<GisFieldNames> | undefined) ?? {}),
 		},
-		propertyTypes: v.MARICOPA_PROPERTY_TYPES as MaricopaPropertyType[],
+		propertyTypes: (v.MARICOPA_PROPERTY_TYPES as string[]).filter(
+			(t): t is MaricopaPropertyType => t !== "none",
+		),
 		detailMaxAgeMs: (v.MARICOPA_DETAIL_MAX_AGE_H as number) * 3_600_000,
 		timeoutMs: v.MARICOPA_TIMEOUT_MS as number,
 		maxAttempts: v.MARICOPA_MAX_ATTEMPTS as number,

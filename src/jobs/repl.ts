@@ -18,11 +18,17 @@ interface ReplArgs {
 type Action = (broker: ServiceBroker, args: ReplArgs) => Promise<void>;
 
 /** `collect 85031 85033 --sources maricopa,mls --enrich` -> its parts (the REPL passes one operand per name). */
-export function parseCollectCommand(raw: string): { zips: string[]; sources?: string[]; enrich: boolean } {
+export function parseCollectCommand(raw: string): {
+	zips: string[];
+	sources?: string[];
+	enrich: boolean;
+	county?: true;
+} {
 	const tokens = raw.trim().split(/\s+/).slice(1);
 	const zips: string[] = [];
 	let sources: string[] | undefined;
 	let enrich = false;
+	let county = false;
 	for (let i = 0; i < tokens.length; i++) {
 		const t = tokens[i];
 		if (t === "--sources" || t === "-s") {
@@ -31,11 +37,13 @@ export function parseCollectCommand(raw: string): { zips: string[]; sources?: st
 			sources = t.slice("--sources=".length).split(",").filter(Boolean);
 		} else if (t === "--enrich") {
 			enrich = true;
+		} else if (t === "--county") {
+			county = true;
 		} else {
 			zips.push(...t.split(",").filter(Boolean));
 		}
 	}
-	return { zips, sources, enrich };
+	return { zips, sources, enrich, ...(county ? { county: true as const } : {}) };
 }
 
 function printError(err: unknown) {
@@ -56,20 +64,22 @@ const safely =
 export function jobReplCommands() {
 	return [
 		{
-			command: "collect <zips...>",
-			description: "Start a collection job: collect 85031 85033 --sources maricopa,mls [--enrich]",
+			command: "collect [zips...]",
+			description:
+				"Start a collection job: collect 85031 85033 --sources maricopa,mls [--enrich]; collect --county for every ZIP of the county",
 			options: [
 				{
 					option: "-s, --sources <list>",
 					description: "comma-separated sources (default: every running source)",
 				},
 				{ option: "--enrich", description: "enrich the collected properties afterwards" },
+				{ option: "--county", description: "every ZIP of the county (COUNTY_ZIPS) instead of ZIPs" },
 			],
 			allowUnknownOptions: true,
 			action: safely(async (broker, args) => {
-				const { zips, sources, enrich } = parseCollectCommand(args.rawCommand ?? "");
+				const { zips, sources, enrich, county } = parseCollectCommand(args.rawCommand ?? "");
 				const view = (await broker.call("orchestrator.collect", {
-					zips,
+					...(county ? { county } : { zips }),
 					...(sources ? { sources } : {}),
 					enrich,
 					origin: "repl",
@@ -90,7 +100,8 @@ export function jobReplCommands() {
 						job: p.jobId,
 						status: p.status,
 						tasks: `${p.tasks.done}/${p.tasks.total}${p.tasks.dead ? ` (${p.tasks.dead} dead)` : ""}`,
-						items: p.counts.items,
+						records: p.items.expected !== null ? `${p.items.done}/${p.items.expected}` : p.items.done,
+						eta: p.etaS === null ? "?" : p.etaS > 0 ? formatDuration(p.etaS) : "",
 						new: p.counts.new,
 						updated: p.counts.updated,
 						elapsed: formatDuration(p.elapsedS),
@@ -121,8 +132,11 @@ export function jobReplCommands() {
 						unchanged: s.counts.unchanged,
 						requests: s.counts.requests,
 						failures: s.counts.failures,
+						gaps: s.counts.gaps,
 					})),
 				);
+				if (view.job.deadLetterCount > view.job.deadLetters.length)
+					console.log(`${view.job.deadLetterCount} dead letters; the first ${view.job.deadLetters.length}:`);
 				for (const d of view.job.deadLetters)
 					console.log(`dead letter ${d.source} ${d.zip}:\n  ${d.reasons.join("\n  ")}`);
 			}),

@@ -215,9 +215,14 @@ export class ZipCollector {
 		}
 
 		// 2. REST details: the detail types, and parcels whose type the layer does not say.
-		const candidates = parcels.filter(
-			(p) => status.has(p.apn) && (p.propertyType === null || opts.detailTypes.includes(p.propertyType)),
-		);
+		// No detail type at all (MARICOPA_PROPERTY_TYPES=none) is a bulk-only sweep.
+		const candidates =
+			opts.detailTypes.length === 0
+				? []
+				: parcels.filter(
+						(p) =>
+							status.has(p.apn) && (p.propertyType === null || opts.detailTypes.includes(p.propertyType)),
+					);
 		const ages =
 			opts.force || candidates.length === 0 ? {} : await this.#store.detailAges(candidates.map((p) => p.apn));
 		const now = Date.now();

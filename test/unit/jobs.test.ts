@@ -393,5 +393,11 @@ describe("REPL", () => {
 			sources: ["maricopa"],
 			enrich: false,
 		});
+		assert.deepEqual(parseCollectCommand("collect --county --sources maricopa"), {
+			zips: [],
+			sources: ["maricopa"],
+			enrich: false,
+			county: true,
+		});
 	});
 });
