@@ -17,8 +17,9 @@
  * - `list` { domain? } → ProxyStatus[] (id, label, state, health, inFlight, uses, bans)
  * - `stats` {} → { total, byState, banned, inFlight, gateway, captcha, lastCheckAt }
  * - `check` { ids?: string[] } → CheckResult[] (active check now, results recorded)
- * - `add` { url } → PublicProxy; `remove` { id } → { removed }; `ban` { id, domain, cooldownS? };
- *   `unban` { id, domain }
+ * - `add` { url } → PublicProxy (shared with every node through the shared state, the URL sealed
+ *   with PROXY_SECRETS_KEY when it has a password; 422 without a key on Redis-backed nodes);
+ *   `remove` { id } → { removed }; `ban` { id, domain, cooldownS? }; `unban` { id, domain }
  * - `solveCaptcha` { type: recaptcha|hcaptcha|image, sitekey?, pageurl?, body? }
  *     → { id, token, costUsd, shared }  (one solve per challenge cluster-wide; daily budget)
  * - `reportCaptcha` { id, correct } → { reported: true }  (bad tokens are refunded by 2captcha)

@@ -96,6 +96,12 @@ export const proxySettings = {
 		default: "3",
 		description: "Upstream proxies the gateway tries per request before answering with the failure.",
 	},
+	PROXY_SECRETS_KEY: {
+		rule: { type: "string", min: 32 },
+		description:
+			"Key (32+ random characters, the same on every node) that encrypts proxies added at run time (proxy-pool.add) before they go into the shared state (AES-256-GCM). Unset: with REDIS_URL, proxies with a password cannot be added at run time; embedded, a per-process key is used.",
+		secret: true,
+	},
 	CAPTCHA_BASE_URL: {
 		rule: urlRule(["http", "https"]),
 		description:
@@ -140,6 +146,8 @@ export interface ProxyConfig {
 	listUrl: string | null;
 	listKey: string | null;
 	listRefreshS: number;
+	/** Encrypts run-time additions in the shared state; null = see PROXY_SECRETS_KEY. */
+	secretsKey: string | null;
 	rotation: RotationStrategy;
 	checkUrl: string;
 	checkIntervalS: number;
@@ -172,6 +180,7 @@ export function toProxyConfig(v: Record<string, unknown>): ProxyConfig {
 		listUrl: (v.PROXY_LIST_URL as string | undefined) ?? null,
 		listKey: (v.PROXY_LIST_KEY as string | undefined) ?? null,
 		listRefreshS: v.PROXY_LIST_REFRESH_S as number,
+		secretsKey: (v.PROXY_SECRETS_KEY as string | undefined) ?? null,
 		rotation: v.PROXY_ROTATION as RotationStrategy,
 		checkUrl: v.PROXY_CHECK_URL as string,
 		checkIntervalS: v.PROXY_CHECK_INTERVAL_S as number,

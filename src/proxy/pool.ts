@@ -10,13 +10,16 @@
  *                          holder dies, so a crashed node never leaks capacity)
  * - `lease:<leaseId>`      what a lease is for (proxy, domain, session): release works on any node
  * - `session:<key>`        sticky session -> proxy id
- * - `runtime`              proxies added at run time (`add`), shared by every node
+ * - `runtime`              proxies added at run time (`add`), shared by every node: id -> URL, sealed
+ *                          (AES-256-GCM, src/utils/secret-box.ts) when it carries a password, so
+ *                          no password is ever stored in clear
  * - `removed:<id>`         proxies removed at run time, whatever their source
  * - `uses`, `inflight`     counter maps per proxy id (for least-used and stats)
  * - `rr`                   round-robin cursor
  */
 import { randomBytes } from "node:crypto";
 import type { SharedState } from "../shared-state/index.ts";
+import { SecretBox } from "../utils/secret-box.ts";
 import {
 	applyOutcome,
 	defaultHealthOptions,
@@ -27,7 +30,7 @@ import {
 	healthWeight,
 	isUsable,
 } from "./health.ts";
-import { type ProxyEndpoint, type PublicProxy, parseProxyUrl, toPublic } from "./proxy-url.ts";
+import { type ProxyEndpoint, ProxyUrlError, type PublicProxy, parseProxyUrl, toPublic } from "./proxy-url.ts";
 import { type Candidate, orderCandidates, type RotationStrategy } from "./rotation.ts";
 
 export interface PoolOptions {
@@ -43,6 +46,11 @@ export interface PoolOptions {
 	banStatuses: number[];
 	random?: () => number;
 	now?: () => number;
+	/**
+	 * Seals run-time additions with a password before they are stored. Absent = a per-process key
+	 * (fine while the state is this process's memory); null = such additions are refused.
+	 */
+	secretBox?: SecretBox | null;
 }
 
 export const defaultPoolOptions: PoolOptions = {
@@ -137,12 +145,16 @@ export class ProxyPool {
 	#removed = new Set<string>();
 	readonly #now: () => number;
 	readonly #random: () => number;
+	readonly #box: SecretBox | null;
+	/** Run-time additions the last sync could not open (sealed under another key) or parse. */
+	unreadableRuntime = 0;
 
 	constructor(state: SharedState, options: Partial<PoolOptions> = {}) {
 		this.state = state;
 		this.options = { ...defaultPoolOptions, ...options };
 		this.#now = this.options.now ?? Date.now;
 		this.#random = this.options.random ?? Math.random;
+		this.#box = options.secretBox === undefined ? SecretBox.ephemeral() : options.secretBox;
 	}
 
 	/** Replace the proxies of one source (a reload of the file, a refresh of the provider list). */
@@ -168,24 +180,57 @@ export class ProxyPool {
 	async syncRuntime(): Promise<void> {
 		const added = (await this.state.get<Record<string, string>>(`${P}runtime`)) ?? {};
 		const runtime: ProxyEndpoint[] = [];
-		for (const url of Object.values(added)) {
+		let unreadable = 0;
+		let inClear = false;
+		for (const [id, value] of Object.entries(added)) {
 			try {
-				runtime.push(parseProxyUrl(url, "api"));
+				if (SecretBox.isSealed(value)) {
+					if (!this.#box) throw new Error("no key to open it");
+					runtime.push(parseProxyUrl(this.#box.open(value, id), "api"));
+				} else {
+					// Stored before additions were sealed: usable, and sealed below when it has a password.
+					const p = parseProxyUrl(value, "api");
+					if (p.password) inClear = true;
+					runtime.push(p);
+				}
 			} catch {
-				// A value that no longer parses is skipped; it was validated when added.
+				// Another node's key, or a value that no longer parses: skipped, and counted.
+				unreadable++;
 			}
 		}
 		this.#runtime = runtime;
+		this.unreadableRuntime = unreadable;
+		if (inClear && this.#box) await this.#storeRuntime(added);
 		const removedKeys = await this.state.keys(`${P}removed:`);
 		this.#removed = new Set(removedKeys.map((k) => k.slice(`${P}removed:`.length)));
 	}
 
+	/** Write the run-time map back with every credentialed URL sealed (values already sealed stay). */
+	async #storeRuntime(added: Record<string, string>): Promise<void> {
+		const out: Record<string, string> = {};
+		for (const [id, value] of Object.entries(added)) {
+			out[id] = value;
+			if (SecretBox.isSealed(value) || !this.#box) continue;
+			try {
+				if (parseProxyUrl(value, "api").password) out[id] = this.#box.seal(value, id);
+			} catch {
+				// unparseable: left as it is (it is skipped on read)
+			}
+		}
+		await this.state.set(`${P}runtime`, out);
+	}
+
 	async add(url: string): Promise<ProxyEndpoint> {
 		const p = parseProxyUrl(url, "api");
+		if (p.password && !this.#box) {
+			throw new ProxyUrlError(
+				"a proxy with a password is added at run time only when PROXY_SECRETS_KEY is set (the same on every node): it is stored encrypted, never in clear",
+			);
+		}
 		// Not atomic across nodes: two simultaneous adds may lose one; adds are rare operator actions.
 		const added = (await this.state.get<Record<string, string>>(`${P}runtime`)) ?? {};
 		added[p.id] = p.url;
-		await this.state.set(`${P}runtime`, added);
+		await this.#storeRuntime(added);
 		await this.state.del(`${P}removed:${p.id}`);
 		await this.syncRuntime();
 		return p;
@@ -196,7 +241,7 @@ export class ProxyPool {
 		const added = (await this.state.get<Record<string, string>>(`${P}runtime`)) ?? {};
 		if (id in added) {
 			delete added[id];
-			await this.state.set(`${P}runtime`, added);
+			await this.#storeRuntime(added);
 		}
 		await this.state.set(`${P}removed:${id}`, { at: this.#now() });
 		await this.syncRuntime();

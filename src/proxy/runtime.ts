@@ -6,6 +6,7 @@
 import type { ProxyConfig } from "../config/proxy.ts";
 import type { SharedState } from "../shared-state/index.ts";
 import { redactString } from "../utils/redact.ts";
+import { SecretBox } from "../utils/secret-box.ts";
 import { CaptchaSolver, DEFAULT_CAPTCHA_BASE_URLS, type SolverEvents, TwoCaptchaClient } from "./captcha.ts";
 import { type CheckResult, checkAll } from "./checker.ts";
 import { type GatewayOptions, ProxyGateway } from "./gateway.ts";
@@ -52,6 +53,13 @@ export class ProxyRuntime {
 			sessionTtlMs: config.sessionTtlS * 1000,
 			leaseTtlMs: config.leaseTtlS * 1000,
 			health: { deadAfter: config.deadAfter, deadRetryMs: config.deadRetryS * 1000, alpha: 0.3 },
+			// Run-time additions live in the shared state: sealed under the cluster's key, or, with no
+			// key, under this process's own key while that state is this process's memory.
+			secretBox: config.secretsKey
+				? SecretBox.fromSecret(config.secretsKey)
+				: state.kind === "memory"
+					? SecretBox.ephemeral()
+					: null,
 		});
 		const c = config.captcha;
 		this.solver = c.key
@@ -85,8 +93,8 @@ export class ProxyRuntime {
 			await this.refreshProvider();
 			if (c.listRefreshS > 0) this.#every(c.listRefreshS * 1000, () => this.refreshProvider());
 		}
-		await this.pool.syncRuntime();
-		this.#every(5000, () => this.pool.syncRuntime());
+		await this.syncRuntime();
+		this.#every(5000, () => this.syncRuntime());
 		if (c.checkIntervalS > 0) {
 			this.#every(c.checkIntervalS * 1000, () => this.scheduledCheck());
 			setImmediate(() => void this.scheduledCheck());
@@ -117,6 +125,20 @@ export class ProxyRuntime {
 		await this.gateway?.close();
 		this.gateway = null;
 		await this.#checking?.catch(() => {});
+	}
+
+	#unreadableSeen = 0;
+
+	/** Pull run-time additions; say so when some cannot be opened here (a different PROXY_SECRETS_KEY). */
+	async syncRuntime(): Promise<void> {
+		await this.pool.syncRuntime();
+		const n = this.pool.unreadableRuntime;
+		if (n > 0 && n !== this.#unreadableSeen) {
+			this.#log.warn(
+				`${n} proxies added at run time cannot be read on this node (PROXY_SECRETS_KEY differs from the node that added them?)`,
+			);
+		}
+		this.#unreadableSeen = n;
 	}
 
 	async reloadFile(): Promise<void> {
