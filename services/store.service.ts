@@ -74,6 +74,61 @@ function unavailable(err: unknown): boolean {
 	return /^Mongo.*(Network|ServerSelection|TopologyClosed|NotConnected|PoolCleared|Timeout)/.test(name);
 }
 
+/** Highest page number any read accepts (a page past the data answers empty; an absurd one is refused). */
+const PAGE_MAX = 1_000_000;
+
+/**
+ * moleculer-db's generic reads (list, count, find) stay for the REPL and scripts, validated like the
+ * REST routes: `query` only names the given fields, each a plain value (no operators, no raw query
+ * objects), no search (a regex over the whole collection) nor populate, bounded paging, a plain sort.
+ * (moleculer-db's own definitions are merged under these, so each rule here replaces its one.)
+ */
+function guardedReads(queryProps: Record<string, unknown>, pageSizeMax: number) {
+	const forbidden = { type: "forbidden" };
+	const common = {
+		query: { type: "object", optional: true, strict: true, props: queryProps },
+		search: forbidden,
+		iSearch: forbidden,
+		searchFields: forbidden,
+	};
+	const sort = {
+		type: "string",
+		optional: true,
+		pattern: /^-?[A-Za-z_][\w.]{0,39}([ ,]+-?[A-Za-z_][\w.]{0,39}){0,3}$/,
+	};
+	const count = (max: number) => ({
+		type: "number",
+		integer: true,
+		min: 0,
+		max,
+		optional: true,
+		convert: true,
+	});
+	return {
+		list: {
+			cache: false,
+			params: {
+				...common,
+				populate: forbidden,
+				page: { ...count(PAGE_MAX), min: 1 },
+				pageSize: count(pageSizeMax),
+				sort,
+			},
+		},
+		count: { cache: false, params: common },
+		find: {
+			cache: false,
+			params: {
+				...common,
+				populate: forbidden,
+				limit: count(pageSizeMax),
+				offset: count(PAGE_MAX * pageSizeMax),
+				sort,
+			},
+		},
+	};
+}
+
 const PROPERTY_FIELDS_OUT = [
 	"_id",
 	"key",
@@ -191,9 +246,13 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 			// Writes bypass moleculer-db's entity events, so its action cache would serve stale reads
 			// (and its cache keys know nothing of this service's own params): reads are not cached.
 			get: { cache: false },
-			find: { cache: false },
-			list: { cache: false },
-			count: { cache: false },
+			...guardedReads(
+				{
+					source: { type: "string", pattern: /^[a-z][a-z0-9-]{0,39}$/, optional: true },
+					sourceId: { type: "string", min: 1, max: 200, optional: true },
+				},
+				config.store.pageSizeMax,
+			),
 			upsertRaw: {
 				params: {
 					source: rawSource,
@@ -242,8 +301,20 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 		},
 	};
 
+	const propertyReads = guardedReads(
+		{
+			key: { type: "string", min: 1, max: 300, optional: true },
+			apn: { type: "string", min: 1, max: 40, optional: true },
+			zip: { type: "string", pattern: /^\d{5}$/, optional: true },
+			status: { type: "string", max: 40, optional: true },
+			propertyType: { type: "string", max: 40, optional: true },
+			mlsId: { type: "string", max: 40, optional: true },
+		},
+		config.store.pageSizeMax,
+	);
+
 	const pageParams = {
-		page: { type: "number", integer: true, min: 1, default: 1, convert: true },
+		page: { type: "number", integer: true, min: 1, max: PAGE_MAX, default: 1, convert: true },
 		pageSize: {
 			type: "number",
 			integer: true,
@@ -267,9 +338,9 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 			insert: false,
 			update: false,
 			remove: false,
-			// Not cached: see the raw service.
-			list: { cache: false },
-			count: { cache: false },
+			// Not cached (see the raw service), and validated like the REST routes (guardedReads).
+			list: propertyReads.list,
+			count: propertyReads.count,
 			merge: {
 				params: {
 					source: { type: "enum", values: [...PROPERTY_SOURCES] },

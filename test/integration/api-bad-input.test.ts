@@ -1,7 +1,8 @@
 /**
  * Bad input and errors sized for the bus (issue 19). Over real HTTP on an embedded node: bodies over
  * the size limit answered 413, deep JSON refused with 400 before it is parsed, absurd numbers 422, no
- * answer echoing unbounded input, 5xx answers generic with a request id. Over a real NATS server
+ * answer echoing unbounded input, 5xx answers generic with a request id; the store's generic reads
+ * (list, count, find) refuse raw query objects over the broker. Over a real NATS server
  * between two nodes: an error whose text is larger than NATS's 1 MB payload cap (a validation error
  * echoing its input, an action throwing a huge message) reaches the caller as a bounded error instead
  * of crashing the serving node, and the gateway never retries a write.
@@ -109,6 +110,43 @@ describe("REST API bad input (embedded node)", () => {
 			JSON.stringify({ zips: ["85031"], origin: "[".repeat(90), sources: [] }),
 		);
 		assert.notEqual(inString.status, 400, inString.text);
+	});
+
+	test("absurd numbers are refused with 422", async () => {
+		for (const q of ["page=1e308", "page=1000001", "pageSize=1e308", "page=1.5", "page=-1"]) {
+			const res = await send(base, "GET", `/api/properties?${q}`);
+			assert.equal(res.status, 422, `${q}: ${res.text.slice(0, 300)}`);
+		}
+		assert.equal((await send(base, "GET", "/api/properties?page=1000000&pageSize=500")).status, 200);
+	});
+
+	test("the store's generic reads over the broker validate their queries like the REST routes", async () => {
+		const refused = async (action: string, params: object) => {
+			const err = await node.broker.call(action, params).then(
+				() => assert.fail(`${action} ${JSON.stringify(params)} was accepted`),
+				(e: unknown) => e as Error & { code?: number },
+			);
+			assert.equal(err.code, 422, `${action} ${JSON.stringify(params)}: ${err.message}`);
+		};
+		await refused("properties.list", { query: { zip: { $ne: null } } });
+		await refused("properties.list", { query: { $where: "sleep(1000)" } });
+		await refused("properties.count", { query: { "history.0": { $exists: true } } });
+		await refused("properties.count", { query: "{}" });
+		await refused("properties.list", { search: "a.*b", searchFields: "owner" });
+		await refused("properties.list", { page: 1e308 });
+		await refused("properties.list", { populate: "sources" });
+		await refused("raw.list", { query: { payload: { $regex: ".*" } } });
+		await refused("raw.count", { query: { $or: [{ source: "maricopa" }] } });
+		await refused("raw.find", { query: { source: { $gt: "" } }, limit: 10 });
+		await refused("raw.find", { offset: 1e308 });
+		// What the routes allow still works: named fields with plain values, bounded pages.
+		assert.equal(await node.broker.call("properties.count", { query: { zip: "85031" } }), 0);
+		assert.equal(await node.broker.call("raw.count", {}), 0);
+		const page = (await node.broker.call("properties.list", { page: 1, pageSize: 10, sort: "-zip key" })) as {
+			rows: unknown[];
+		};
+		assert.deepEqual(page.rows, []);
+		assert.deepEqual(await node.broker.call("raw.find", { query: { source: "maricopa" }, limit: 5 }), []);
 	});
 
 	test("every error answer carries a request id, the same as its X-Request-ID header", async () => {
