@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Saguaro's tests and demo need on a fresh Debian machine, skipping what is present:
-# Node toolchain (npm install brings Node 24), nats-server, redis-server, Chromium, and FerretDB (the
-# MongoDB wire-protocol server the store's Mongo tests run against, built from the Go module proxy).
+# Node toolchain (npm install brings Node 24), nats-server, redis-server, Chromium, PostgreSQL, and
+# FerretDB (the MongoDB wire-protocol server the store's Mongo tests and benches run against, on
+# PostgreSQL, built from the Go module proxy). Tests start their own servers on free ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -15,6 +16,8 @@ missing=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# FerretDB's storage; test/harness/servers.ts runs initdb/postgres from /usr/lib/postgresql/<ver>/bin.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
 	log "installing ${missing[*]} (apt)"
 	SUDO=""
@@ -23,7 +26,21 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 	# Debian starts redis-server as a service on install; tests start their own on free ports.
 	($SUDO systemctl stop redis-server 2>/dev/null || $SUDO service redis-server stop 2>/dev/null || true) >/dev/null
+	if [[ " ${missing[*]} " == *" postgresql "* ]]; then
+		# Same for the system PostgreSQL cluster (port 5432): stopped, and not started at boot.
+		($SUDO systemctl disable --now postgresql 2>/dev/null ||
+			{ $SUDO service postgresql stop 2>/dev/null; $SUDO update-rc.d postgresql disable 2>/dev/null; } ||
+			true) >/dev/null 2>&1
+		if command -v pg_lsclusters >/dev/null 2>&1; then
+			pg_lsclusters -h 2>/dev/null | awk '$4 == "online" { print $1, $2 }' | while read -r ver name; do
+				$SUDO pg_ctlcluster "$ver" "$name" stop >/dev/null 2>&1 || true
+			done
+		fi
+	fi
 fi
+pg_bin=$(compgen -G "/usr/lib/postgresql/*/bin/postgres" | sort -V | tail -1 || true)
+[ -n "$pg_bin" ] || { echo "[setup] PostgreSQL binaries missing under /usr/lib/postgresql" >&2; exit 1; }
+log "$("$pg_bin" --version)"
 
 # --- node modules (Node 24 comes as the `node` devDependency) ----------------------------------
 if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -34,7 +51,7 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
 fi
 log "node $(node_modules/.bin/node --version)"
 
-# --- FerretDB (MongoDB wire protocol on SQLite) --------------------------------------------------
+# --- FerretDB (MongoDB wire protocol; tests run it on PostgreSQL) -------------------------------
 FERRET_VERSION=v1.24.0
 if [ ! -x "$TOOLS/ferretdb" ]; then
 	command -v go >/dev/null 2>&1 || { echo "[setup] Go is required to build FerretDB" >&2; exit 1; }
