@@ -12,6 +12,7 @@ import { MongoClient } from "mongodb";
 import { generateWorld, type Listing, type Parcel } from "../../sandbox/generator.ts";
 import type { IngestRecord, IngestResult, RawAges } from "../../src/store/ingest.ts";
 import type { MergeOutcome } from "../../src/store/property-store.ts";
+import { waitFor } from "../../src/utils/time.ts";
 import { type RunningServer, startFerretDb } from "../harness/servers.ts";
 import {
 	listingRecord,
@@ -50,6 +51,15 @@ function comparable(p: Record<string, unknown> | null): Record<string, unknown> 
 	if (!p) return null;
 	const { _id, createdAt, updatedAt, changedAt, ...rest } = p;
 	return rest;
+}
+
+/** The stored property documents themselves (claim, contributions...), read through the service's adapter. */
+async function storedDocs(broker: moleculer.ServiceBroker): Promise<Map<string, Record<string, unknown>>> {
+	const service = broker.getLocalService("properties") as unknown as {
+		adapter: { find(params: object): Promise<Record<string, unknown>[]> };
+	};
+	const docs = await service.adapter.find({ query: {} });
+	return new Map(docs.map((d) => [d.key as string, comparable(d)!]));
 }
 
 interface Stats {
@@ -126,6 +136,7 @@ for (const backend of ["nedb", "mongo"] as const) {
 				assert.ok(a, `parcel ${p.apn} stored`);
 				assert.deepEqual(comparable(a), comparable(b), `parcel ${p.apn}`);
 			}
+			assert.deepEqual(await storedDocs(ingestor), await storedDocs(reference), "the documents themselves");
 			const raw = await ingestor.call<{ payload: unknown }, object>("raw.record", {
 				source: "maricopa-gis",
 				sourceId: world.parcels[0]!.apn,
@@ -181,6 +192,7 @@ for (const backend of ["nedb", "mongo"] as const) {
 				);
 				assert.deepEqual(comparable(a), comparable(b), `parcel ${apn} with its listings`);
 			}
+			assert.deepEqual(await storedDocs(ingestor), await storedDocs(reference), "the documents themselves");
 			const again = await ingest(ingestor, page);
 			assert.ok(again.outcomes.every((o) => o.status === "unchanged"));
 			assert.equal(again.roundTrips.locks, 0);
@@ -239,6 +251,48 @@ for (const backend of ["nedb", "mongo"] as const) {
 			assert.equal(grew("raw.maricopa-gis.too-large"), 1);
 			assert.equal(grew("properties.unknown.invalid"), 1);
 			await assert.rejects(ingest(ingestor, []), (err: Error) => err.name === "ValidationError");
+		});
+
+		test("a record given twice in one page is merged in order, like two merges", async () => {
+			const p = generateWorld({ seed: 47, zips: ["85008"], parcelsPerZip: 3, listingShare: 0 }).parcels[0]!;
+			const first = parcelIn(p, "2026-03-04T00:00:00.000Z");
+			const base = parcelRecord(p);
+			const second: IngestRecord = {
+				...first,
+				collectedAt: "2026-03-05T00:00:00.000Z",
+				record: { ...base, owner: { ...base.owner!, name: "SECOND OWNER LLC" } },
+				raw: { source: "maricopa-gis", payload: { APN: p.apnDisplay, owner: "SECOND OWNER LLC" } },
+			};
+			const res = await ingest(ingestor, [first, second]);
+			assert.deepEqual(
+				res.outcomes.map((o) => [o.status, o.raw]),
+				[
+					["new", "created"],
+					["updated", "updated"],
+				],
+			);
+			const { history } = await ingestor.call<{ history: { field: string; to: unknown }[] }, object>(
+				"properties.history",
+				{ key: p.apn },
+			);
+			assert.deepEqual(
+				history.filter((h) => h.field === "owner").map((h) => h.to),
+				[p.owner.name, "SECOND OWNER LLC"],
+			);
+			// Again, in the other order: the stored record is the second, so the first changes it back
+			// and the second changes it again (not "unchanged" from a read taken before the first).
+			const again = await ingest(ingestor, [
+				{ ...first, collectedAt: "2026-03-06T00:00:00.000Z" },
+				{ ...second, collectedAt: "2026-03-07T00:00:00.000Z" },
+			]);
+			assert.deepEqual(
+				again.outcomes.map((o) => o.status),
+				["updated", "updated"],
+			);
+			const final = await ingestor.call<{ owner: { name: string } }, object>("properties.get", {
+				key: p.apn,
+			});
+			assert.equal(final.owner.name, "SECOND OWNER LLC");
 		});
 
 		test("raw.ages: when each stored record was collected, in one read", async () => {
@@ -319,6 +373,69 @@ for (const backend of ["nedb", "mongo"] as const) {
 				}
 			});
 
+			test("a batch never writes a property whose lock another writer holds: that record waits for it", async () => {
+				const db = `held${dbSerial++}`;
+				const parcels = generateWorld({
+					seed: 53,
+					zips: ["85379"],
+					parcelsPerZip: 5,
+					listingShare: 0,
+				}).parcels;
+				const client = await MongoClient.connect(withDatabase(ferret!.url, db));
+				try {
+					const broker = (await start(db)).broker;
+					const locks = client
+						.db()
+						.collection<{ _id: string; owner: string; expiresAt: number }>("properties_locks");
+					const held = parcels[2]!;
+					await locks.insertOne({ _id: `apn:${held.apn}`, owner: "other", expiresAt: Date.now() + 60_000 });
+					const call = ingest(
+						broker,
+						parcels.map((p) => parcelIn(p)),
+					);
+					await waitFor(
+						async () => (await broker.call("properties.get", { key: parcels[4]!.apn })) !== null,
+						"the free records stored",
+						20_000,
+					);
+					assert.equal(await broker.call("properties.get", { key: held.apn }), null, "the held one waits");
+					await locks.deleteOne({ _id: `apn:${held.apn}`, owner: "other" });
+					const res = await call;
+					assert.deepEqual(
+						res.outcomes.map((o) => o.status),
+						parcels.map(() => "new"),
+					);
+					assert.ok(await broker.call("properties.get", { key: held.apn }));
+				} finally {
+					await client.close();
+				}
+			});
+
+			test("a store whose database cannot be reached fails the whole call, retryable", async () => {
+				const own = await startFerretDb();
+				let stopped = false;
+				try {
+					const s = await startStoreBroker(withDatabase(own.url, "gone"), "store-gone");
+					started.push(s);
+					const parcels = generateWorld({
+						seed: 59,
+						zips: ["85379"],
+						parcelsPerZip: 3,
+						listingShare: 0,
+					}).parcels;
+					await own.stop();
+					stopped = true;
+					await assert.rejects(
+						// One try (the caller's retries would only repeat the driver's 10 s server selection).
+						s.broker.call("properties.ingest", { records: parcels.map((p) => parcelIn(p)) }, { retries: 0 }),
+						(err: Error & { code?: number; retryable?: boolean; type?: string }) =>
+							err.code === 503 && err.retryable === true && err.type === "STORE_UNAVAILABLE",
+					);
+				} finally {
+					if (!stopped) await own.stop();
+				}
+			});
+
 			test("lock documents left by a dead node: cleared at start, and broken when met expired", async () => {
 				const db = `locks${dbSerial++}`;
 				const parcels = generateWorld({
@@ -352,6 +469,9 @@ for (const backend of ["nedb", "mongo"] as const) {
 						res.outcomes.map((o) => o.status),
 						parcels.map(() => "new"),
 					);
+					// Broken by the batch itself (raw 2, properties 3, locks: take, clear the dead, take again,
+					// release), not left for a per-record merge to wait on.
+					assert.ok(res.roundTrips.total <= 9, JSON.stringify(res.roundTrips));
 					assert.equal(await locks.countDocuments({}), 0);
 				} finally {
 					await client.close();
