@@ -5,9 +5,9 @@
  * lives in src/jobs/; this file wires it to the broker.
  */
 import moleculer, { type Context, type ServiceBroker, type ServiceSchema } from "moleculer";
+import type { Config } from "../src/config/index.ts";
 import { Orchestrator } from "../src/jobs/orchestrator.ts";
 import { JOB_ID_SHAPE, PlanError } from "../src/jobs/plan.ts";
-import type { Config } from "../src/config/index.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
 
 const { ValidationError } = moleculer.Errors;
