@@ -1,9 +1,10 @@
 /**
  * Durable jobs across real Saguaro processes over real NATS and Redis, with the real source and the
  * real store: three `maricopa` worker nodes collect from the sandbox's Assessor API + GIS, one store
- * node (never killed) holds the properties, two orchestrator nodes (one leads). SIGKILL a worker
- * mid-job, then SIGKILL the leading orchestrator mid-job; each job still completes and the store
- * holds every parcel of the sandbox's ground truth for its ZIPs exactly once.
+ * node (never killed) holds the properties, two orchestrator nodes (one leads). Each ZIP is three
+ * GIS pages, so a job is page tasks shared by the workers. SIGKILL a worker mid-job, then SIGKILL the
+ * leading orchestrator mid-job; each job still completes and the store holds every parcel of the
+ * sandbox's ground truth for its ZIPs exactly once (read back page by page by key).
  * (Dead letters and cancel are covered in test/integration/orchestrator.test.ts.)
  */
 import assert from "node:assert/strict";
@@ -21,6 +22,9 @@ import { type RunningServer, startNats, startRedis } from "../harness/servers.ts
 const FIRST = ["85031", "85033"];
 const SECOND = ["85301", "85379"];
 const PARCELS_PER_ZIP = 60;
+/** GIS rows a page: three pages a ZIP. */
+const PAGE_SIZE = 20;
+const PAGES_PER_ZIP = PARCELS_PER_ZIP / PAGE_SIZE;
 const WORKERS = ["mc-1", "mc-2", "mc-3"];
 const ORCHESTRATORS = ["orch-1", "orch-2"];
 
@@ -76,6 +80,7 @@ describe("orchestrator in a cluster, with the maricopa source and the store", ()
 						MARICOPA_GIS_RATE_PER_MIN: "200",
 						MARICOPA_RATE_WINDOW_S: "1",
 						MARICOPA_CONCURRENCY: "2",
+						MARICOPA_GIS_PAGE_SIZE: String(PAGE_SIZE),
 						MARICOPA_TIMEOUT_MS: "5000",
 						MARICOPA_BACKOFF_BASE_MS: "100",
 						MARICOPA_BACKOFF_MAX_MS: "800",
@@ -232,7 +237,14 @@ describe("orchestrator in a cluster, with the maricopa source and the store", ()
 			assert.notEqual(t.node, victimId);
 			assert.ok(t.attempts >= 2);
 		}
-		assert.equal(done.progress.tasks.done, FIRST.length);
+		assert.equal(done.progress.tasks.done, FIRST.length * PAGES_PER_ZIP, "every page a task of its own");
+		assert.deepEqual(done.progress.items, {
+			done: done.progress.counts.items,
+			expected: FIRST.length * PARCELS_PER_ZIP,
+		});
+		// The pages were shared: more than one worker finished tasks of this job.
+		const by = new Set(done.tasks?.filter((t) => t.state === "done").map((t) => t.node));
+		assert.ok(by.size >= 2, `tasks done by ${[...by].join(", ")}`);
 	});
 
 	test("SIGKILL of the leading orchestrator mid-job: another takes over and completes it", {
@@ -243,6 +255,6 @@ describe("orchestrator in a cluster, with the maricopa source and the store", ()
 		assert.equal(done.job.status, "completed", JSON.stringify(done.job.deadLetters));
 		assert.notEqual(done.job.leader, victimId, "finished by a new leader");
 		await assertStoredExactlyOnce(SECOND);
-		assert.equal(done.progress.tasks.done, SECOND.length);
+		assert.equal(done.progress.tasks.done, SECOND.length * PAGES_PER_ZIP);
 	});
 });
