@@ -565,6 +565,8 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 					zip: { type: "string", pattern: /^\d{5}$/, optional: true },
 					status: { type: "string", max: 40, optional: true },
 					changedSince: { ...isoTime, optional: true },
+					// Keyset paging ("" = from the start): answers { rows, nextKey } instead of pages.
+					afterKey: { type: "string", max: 300, optional: true },
 					...pageParams,
 				},
 				async handler(
@@ -572,14 +574,23 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 						zip?: string;
 						status?: string;
 						changedSince?: string;
+						afterKey?: string;
 						page: number;
 						pageSize: number;
 					}>,
 				) {
-					const { zip, status, changedSince, page, pageSize } = ctx.params;
+					const { zip, status, changedSince, afterKey, page, pageSize } = ctx.params;
 					const query: Query = {};
 					if (zip) query.zip = zip;
 					if (status) query.status = status;
+					if (afterKey !== undefined) {
+						if (changedSince)
+							throw new ValidationError("afterKey pages by key: not with changedSince", "VALIDATION_ERROR", [
+								{ field: "afterKey" },
+							]);
+						const res = await propertyStore().pageAfter(query, afterKey, pageSize);
+						return { ...res, rows: res.rows.map((d) => publicProperty(d)) };
+					}
 					if (changedSince) query.changedAt = { $gte: new Date(changedSince).toISOString() };
 					const sort: Record<string, 1 | -1> = changedSince ? { changedAt: 1, key: 1 } : { key: 1 };
 					const res = await propertyStore().page(query, page, pageSize, sort);

@@ -35,6 +35,7 @@ import {
 import {
 	EMPTY_COUNTS,
 	type Job,
+	MAX_FAILED_RECORDS_PER_JOB,
 	MAX_LISTED_DEAD_LETTERS,
 	type Task,
 	TERMINAL_JOB_STATUSES,
@@ -507,7 +508,11 @@ export class Orchestrator {
 						this.#random(),
 					);
 				} else {
-					next = { ...complete(task, parsed.counts, now), expect: parsed.expect };
+					next = {
+						...complete(task, parsed.counts, now),
+						expect: parsed.expect,
+						failedRecords: parsed.failed,
+					};
 					// Page 1 sized the ZIP: plan its other pages before the page is acknowledged, so a
 					// leader that dies in between plans them again (same ids: nothing twice).
 					if (task.page === 1 && parsed.expect && parsed.expect.pages > 1 && job) {
@@ -551,7 +556,9 @@ export class Orchestrator {
 		const parsed = parseSourceResult(result);
 		// Enrichment answers are not collection counts; a well-formed object is enough.
 		if (task.kind === "enrich" && typeof parsed === "string") {
-			return result && typeof result === "object" ? { counts: { ...EMPTY_COUNTS }, expect: null } : parsed;
+			return result && typeof result === "object"
+				? { counts: { ...EMPTY_COUNTS }, expect: null, failed: [] }
+				: parsed;
 		}
 		return parsed;
 	}
@@ -583,6 +590,11 @@ export class Orchestrator {
 		const dead = tasks.filter((t) => t.state === "dead");
 		job.deadLetters = dead.slice(0, MAX_LISTED_DEAD_LETTERS).map(deadLetterOf);
 		job.deadLetterCount = dead.length;
+		job.failedRecords = tasks
+			.flatMap((t) =>
+				(t.failedRecords ?? []).map((f) => ({ ...f, taskId: t.id, source: t.source, zip: t.zip })),
+			)
+			.slice(0, MAX_FAILED_RECORDS_PER_JOB);
 		job.taskCount = tasks.length;
 		job.summary = this.#progress(job, tasks);
 		await this.ledger.finish(job, tasks);

@@ -102,6 +102,7 @@ export function newTask(jobId: string, kind: TaskKind, source: string, zip: stri
 		finishedAt: null,
 		counts: null,
 		expect: null,
+		failedRecords: [],
 		errors: [],
 	};
 }
@@ -131,6 +132,7 @@ export function planJob(id: string, spec: JobSpec, now: number, origin: string):
 		taskCount: tasks.length,
 		deadLetters: [],
 		deadLetterCount: 0,
+		failedRecords: [],
 		leader: null,
 		summary: null,
 	};

@@ -137,6 +137,8 @@ export function jobReplCommands() {
 				);
 				if (view.job.deadLetterCount > view.job.deadLetters.length)
 					console.log(`${view.job.deadLetterCount} dead letters; the first ${view.job.deadLetters.length}:`);
+				for (const f of view.job.failedRecords ?? [])
+					console.log(`not collected: ${f.source} ${f.zip} ${f.id}: ${f.reason}`);
 				for (const d of view.job.deadLetters)
 					console.log(`dead letter ${d.source} ${d.zip}:\n  ${d.reasons.join("\n  ")}`);
 			}),

@@ -19,7 +19,12 @@
  */
 import type { SharedState } from "../shared-state/index.ts";
 import { ZIP_SHAPE } from "./plan.ts";
-import type { TaskCounts, ZipExpectation } from "./types.ts";
+import {
+	type FailedRecord,
+	MAX_FAILED_RECORDS_PER_TASK,
+	type TaskCounts,
+	type ZipExpectation,
+} from "./types.ts";
 
 export interface CollectZipParams {
 	zip: string;
@@ -49,6 +54,17 @@ export const abandonKey = (attempt: string) => `jobs:abandon:${attempt}`;
 export interface SourceResult {
 	counts: TaskCounts;
 	expect: ZipExpectation | null;
+	failed: FailedRecord[];
+}
+
+/** The first failed records a source listed (`failed: [{apn | mlsId | key | id, reason}]`), bounded. */
+function failedOf(value: unknown): FailedRecord[] {
+	if (!Array.isArray(value)) return [];
+	return value.slice(0, MAX_FAILED_RECORDS_PER_TASK).map((f) => {
+		const x = (f && typeof f === "object" ? f : {}) as Record<string, unknown>;
+		const id = x.apn ?? x.mlsId ?? x.key ?? x.id ?? "?";
+		return { id: String(id).slice(0, 100), reason: String(x.reason ?? "").slice(0, 300) };
+	});
 }
 
 /** Validate what a source returned; a string names what is wrong. */
@@ -84,7 +100,7 @@ export function parseSourceResult(value: unknown): SourceResult | string {
 		}
 	}
 	if (bad.length > 0) return `malformed source result: ${bad.join(", ")}`;
-	return { counts: fields as TaskCounts, expect };
+	return { counts: fields as TaskCounts, expect, failed: failedOf(v.failed) };
 }
 
 /**

@@ -103,7 +103,8 @@ export function deadLetterOf(task: Task): DeadLetter {
 
 /**
  * The job's status once its tasks are known: running while any task is unsettled; then completed,
- * completed_with_errors (some dead letters) or failed (nothing succeeded).
+ * completed_with_errors (some dead letters, or records a done task could not collect) or failed
+ * (nothing succeeded).
  */
 export function jobOutcome(job: Job, tasks: Task[]): JobStatus {
 	if (job.status === "cancelling") {
@@ -112,8 +113,10 @@ export function jobOutcome(job: Job, tasks: Task[]): JobStatus {
 	if (job.status !== "running") return job.status;
 	if (!tasks.every(isSettled)) return "running";
 	const dead = tasks.filter((t) => t.state === "dead").length;
-	if (dead === 0) return "completed";
-	return dead === tasks.length ? "failed" : "completed_with_errors";
+	if (dead === tasks.length && dead > 0) return "failed";
+	// Never a false "completed": a record a task could not collect is an error of the job too.
+	const recordFailures = tasks.some((t) => (t.counts?.failures ?? 0) > 0);
+	return dead === 0 && !recordFailures ? "completed" : "completed_with_errors";
 }
 
 /** Enrichment tasks wait until every collect task of the job has settled. */

@@ -53,6 +53,16 @@ export interface ZipExpectation {
 	pages: number;
 }
 
+/** A record a task could not collect (a parcel, a listing), and why. */
+export interface FailedRecord {
+	id: string;
+	reason: string;
+}
+
+/** Failed records kept per task, and per job (the counts stay exact). */
+export const MAX_FAILED_RECORDS_PER_TASK = 20;
+export const MAX_FAILED_RECORDS_PER_JOB = 100;
+
 export interface TaskAttemptError {
 	attempt: number;
 	at: string;
@@ -83,6 +93,8 @@ export interface Task {
 	counts: TaskCounts | null;
 	/** Set on page 1 of a paged source once done. */
 	expect: ZipExpectation | null;
+	/** Records the source could not collect, with reasons (the first few; `counts.failures` is exact). */
+	failedRecords: FailedRecord[];
 	errors: TaskAttemptError[];
 }
 
@@ -117,6 +129,8 @@ export interface Job {
 	/** Dead letters (at most MAX_LISTED_DEAD_LETTERS listed; `deadLetterCount` is exact). */
 	deadLetters: DeadLetter[];
 	deadLetterCount: number;
+	/** Records that done tasks could not collect (the first MAX_FAILED_RECORDS_PER_JOB). */
+	failedRecords: (FailedRecord & { taskId: string; source: string; zip: string })[];
 	/** Orchestrator node leading when the job was last written. */
 	leader: string | null;
 	/** Progress as the leader last computed it (what `status` and `list` answer). */

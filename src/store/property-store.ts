@@ -74,6 +74,13 @@ export interface PropertyPage {
 	totalPages: number;
 }
 
+export interface KeysetPage {
+	rows: PropertyDoc[];
+	pageSize: number;
+	/** Pass as `afterKey` for the next page; null when this was the last. */
+	nextKey: string | null;
+}
+
 /** What `setEnrichment` did: stored; refused because the facts changed since; no such property. */
 export type EnrichmentWrite = "stored" | "stale" | "missing";
 
@@ -449,6 +456,20 @@ export class PropertyStore {
 			this.col.count(query),
 		]);
 		return { rows, total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
+	}
+
+	/**
+	 * Keyset paging: the `pageSize` properties after `afterKey` in key order, and the key to ask
+	 * after next (null at the end). Unlike offset paging it costs the same on the last page as on
+	 * the first, and a property written meanwhile never shifts a page (a full export reads each
+	 * property once).
+	 */
+	async pageAfter(query: Query, afterKey: string, pageSize: number): Promise<KeysetPage> {
+		const rows = await this.col.find(
+			{ ...query, key: { $gt: afterKey } },
+			{ sort: { key: 1 }, limit: pageSize, omit: LIST_OMIT },
+		);
+		return { rows, pageSize, nextKey: rows.length === pageSize ? rows[rows.length - 1]!.key : null };
 	}
 
 	count(query: Query = {}): Promise<number> {

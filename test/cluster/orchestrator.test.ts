@@ -30,10 +30,9 @@ const ORCHESTRATORS = ["orch-1", "orch-2"];
 
 type TaskInFlight = NonNullable<JobStatusView["tasks"]>[number];
 
-interface PropertyPage {
-	rows: { apn: string | null; zip: string | null }[];
-	total: number;
-	totalPages: number;
+interface KeysetPage {
+	rows: { key: string; apn: string | null; zip: string | null }[];
+	nextKey: string | null;
 }
 
 describe("orchestrator in a cluster, with the maricopa source and the store", () => {
@@ -150,17 +149,18 @@ describe("orchestrator in a cluster, with the maricopa source and the store", ()
 		);
 	}
 
-	/** Every stored property of the ZIP, paged through `properties.find`. */
+	/**
+	 * Every stored property of the ZIP, paged by key (`afterKey`): a page never shifts under writes,
+	 * so a property stored twice or missing shows as such.
+	 */
 	async function storedOf(zip: string): Promise<{ apns: string[]; total: number }> {
 		const apns: string[] = [];
-		let total = 0;
-		for (let page = 1; ; page++) {
-			const res = (await client.call("properties.find", { zip, page, pageSize: 25 })) as PropertyPage;
-			total = res.total;
+		for (let afterKey: string | null = ""; afterKey !== null; ) {
+			const res = (await client.call("properties.find", { zip, afterKey, pageSize: 25 })) as KeysetPage;
 			for (const row of res.rows) apns.push(row.apn ?? "(no apn)");
-			if (page >= res.totalPages) break;
+			afterKey = res.nextKey;
 		}
-		return { apns, total };
+		return { apns, total: apns.length };
 	}
 
 	/** The store holds exactly the ground truth of each ZIP: none missing, none twice, none extra. */

@@ -245,6 +245,9 @@ describe("task state machine", () => {
 		assert.equal(jobOutcome(job, allDone), "completed");
 		const oneDead = allDone.map((t, i) => (i === 0 ? { ...t, state: "dead" as const } : t));
 		assert.equal(jobOutcome(job, oneDead), "completed_with_errors");
+		// Never a false "completed": a done task that could not collect a record is an error too.
+		const lostRecord = allDone.map((t, i) => (i === 0 ? { ...t, counts: { ...counts, failures: 1 } } : t));
+		assert.equal(jobOutcome(job, lostRecord), "completed_with_errors");
 		assert.equal(
 			jobOutcome(
 				job,
@@ -294,7 +297,23 @@ describe("source results", () => {
 				gaps: 0,
 			},
 			expect: null,
+			failed: [],
 		});
+		const withFailures = parseSourceResult({
+			parcels: 3,
+			new: 1,
+			updated: 0,
+			unchanged: 0,
+			failures: 2,
+			failed: [
+				{ apn: "10306005", reason: "HTTP 500 after 5 attempts" },
+				{ mlsId: "6543210", reason: "blocked" },
+			],
+		});
+		assert.deepEqual(typeof withFailures === "object" && withFailures.failed, [
+			{ id: "10306005", reason: "HTTP 500 after 5 attempts" },
+			{ id: "6543210", reason: "blocked" },
+		]);
 		const listed = parseSourceResult({ listings: 2, new: 2, updated: 0, unchanged: 0 });
 		assert.equal(typeof listed === "object" && listed.counts.items, 2);
 		const paged = parseSourceResult({
