@@ -1,6 +1,6 @@
 /**
- * Lookup cost against collection size, FerretDB 1.24 on PostgreSQL vs on SQLite, side by side in one
- * run: the same property-like documents (~1.5 KB: APN key, address, ZIP, facts, sources, history),
+ * Lookup cost against collection size, FerretDB 1.24 on PostgreSQL vs on SQLite vs mongo-java-server
+ * 1.47 (in memory, `java`), side by side in one run: the same property-like documents (~1.5 KB: APN key, address, ZIP, facts, sources, history),
  * the same indexes (unique on `key`, plain on `zip`), the mongodb driver directly (no store code).
  * The collection grows to each N in turn (insertMany, batches of 1,000); at each N it times
  *   - findOne({_id})                   - findOne({key})                   - find({key: {$in: 100 keys}})
@@ -9,18 +9,26 @@
  * FerretDB 1.24 uses the indexes on neither backend (on PostgreSQL `{key: v}` becomes
  * `_jsonb->'key' @> v`, which a btree cannot serve; `$in` is not pushed down at all), so expect growth
  * with N on both: the table shows how much cheaper PostgreSQL's scan is than SQLite's.
+ * mongo-java-server keeps its indexes (unique `key` included) in memory and uses them for equality and
+ * `$in` on the indexed field, so its lookups should stay flat.
  *
  *   node bench/store-lookup.bench.ts [sizes=1000,10000,50000] [sqliteSizes=1000,5000,10000]
+ *     [backends=postgresql,sqlite,java]
  * SQLite scans the collection for a `key` lookup (tens of ms per 1,000 documents), so it gets smaller
  * N by default to keep the run to a few minutes; pass the same list twice to compare at equal sizes.
  */
 import { MongoClient, type ObjectId } from "mongodb";
-import { startFerretDb } from "../test/harness/servers.ts";
+import { type RunningServer, startFerretDb, startMongoJavaServer } from "../test/harness/servers.ts";
 
 const parseSizes = (arg: string | undefined, fallback: number[]): number[] =>
 	arg ? arg.split(",").map((s) => Number(s.replace(/_/g, ""))) : fallback;
 const SIZES = parseSizes(process.argv[2], [1_000, 10_000, 50_000]);
 const SQLITE_SIZES = parseSizes(process.argv[3], [1_000, 5_000, 10_000]);
+const ALL_BACKENDS = ["postgresql", "sqlite", "java"] as const;
+const BACKENDS = (process.argv[4]?.split(",") ?? ALL_BACKENDS) as Backend[];
+for (const b of BACKENDS) {
+	if (!ALL_BACKENDS.includes(b)) throw new Error(`unknown backend ${b}: one of ${ALL_BACKENDS.join(", ")}`);
+}
 const BATCH = 1_000;
 const IN_KEYS = 100;
 /**
@@ -34,7 +42,7 @@ const MIN_SAMPLES = 5;
 const TIME_BUDGET_MS = 3_000;
 const HARD_BUDGET_MS = 8_000;
 
-type Backend = "postgresql" | "sqlite";
+type Backend = (typeof ALL_BACKENDS)[number];
 const OPS = ["findOne _id", "findOne key", `find key $in ${IN_KEYS}`] as const;
 type Op = (typeof OPS)[number];
 
@@ -160,7 +168,8 @@ async function timeOp(run: () => Promise<unknown>): Promise<{ median: number; sa
 }
 
 async function measureBackend(backend: Backend, sizes: number[]): Promise<Row[]> {
-	const ferret = await startFerretDb({ backend });
+	const ferret: RunningServer =
+		backend === "java" ? await startMongoJavaServer() : await startFerretDb({ backend });
 	const client = await MongoClient.connect(ferret.url);
 	const rows: Row[] = [];
 	try {
@@ -231,16 +240,19 @@ const ms = (x: number) => x.toFixed(2);
 
 const all: Row[] = [];
 const startedAt = performance.now();
-for (const [backend, sizes] of [
-	["postgresql", SIZES],
-	["sqlite", SQLITE_SIZES],
-] as const) {
-	console.error(`FerretDB on ${backend}: N = ${sizes.map(fmt).join(", ")}`);
+const NAMES: Record<Backend, string> = {
+	postgresql: "FerretDB on postgresql",
+	sqlite: "FerretDB on sqlite",
+	java: "mongo-java-server (memory)",
+};
+for (const backend of BACKENDS) {
+	const sizes = backend === "sqlite" ? SQLITE_SIZES : SIZES;
+	console.error(`${NAMES[backend]}: N = ${sizes.map(fmt).join(", ")}`);
 	all.push(...(await measureBackend(backend, sizes)));
 }
 
 console.log(
-	`\nFerretDB 1.24 lookups, median ms (property documents, unique index on key, index on zip; samples per cell in brackets)\n`,
+	`\nLookups (FerretDB 1.24 on postgresql/sqlite, mongo-java-server 1.47 in memory = java), median ms (property documents, unique index on key, index on zip; samples per cell in brackets)\n`,
 );
 const header = ["backend", "N", "insert docs/s", ...OPS];
 const widths = [12, 8, 14, 18, 18, 22];
@@ -261,7 +273,7 @@ for (const r of all) {
 console.log(
 	"\nGrowth: median at the largest N / median at the smallest N (about 1 = flat, an index is used; about the ratio of N = the collection is scanned)\n",
 );
-for (const backend of ["postgresql", "sqlite"] as const) {
+for (const backend of BACKENDS) {
 	const rows = all.filter((r) => r.backend === backend);
 	if (rows.length < 2) continue;
 	const small = rows[0]!;
@@ -283,7 +295,18 @@ if (common.length) {
 		);
 	}
 }
-if (SQLITE_SIZES.join() !== SIZES.join()) {
+const javaRows = all.filter((r) => r.backend === "java");
+if (javaRows.some((j) => all.some((p) => p.backend === "postgresql" && p.n === j.n))) {
+	console.log("\nFerretDB on PostgreSQL / mongo-java-server at the same N\n");
+	for (const j of javaRows) {
+		const p = all.find((r) => r.backend === "postgresql" && r.n === j.n);
+		if (!p) continue;
+		console.log(
+			`${`N = ${fmt(j.n)}`.padEnd(30)}${OPS.map((op) => `${op} x${(p.medians[op] / j.medians[op]).toFixed(1)}`).join("   ")}`,
+		);
+	}
+}
+if (BACKENDS.includes("sqlite") && SQLITE_SIZES.join() !== SIZES.join()) {
 	console.log(
 		`\nSQLite ran at N = ${SQLITE_SIZES.map(fmt).join(", ")} instead of ${SIZES.map(fmt).join(", ")}: its key lookups scan the collection, so larger N take minutes (pass sizes as the second argument to change).`,
 	);

@@ -2,7 +2,9 @@
 # Installs what Saguaro's tests and demo need on a fresh Debian machine, skipping what is present:
 # Node toolchain (npm install brings Node 24), nats-server, redis-server, Chromium, PostgreSQL, and
 # FerretDB (the MongoDB wire-protocol server the store's Mongo tests and benches run against, on
-# PostgreSQL, built from the Go module proxy). Tests start their own servers on free ports.
+# PostgreSQL, built from the Go module proxy), and mongo-java-server (an in-memory MongoDB
+# wire-protocol server from Maven Central, the opt-in alternative). Tests start their own servers on
+# free ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -68,4 +70,26 @@ if [ ! -x "$TOOLS/ferretdb" ]; then
 	rm -rf "$work"
 fi
 log "ferretdb $("$TOOLS/ferretdb" --version | head -1)"
+
+# --- mongo-java-server (MongoDB wire protocol, in memory; optional stand-in for FerretDB) ------
+# The harness uses it when SAGUARO_TEST_MONGO=java (test/harness/servers.ts). Jars from Maven
+# Central, launcher compiled with javac from scripts/mongo-java-server/Main.java, into
+# .tools/mongo-java-server (skipped when present). Needs a JDK (17+) and Maven.
+MJS="$ROOT/.tools/mongo-java-server"
+if [ ! -f "$MJS/classes/saguaro/tools/Main.class" ] || [ scripts/mongo-java-server/Main.java -nt "$MJS/classes/saguaro/tools/Main.class" ] ||
+	[ scripts/mongo-java-server/pom.xml -nt "$MJS/classes/saguaro/tools/Main.class" ]; then
+	if ! command -v javac >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+		log "installing a JDK and Maven (apt) for mongo-java-server"
+		SUDO=""
+		[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+		$SUDO apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends default-jdk-headless maven >/dev/null
+	fi
+	log "building the mongo-java-server launcher (once; cached in .tools/mongo-java-server)"
+	rm -rf "$MJS"
+	mvn -q -B -Dstyle.color=never -f scripts/mongo-java-server/pom.xml dependency:copy-dependencies \
+		-DincludeScope=runtime -DoutputDirectory="$MJS/lib"
+	javac -d "$MJS/classes" -cp "$MJS/lib/*" scripts/mongo-java-server/Main.java
+fi
+log "mongo-java-server $(ls "$MJS/lib" | sed -n 's/^mongo-java-server-core-\(.*\)\.jar$/\1/p')"
 log "ready"

@@ -1,8 +1,10 @@
 /**
- * Real infrastructure servers for tests and benches: nats-server, redis-server, PostgreSQL and
- * FerretDB (MongoDB wire protocol, on PostgreSQL by default), each on a free loopback port, stopped
- * and removed by `stop()`. `scripts/setup.sh` installs the binaries; a missing one fails loudly here
- * rather than skipping tests.
+ * Real infrastructure servers for tests and benches: nats-server, redis-server, PostgreSQL,
+ * FerretDB (MongoDB wire protocol, on PostgreSQL by default) and mongo-java-server (MongoDB wire
+ * protocol, in memory), each on a free loopback port, stopped and removed by `stop()`.
+ * `scripts/setup.sh` installs the binaries; a missing one fails loudly here rather than skipping
+ * tests. SAGUARO_TEST_MONGO=java makes `startFerretDb()` (without an explicit backend) start
+ * mongo-java-server instead, to run the Mongo tests against it.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
@@ -266,13 +268,20 @@ export interface FerretDbOptions {
 }
 
 export interface FerretDbServer extends RunningServer {
-	backend: "postgresql" | "sqlite";
+	/** `java`: not FerretDB but mongo-java-server, chosen by SAGUARO_TEST_MONGO=java. */
+	backend: "postgresql" | "sqlite" | "java";
 	/** The PostgreSQL server FerretDB stores into (postgresql backend only). */
 	postgres?: RunningServer;
 }
 
-/** FerretDB 1.24 on a free loopback port; `url` names the `saguaro` database. */
+/**
+ * FerretDB 1.24 on a free loopback port; `url` names the `saguaro` database. With
+ * SAGUARO_TEST_MONGO=java and no explicit `backend`, mongo-java-server instead (startMongoJavaServer).
+ */
 export async function startFerretDb(options: FerretDbOptions = {}): Promise<FerretDbServer> {
+	if (options.backend === undefined && process.env.SAGUARO_TEST_MONGO === "java") {
+		return { ...(await startMongoJavaServer()), backend: "java" };
+	}
 	const backend = options.backend ?? "postgresql";
 	const postgres = backend === "postgresql" ? await startPostgres() : undefined;
 	let ferret: RunningServer;
@@ -308,4 +317,34 @@ export async function startFerretDb(options: FerretDbOptions = {}): Promise<Ferr
 			}
 		},
 	};
+}
+
+/** Where scripts/setup.sh builds the mongo-java-server launcher (scripts/mongo-java-server). */
+const MONGO_JAVA_SERVER_DIR = join(ROOT, ".tools/mongo-java-server");
+
+/**
+ * mongo-java-server 1.47 (de.bwaldvogel, Maven Central) with its in-memory backend, reporting
+ * MongoDB 5.0, on a free loopback port: one JVM, no storage server, nothing on disk; `url` names the
+ * `saguaro` database. Its collections keep hash indexes (unique ones included), used by equality and
+ * `$in` lookups on the indexed field.
+ */
+export function startMongoJavaServer(): Promise<RunningServer> {
+	const classes = join(MONGO_JAVA_SERVER_DIR, "classes");
+	if (!existsSync(join(classes, "saguaro/tools/Main.class"))) {
+		throw new Error(
+			`mongo-java-server launcher not built in ${MONGO_JAVA_SERVER_DIR}: run 'npm run setup' (scripts/setup.sh) first`,
+		);
+	}
+	return startProcess({
+		name: "mongo-java-server",
+		binary: findBinary("java"),
+		args: (port) => [
+			"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+			"-cp",
+			`${classes}:${join(MONGO_JAVA_SERVER_DIR, "lib")}/*`,
+			"saguaro.tools.Main",
+			String(port),
+		],
+		url: (port) => `mongodb://127.0.0.1:${port}/saguaro`,
+	});
 }
