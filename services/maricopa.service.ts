@@ -65,13 +65,13 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 	let gis: MaricopaGisClient;
 
 	const storeVia = (ctx: Context): StoreGateway => ({
-		async ingest(records) {
+		async ingest(records, force = false) {
 			const outcomes: IngestOutcome[] = [];
 			const roundTrips = { raw: 0, properties: 0, locks: 0, total: 0 };
 			for (const chunk of chunksOf(records, INGEST_MAX_RECORDS, STORE_CALL_MAX_BYTES)) {
-				const answer = await ctx.call<IngestResult, { records: IngestRecord[] }>(
+				const answer = await ctx.call<IngestResult, { records: IngestRecord[]; force: boolean }>(
 					"properties.ingest",
-					{ records: chunk },
+					{ records: chunk, force },
 					{ timeout: STORE_CALL_TIMEOUT_MS },
 				);
 				outcomes.push(...answer.outcomes);

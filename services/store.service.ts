@@ -387,6 +387,7 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 			ingest: {
 				params: {
 					records: { type: "array", min: 1, max: INGEST_MAX_RECORDS, items: { type: "object" } },
+					force: { type: "boolean", optional: true },
 				},
 				async handler(ctx: Context<IngestParams>): Promise<IngestResult> {
 					const call = { raw: { n: 0 }, properties: { n: 0 }, locks: { n: 0 } };
@@ -443,7 +444,10 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 					);
 					try {
 						const withRaw = accepted.filter(({ input }) => input.raw);
-						const rawOut = await raws.upsertMany(
+						// Read the raw records first, merge what changed, then write the raw records: a raw
+						// record is stored only after its merge, so "unchanged" proves the merge happened
+						// (and a GIS row re-read unchanged is not merged over the details merged since).
+						const rawPlan = await raws.prepareMany(
 							withRaw.map(
 								({ input }): RawItem => ({
 									source: input.raw!.source,
@@ -453,27 +457,31 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 								}),
 							),
 						);
-						const rawStatus = new Map(withRaw.map(({ i }, j) => [i, rawOut[j]!.status]));
+						const rawStatus = new Map(withRaw.map(({ i }, j) => [i, rawPlan.statuses[j]!]));
+						const toMerge = accepted.filter(({ i }) => ctx.params.force || rawStatus.get(i) !== "unchanged");
 						const merged = await props.mergeMany(
-							accepted.map(({ input }) => ({
+							toMerge.map(({ input }) => ({
 								source: input.source,
 								sourceId: input.sourceId,
 								record: input.record,
 								collectedAt: input.collectedAt,
 							})),
 						);
-						accepted.forEach(({ i, input }, j) => {
-							const out = merged[j]!;
+						const mergedOf = new Map(toMerge.map(({ i }, j) => [i, merged[j]!]));
+						const rawOut = await rawPlan.commit();
+						const rawFinal = new Map(withRaw.map(({ i }, j) => [i, rawOut[j]!.status]));
+						for (const { i, input } of accepted) {
+							const out = mergedOf.get(i);
 							outcomes[i] = {
 								sourceId: input.sourceId,
-								key: out.key,
-								raw: rawStatus.get(i) ?? null,
-								status: out.status,
+								...(out ? { key: out.key } : {}),
+								raw: rawFinal.get(i) ?? null,
+								status: out?.status ?? "unchanged",
 							};
-							if (out.changes.length > 0 || out.status === "new") {
+							if (out && (out.changes.length > 0 || out.status === "new")) {
 								ctx.emit("properties.changed", { key: out.key, status: out.status, changes: out.changes });
 							}
-						});
+						}
 					} catch (err) {
 						if (err instanceof MergeConflictError)
 							throw new MoleculerRetryableError(err.message, 503, "MERGE_CONFLICT");

@@ -28,8 +28,11 @@ export type MergeStatus = "new" | "updated" | "unchanged";
 
 /** The store as the collector needs it (the service wires it to `properties.ingest` and `raw.ages`). */
 export interface StoreGateway {
-	/** Raw payloads and their merges, in input order (the gateway splits what does not fit one call). */
-	ingest(records: IngestRecord[]): Promise<IngestResult>;
+	/**
+	 * Raw payloads and their merges, in input order (the gateway splits what does not fit one call);
+	 * a record whose raw payload is unchanged is not merged again unless `force`.
+	 */
+	ingest(records: IngestRecord[], force?: boolean): Promise<IngestResult>;
 	/** When each parcel's raw REST details were stored (absent: never). */
 	detailAges(apns: string[]): Promise<Record<string, string>>;
 }
@@ -201,6 +204,7 @@ export class ZipCollector {
 				raw: { source: rawSource, payload: p.raw },
 			})),
 			result,
+			opts.force,
 		);
 		const status = new Map<string, MergeStatus>();
 		const changed = new Set<string>();
@@ -281,9 +285,9 @@ export class ZipCollector {
 		}
 	}
 
-	async #ingest(records: IngestRecord[], result: CollectResult): Promise<IngestOutcome[]> {
+	async #ingest(records: IngestRecord[], result: CollectResult, force = false): Promise<IngestOutcome[]> {
 		if (records.length === 0) return [];
-		const answer = await this.#store.ingest(records);
+		const answer = await this.#store.ingest(records, force);
 		result.storeRoundTrips += answer.roundTrips.total;
 		return answer.outcomes;
 	}
@@ -303,7 +307,8 @@ export class ZipCollector {
 		const flush = async () => {
 			const batch = buffer;
 			buffer = [];
-			const outcomes = await this.#ingest(batch, result);
+			// Details are merged whenever fetched: they were due (changed facts, age, or force).
+			const outcomes = await this.#ingest(batch, result, true);
 			for (const [i, out] of outcomes.entries()) {
 				const apn = batch[i]!.sourceId;
 				if (out.status === "rejected") fail(result, apn, out.error ?? "details rejected by the store");

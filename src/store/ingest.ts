@@ -27,6 +27,11 @@ export interface IngestRecord {
 
 export interface IngestParams {
 	records: IngestRecord[];
+	/**
+	 * Merge every record. By default a record whose raw payload is stored unchanged is not merged
+	 * again: the raw record is written only after its merge, so an unchanged one proves the merge.
+	 */
+	force?: boolean;
 }
 
 export type IngestStatus = "new" | "updated" | "unchanged" | "rejected";

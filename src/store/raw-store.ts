@@ -130,6 +130,17 @@ export class RawStore {
 	 * there in between) or appears twice in the page goes through `upsert` on its own, in order.
 	 */
 	async upsertMany(items: RawItem[]): Promise<UpsertRawResult[]> {
+		return (await this.prepareMany(items)).commit();
+	}
+
+	/**
+	 * `upsertMany` in two steps: the read now (what would change: `statuses`), the writes on
+	 * `commit()`. The ingest merges the changed records between the two, so a raw record is stored
+	 * only once its merge is, and an unchanged raw record proves its merge happened.
+	 */
+	async prepareMany(
+		items: RawItem[],
+	): Promise<{ statuses: UpsertRawResult["status"][]; commit(): Promise<UpsertRawResult[]> }> {
 		const out: (UpsertRawResult | null)[] = items.map(() => null);
 		const prepared = items.map((item) => {
 			const payloadJson = JSON.stringify(item.payload);
@@ -187,22 +198,27 @@ export class RawStore {
 				});
 			}
 		}
-		const { duplicates } = await this.col.insertMany(inserts.map((x) => x.doc));
-		const clashed = new Set(duplicates);
-		for (const { i, doc } of inserts) {
-			if (clashed.has(doc._id)) later.push(i);
-			else out[i] = { status: "created", id: doc._id, hash: doc.hash };
-		}
-		const replaced = await this.col.replaceManyIf(replaces);
-		replaces.forEach(({ i, doc }, j) => {
-			if (replaced[j]) out[i] = { status: "updated", id: doc._id, hash: doc.hash };
-			else later.push(i);
-		});
-		for (const i of later.sort((a, b) => a - b)) {
-			const p = prepared[i]!;
-			out[i] = await this.upsert(p.source, p.sourceId, p.payload, p.collectedAt);
-		}
-		return out as UpsertRawResult[];
+		// A record twice in the page is judged changed: its own upsert decides at commit.
+		const statuses = out.map((o, i) => o?.status ?? (inserts.some((x) => x.i === i) ? "created" : "updated"));
+		const commit = async (): Promise<UpsertRawResult[]> => {
+			const { duplicates } = await this.col.insertMany(inserts.map((x) => x.doc));
+			const clashed = new Set(duplicates);
+			for (const { i, doc } of inserts) {
+				if (clashed.has(doc._id)) later.push(i);
+				else out[i] = { status: "created", id: doc._id, hash: doc.hash };
+			}
+			const replaced = await this.col.replaceManyIf(replaces);
+			replaces.forEach(({ i, doc }, j) => {
+				if (replaced[j]) out[i] = { status: "updated", id: doc._id, hash: doc.hash };
+				else later.push(i);
+			});
+			for (const i of later.sort((a, b) => a - b)) {
+				const p = prepared[i]!;
+				out[i] = await this.upsert(p.source, p.sourceId, p.payload, p.collectedAt);
+			}
+			return out as UpsertRawResult[];
+		};
+		return { statuses, commit };
 	}
 
 	/** collectedAt of each stored record of `source` among `sourceIds` (one read, no payloads). */
