@@ -26,15 +26,8 @@ import { GisLayerError, MaricopaGisClient } from "../src/maricopa/gis-client.ts"
 import type { RequestTally } from "../src/maricopa/http.ts";
 import type { AssessorPropertyType } from "../src/maricopa/normalize.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
-import {
-	AGES_MAX_IDS,
-	INGEST_MAX_RECORDS,
-	type IngestOutcome,
-	type IngestRecord,
-	type IngestResult,
-	type RawAges,
-} from "../src/store/ingest.ts";
-import { chunksOf } from "../src/utils/chunks.ts";
+import { RecordRejectedError, StoreClient } from "../src/store/client.ts";
+import type { IngestOutcome } from "../src/store/ingest.ts";
 import { redact } from "../src/utils/redact.ts";
 
 const { MoleculerClientError, MoleculerError, MoleculerRetryableError } = moleculer.Errors;
@@ -45,13 +38,6 @@ const M = {
 
 /** How long collectZip waits for the store's services to be discovered before giving up. */
 const STORE_WAIT_MS = 30_000;
-/** A store call's payload stays well under NATS's 1 MB cap. */
-const STORE_CALL_MAX_BYTES = 400_000;
-/**
- * A store call's own time limit: a call lost to a transport restart fails and the page is retried,
- * instead of waiting out the task's whole timeout.
- */
-const STORE_CALL_TIMEOUT_MS = 60_000;
 
 const TYPE_OF_SETTING: Record<string, AssessorPropertyType> = {
 	residential: "RESIDENTIAL",
@@ -64,37 +50,13 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 	let api: MaricopaApiClient;
 	let gis: MaricopaGisClient;
 
-	const storeVia = (ctx: Context): StoreGateway => ({
-		async ingest(records, force = false) {
-			const outcomes: IngestOutcome[] = [];
-			const roundTrips = { raw: 0, properties: 0, locks: 0, total: 0 };
-			for (const chunk of chunksOf(records, INGEST_MAX_RECORDS, STORE_CALL_MAX_BYTES)) {
-				const answer = await ctx.call<IngestResult, { records: IngestRecord[]; force: boolean }>(
-					"properties.ingest",
-					{ records: chunk, force },
-					{ timeout: STORE_CALL_TIMEOUT_MS },
-				);
-				outcomes.push(...answer.outcomes);
-				for (const k of ["raw", "properties", "locks", "total"] as const)
-					roundTrips[k] += answer.roundTrips[k];
-			}
-			return { outcomes, roundTrips };
-		},
-		async detailAges(apns) {
-			const ages: RawAges = {};
-			for (const chunk of chunksOf(apns, AGES_MAX_IDS, STORE_CALL_MAX_BYTES)) {
-				Object.assign(
-					ages,
-					await ctx.call<RawAges, object>(
-						"raw.ages",
-						{ source: RAW_SOURCE.parcel, sourceIds: chunk },
-						{ timeout: STORE_CALL_TIMEOUT_MS },
-					),
-				);
-			}
-			return ages;
-		},
-	});
+	const storeVia = (ctx: Context): StoreGateway => {
+		const store = new StoreClient(ctx);
+		return {
+			ingest: (records, force) => store.ingest(records, force),
+			detailAges: (apns) => store.ages(RAW_SOURCE.parcel, apns),
+		};
+	};
 
 	const schema: ServiceSchema = {
 		name: "maricopa",
@@ -214,21 +176,12 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 						const record: AssessorParcelRecord = address ? { ...detail.record, address } : detail.record;
 						let stored: IngestOutcome["status"] | false = false;
 						if (ctx.params.store) {
-							const answer = await storeVia(ctx).ingest([
-								{
-									source: "maricopa",
-									sourceId: apn,
-									record,
-									raw: { source: RAW_SOURCE.parcel, payload: detail.raw },
-								},
-							]);
-							const out = answer.outcomes[0]!;
-							if (out.status === "rejected")
-								throw new MoleculerClientError(
-									`parcel ${apn} was refused by the store: ${out.error}`,
-									422,
-									"REJECTED",
-								);
+							const out = await new StoreClient(ctx).ingestOne({
+								source: "maricopa",
+								sourceId: apn,
+								record,
+								raw: { source: RAW_SOURCE.parcel, payload: detail.raw },
+							});
 							stored = out.status;
 						}
 						return { apn, found: true, record, stored, requests: tally.detail };
@@ -300,6 +253,7 @@ async function wrap<T>(run: () => Promise<T>): Promise<T> {
 		if (err instanceof MaricopaConfigError) throw new MoleculerError(message, 500, "MARICOPA_CONFIG");
 		// No retry fixes a field name the layer does not have: a dead letter with the reason, at once.
 		if (err instanceof GisLayerError) throw new MoleculerClientError(message, 422, "MARICOPA_GIS_FIELDS");
+		if (err instanceof RecordRejectedError) throw new MoleculerClientError(message, 422, "REJECTED");
 		if (err instanceof HostRequestError) {
 			if (err.outcome === "failed") throw new MoleculerClientError(message, 422, "MARICOPA_REQUEST_FAILED");
 			throw new MoleculerRetryableError(message, 503, "MARICOPA_UNAVAILABLE");

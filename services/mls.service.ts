@@ -1,8 +1,8 @@
 /**
  * mls: the Phoenix MLS scraper (src/mls/). HTTP through proxy-pool sessions first, browser-pool for
  * pages whose facts need script, the host's cluster-wide budget and breaker (src/core/host-policy.ts),
- * captcha walls solved through proxy-pool.solveCaptcha. Listings go to the store as raw records
- * (`raw.upsertRaw`) and merge onto their parcels (`properties.merge`).
+ * captcha walls solved through proxy-pool.solveCaptcha. Listings go to the store (`properties.ingest`
+ * through the StoreClient): kept raw as received, and merged onto their parcels.
  *
  * Actions:
  * - `searchZip` { zip } → { zip, pages, complete, cards: [{ mlsId, url, address }] }
@@ -32,6 +32,7 @@ import {
 } from "../src/mls/scraper.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
 import { acquireGatewayLease } from "../src/proxy/gateway-lease.ts";
+import { StoreClient } from "../src/store/client.ts";
 import { redact } from "../src/utils/redact.ts";
 
 const { MoleculerClientError, MoleculerRetryableError } = moleculer.Errors;
@@ -162,6 +163,7 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 				params: { ...collectZipParams, force: { type: "boolean", optional: true, convert: true } },
 				async handler(ctx: Context<CollectZipParams & { force?: boolean }>) {
 					const cancel = taskCancelSignal(state, ctx.params);
+					const store = new StoreClient(ctx);
 					const checkFreshness = c.listingMaxAgeMs > 0 && ctx.params.force !== true;
 					const sink: ListingSink = {
 						// Fetched listings are remembered for MLS_LISTING_MAX_AGE_H (cluster-wide), so a
@@ -172,21 +174,14 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 								}
 							: {}),
 						async save(record: MlsListingRecord, extra: Record<string, FieldValue>): Promise<SaveResult> {
-							const collectedAt = new Date().toISOString();
-							await ctx.call("raw.upsertRaw", {
-								source: "mls",
-								sourceId: record.mlsId,
-								payload: { ...record, extra },
-								collectedAt,
-							});
-							const merged = (await ctx.call("properties.merge", {
+							const out = await store.ingestOne({
 								source: "mls",
 								sourceId: record.mlsId,
 								record,
-								collectedAt,
-							})) as { status: SaveResult };
+								raw: { source: "mls", payload: { ...record, extra } },
+							});
 							if (c.listingMaxAgeMs > 0) await state.set(fetchedKey(record.mlsId), true, c.listingMaxAgeMs);
-							return merged.status;
+							return out.status as SaveResult;
 						},
 					};
 					try {
