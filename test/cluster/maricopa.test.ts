@@ -146,7 +146,9 @@ describe("maricopa collectors in a cluster", () => {
 		for (const [i, r] of results.entries()) {
 			assert.equal(r.bulkSource, "gis");
 			assert.equal(r.failures, 0, JSON.stringify(r.failed));
-			assert.equal(r.requestsByKind.bulk, 1, "one GIS request lists the whole ZIP");
+			// The ZIP's count, and one page lists the whole ZIP (the layer's fields were checked at start).
+			assert.equal(r.requestsByKind.bulk, 2, "a count and one GIS page");
+			assert.deepEqual((r as { expect?: unknown }).expect, { items: 36, pages: 1 });
 			await assertStoredExactlyOnce(ZIPS[i]!, r as CollectResult & Record<string, unknown>);
 		}
 		// Incremental: a second run finds facts unchanged and details fresh, and fetches nothing.
@@ -260,7 +262,12 @@ describe("maricopa collectors in a cluster", () => {
 			),
 		);
 		// Let the run get going, then revoke the token.
+		const waitedUntil = Date.now() + 60_000;
 		while (apiRecords().filter((r) => r.t >= started && r.kind === "parcel").length < 10) {
+			if (Date.now() > waitedUntil) {
+				const tails = nodes.map((n) => `--- ${n.nodeId}\n${n.output().slice(-3000)}`).join("\n");
+				assert.fail(`the run made no parcel requests in 60 s; nodes said:\n${tails}`);
+			}
 			await new Promise((r) => setTimeout(r, 20));
 		}
 		sb.maricopa.revokeToken(token);
