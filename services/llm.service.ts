@@ -20,7 +20,7 @@ import type { HostPolicy } from "../src/core/host-policy.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
 import type { PropertyEnrichment } from "../src/domain/property.ts";
 import { ZIP_SHAPE } from "../src/jobs/plan.ts";
-import { type CollectZipParams, collectZipParams, taskCancelSignal } from "../src/jobs/source-contract.ts";
+import { type CollectZipParams, collectZipParams, runSourceTask } from "../src/jobs/source-contract.ts";
 import { LlmBudget } from "../src/llm/budget.ts";
 import { LlmClient } from "../src/llm/client.ts";
 import {
@@ -212,12 +212,9 @@ const llmService: ServiceFactory = ({ config, state }) => {
 							"STORE_UNAVAILABLE",
 						);
 					});
-					const cancel = taskCancelSignal(state, ctx.params);
-					try {
-						return redact(await enricherFor(ctx).enrichPending(zips, cancel.signal));
-					} finally {
-						cancel.dispose();
-					}
+					return runSourceTask(state, ctx.params, async (signal) =>
+						redact(await enricherFor(ctx).enrichPending(zips, signal)),
+					);
 				},
 			},
 			usage: {

@@ -15,11 +15,12 @@
  */
 import moleculer, { type Context, type ServiceSchema } from "moleculer";
 import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
+import { sharedServiceError } from "../src/core/errors.ts";
 import { HostFatalError, HostRequestError } from "../src/core/host-policy.ts";
 import type { RequestOutcome } from "../src/core/http.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
 import type { AssessorParcelRecord } from "../src/domain/records.ts";
-import { type CollectZipParams, collectZipParams, taskCancelSignal } from "../src/jobs/source-contract.ts";
+import { type CollectZipParams, collectZipParams, runSourceTask } from "../src/jobs/source-contract.ts";
 import { MaricopaApiClient, MaricopaConfigError, SEARCH_PAGE_SIZE } from "../src/maricopa/api-client.ts";
 import { RAW_SOURCE, type StoreGateway, ZipCollector } from "../src/maricopa/collect.ts";
 import { GisLayerError, MaricopaGisClient } from "../src/maricopa/gis-client.ts";
@@ -199,24 +200,19 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 							"STORE_UNAVAILABLE",
 						);
 					});
-					const cancel = taskCancelSignal(state, ctx.params);
 					const collector = new ZipCollector(api, gis, storeVia(ctx));
-					const opts = {
-						zip: ctx.params.zip,
-						detailTypes: c.propertyTypes.map((t) => TYPE_OF_SETTING[t]!),
-						detailMaxAgeMs: c.detailMaxAgeMs,
-						concurrency: c.concurrency,
-						force: ctx.params.force ?? false,
-						signal: cancel.signal,
-					};
 					const page = ctx.params.page;
-					try {
-						return await wrap(() =>
-							page ? collector.collectPage({ ...opts, page }) : collector.collectZip(opts),
-						);
-					} finally {
-						cancel.dispose();
-					}
+					return runSourceTask(state, ctx.params, (signal) => {
+						const opts = {
+							zip: ctx.params.zip,
+							detailTypes: c.propertyTypes.map((t) => TYPE_OF_SETTING[t]!),
+							detailMaxAgeMs: c.detailMaxAgeMs,
+							concurrency: c.concurrency,
+							force: ctx.params.force ?? false,
+							signal,
+						};
+						return wrap(() => (page ? collector.collectPage({ ...opts, page }) : collector.collectZip(opts)));
+					});
 				},
 			},
 			// `status` and `resume` come from the polite-host mixin.
@@ -244,6 +240,8 @@ async function wrap<T>(run: () => Promise<T>): Promise<T> {
 		return await run();
 	} catch (err) {
 		const message = String(redact((err as Error).message));
+		const shared = sharedServiceError(err, message);
+		if (shared) throw shared;
 		if (err instanceof HostFatalError) {
 			throw new MoleculerError(message, 500, "MARICOPA_STOPPED", {
 				host: err.host,

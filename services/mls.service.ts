@@ -17,9 +17,10 @@ import { resolve } from "node:path";
 import moleculer, { type Context, type ServiceSchema } from "moleculer";
 import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
 import type { RenderResult as BrowserRenderResult } from "../src/browser/pool.ts";
+import { sharedServiceError } from "../src/core/errors.ts";
 import { type HostPolicy, HostRequestError } from "../src/core/host-policy.ts";
 import type { MlsListingRecord } from "../src/domain/records.ts";
-import { type CollectZipParams, collectZipParams, taskCancelSignal } from "../src/jobs/source-contract.ts";
+import { type CollectZipParams, collectZipParams, runSourceTask } from "../src/jobs/source-contract.ts";
 import { loadFieldConfig } from "../src/mls/fields.ts";
 import type { FieldValue } from "../src/mls/parser.ts";
 import {
@@ -162,7 +163,6 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 			collectZip: {
 				params: { ...collectZipParams, force: { type: "boolean", optional: true, convert: true } },
 				async handler(ctx: Context<CollectZipParams & { force?: boolean }>) {
-					const cancel = taskCancelSignal(state, ctx.params);
 					const store = new StoreClient(ctx);
 					const checkFreshness = c.listingMaxAgeMs > 0 && ctx.params.force !== true;
 					const sink: ListingSink = {
@@ -184,11 +184,9 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 							return out.status as SaveResult;
 						},
 					};
-					try {
-						return await wrap(() => scraper.collectZip(ctx.params.zip, sink, cancel.signal));
-					} finally {
-						cancel.dispose();
-					}
+					return runSourceTask(state, ctx.params, (signal) =>
+						wrap(() => scraper.collectZip(ctx.params.zip, sink, signal)),
+					);
 				},
 			},
 			stats: {
@@ -207,6 +205,8 @@ async function wrap<T>(run: () => Promise<T>): Promise<T> {
 		return await run();
 	} catch (err) {
 		const message = String(redact((err as Error).message));
+		const shared = sharedServiceError(err, message);
+		if (shared) throw shared;
 		if (err instanceof MlsPageError)
 			throw new MoleculerClientError(message, 422, "MLS_PAGE_FAILED", { reason: err.reason });
 		if (err instanceof HostRequestError) throw new MoleculerRetryableError(message, 503, "MLS_UNAVAILABLE");

@@ -53,6 +53,11 @@ export class JobLedger {
 		return this.state.get<Job>(jobKey(id));
 	}
 
+	/** Several jobs in one read (undefined where absent). */
+	jobs(ids: string[]): Promise<(Job | undefined)[]> {
+		return this.state.getMany<Job>(ids.map(jobKey));
+	}
+
 	task(id: string): Promise<Task | undefined> {
 		return this.state.get<Task>(taskKey(id));
 	}

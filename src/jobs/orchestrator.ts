@@ -17,7 +17,7 @@ import type { Lease, SharedState } from "../shared-state/index.ts";
 import { JobLedger, LEADER_LEASE_KEY, taskLeaseKey } from "./ledger.ts";
 import { type CollectRequest, newJobId, PlanError, pageTasks, planJob, validateRequest } from "./plan.ts";
 import { type JobProgress, jobProgress, type SourceThroughput } from "./progress.ts";
-import { abandonKey, parseSourceResult, type SourceResult } from "./source-contract.ts";
+import { abandonKey, parseSourceResult, resultKey, type SourceResult } from "./source-contract.ts";
 import {
 	cancel,
 	complete,
@@ -275,6 +275,7 @@ export class Orchestrator {
 		if (this.#leader && !(await this.#leader.extend(settings.leaderTtlMs))) {
 			logger.warn(`Orchestrator on ${nodeId} lost the leadership.`);
 			this.#leader = null;
+			await this.#restoreIfLedgerLost();
 			// Another leader writes the ledger now: what this one held in memory is stale.
 			this.#loaded.clear();
 			// Calls in flight keep their task leases; their results are still written if the leases hold.
@@ -305,6 +306,36 @@ export class Orchestrator {
 		for (const entry of loaded) await this.#housekeep(entry);
 		await this.#dispatch(loaded);
 		for (const entry of loaded) await this.#conclude(entry);
+	}
+
+	/**
+	 * The shared state lost the ledger (Redis restarted without persistence): none of the jobs this
+	 * leader held is there any more. Write them back from memory, so no job vanishes: tasks that were
+	 * running are queued again (their attempts are told to stop), done ones stay done.
+	 */
+	async #restoreIfLedgerLost(): Promise<void> {
+		if (this.#loaded.size === 0) return;
+		const ids = [...this.#loaded.keys()];
+		const found = await this.ledger.jobs(ids).catch(() => null);
+		if (!found || found.some((j) => j !== undefined)) return;
+		const now = this.#now();
+		for (const flight of this.#inflight.values()) {
+			flight.settled = true;
+			clearInterval(flight.timer);
+			await this.#abandon(flight);
+		}
+		this.#inflight.clear();
+		for (const { job, tasks } of this.#loaded.values()) {
+			const restored = tasks.map((t) =>
+				t.state === "leased" ? { ...t, state: "pending" as const, leaseToken: null, notBefore: now } : t,
+			);
+			await this.ledger.create(job, restored);
+		}
+		this.#deps.logger.error(
+			`The job ledger was lost (Redis restarted without persistence? run it with AOF): ${ids.length} job(s) written back from the leader's memory.`,
+			{ jobs: ids },
+		);
+		this.#deps.broadcast("jobs.ledgerRestored", { jobs: ids });
 	}
 
 	/** Apply flags (retry, cancel) and take back tasks whose lease holder is gone. */
@@ -444,6 +475,14 @@ export class Orchestrator {
 
 	async #keepAlive(flight: InFlight): Promise<void> {
 		if (flight.settled) return;
+		// The worker finished but its reply was lost (a NATS restart drops requests in flight): the
+		// result it left in the shared state settles the task.
+		const stored = await this.#deps.state.get(resultKey(flight.lease.token)).catch(() => undefined);
+		if (stored !== undefined) {
+			this.#deps.logger.info(`Task ${flight.taskId}: reply lost in transit; settled from the stored result.`);
+			await this.#settle(flight, { result: stored });
+			return;
+		}
 		if (!this.#deps.nodeAlive(flight.node)) {
 			await this.#settle(flight, {
 				error: Object.assign(new Error(`node ${flight.node} left the cluster`), { retryable: true }),
@@ -475,12 +514,19 @@ export class Orchestrator {
 			.catch((err: unknown) => this.#deps.logger.warn(`Task ${taskId}: abandon flag not set.`, err));
 	}
 
-	#settle(flight: InFlight, outcome: { result?: unknown; error?: unknown }): Promise<void> {
+	#settle(flight: InFlight, answer: { result?: unknown; error?: unknown }): Promise<void> {
 		return this.#exclusive(async () => {
 			if (flight.settled) return;
 			flight.settled = true;
 			clearInterval(flight.timer);
 			this.#inflight.delete(flight.taskId);
+			let outcome = answer;
+			if (outcome.error !== undefined) {
+				// A call that failed here (timed out, transport gone) may have finished there.
+				const stored = await this.#deps.state.get(resultKey(flight.lease.token)).catch(() => undefined);
+				if (stored !== undefined) outcome = { result: stored };
+			}
+			await this.#deps.state.del(resultKey(flight.lease.token)).catch(() => undefined);
 			if (outcome.error !== undefined) await this.#abandon(flight);
 			const { settings, logger } = this.#deps;
 			// The fence: only the lease holder writes the result.
@@ -612,17 +658,25 @@ export class Orchestrator {
 	}
 }
 
+/** Error types a worker answers when what it depends on (the store) is unreachable. */
+export const DEPENDENCY_DOWN_TYPES = ["STORE_UNAVAILABLE"];
+
 function errorMessage(err: unknown): string {
 	if (err instanceof Error) return `${err.name}: ${err.message}`;
 	return String(err);
 }
 
 /**
- * Node gone (rejected, not available, left the cluster): re-dispatch soon. Bad input or a refusal
- * (4xx other than 408/429): dead letter at once. Anything else: retry with backoff.
+ * Node gone (rejected, not available, left the cluster): re-dispatch soon. The worker's store
+ * unreachable: wait with backoff, as long as it takes. Bad input or a refusal (4xx other than
+ * 408/429): dead letter at once. Anything else: retry with backoff.
  */
 export function classify(err: unknown, node: string | null): FailureInfo {
-	const e = (err ?? {}) as { name?: string; code?: number; retryable?: boolean };
+	const e = (err ?? {}) as { name?: string; code?: number; retryable?: boolean; type?: string };
+	// A dependency of the worker is down (the store): wait for it, without using up attempts.
+	if (DEPENDENCY_DOWN_TYPES.includes(e.type ?? "")) {
+		return { message: errorMessage(err), retryable: false, permanent: false, dependency: true, node };
+	}
 	const nodeGone = ["RequestRejectedError", "ServiceNotAvailableError", "ServiceNotFoundError"].includes(
 		e.name ?? "",
 	);

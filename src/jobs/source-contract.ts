@@ -51,6 +51,35 @@ export const cancelKey = (jobId: string) => `jobs:cancel:${jobId}`;
 /** The flag of an attempt the orchestrator gave up (set on timeout or lost lease, read by sources). */
 export const abandonKey = (attempt: string) => `jobs:abandon:${attempt}`;
 
+/**
+ * Where a source leaves an attempt's result: a reply lost in transit (a NATS restart drops the
+ * requests in flight) is found here by the orchestrator, which deletes it once the task is settled.
+ */
+export const resultKey = (attempt: string) => `jobs:result:${attempt}`;
+/** A result nobody collected (its orchestrator and job are gone) does not stay for ever. */
+const RESULT_TTL_MS = 24 * 3_600_000;
+
+/**
+ * Run one attempt of a task on a source: `work` gets the task's cancel/abandon signal, and its
+ * result is also kept in the shared state under the attempt (see `resultKey`).
+ */
+export async function runSourceTask<T>(
+	state: SharedState,
+	task: { jobId?: string; attempt?: string },
+	work: (signal: AbortSignal) => Promise<T>,
+	pollMs?: number,
+): Promise<T> {
+	const cancel = taskCancelSignal(state, task, pollMs);
+	try {
+		const result = await work(cancel.signal);
+		// Best effort: the reply usually arrives; the shared state being away must not fail the task.
+		if (task.attempt) await state.set(resultKey(task.attempt), result, RESULT_TTL_MS).catch(() => undefined);
+		return result;
+	} finally {
+		cancel.dispose();
+	}
+}
+
 export interface SourceResult {
 	counts: TaskCounts;
 	expect: ZipExpectation | null;

@@ -52,6 +52,11 @@ export interface FailureInfo {
 	retryable: boolean;
 	/** A failure no retry can fix (bad input, source refuses): dead letter at once. */
 	permanent: boolean;
+	/**
+	 * Something the task needs is down (the store): the attempt is given back, not used up, and the
+	 * task waits with a growing backoff for as long as it takes.
+	 */
+	dependency?: boolean;
 	node: string | null;
 }
 
@@ -66,7 +71,18 @@ export function fail(task: Task, info: FailureInfo, now: number, policy: RetryPo
 	};
 	// Keep the reasons bounded: a task that failed many times keeps its last few.
 	const errors = [...task.errors, error].slice(-10);
-	if (info.permanent || task.attempts >= policy.maxAttempts) {
+	if (info.dependency) {
+		const deferrals = (task.deferrals ?? 0) + 1;
+		return {
+			...task,
+			state: "pending",
+			leaseToken: null,
+			notBefore: now + backoffMs(deferrals, policy, random),
+			errors,
+			deferrals,
+		};
+	}
+	if (info.permanent || task.attempts - (task.deferrals ?? 0) >= policy.maxAttempts) {
 		return { ...task, state: "dead", leaseToken: null, finishedAt: now, errors };
 	}
 	// A node that died is not the task's fault: re-dispatch soon, elsewhere.

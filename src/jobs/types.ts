@@ -82,6 +82,8 @@ export interface Task {
 	page: number;
 	state: TaskState;
 	attempts: number;
+	/** Attempts given back because a dependency was down (they do not count toward the limit). */
+	deferrals?: number;
 	/** Epoch ms before which a pending task is not dispatched (retry backoff). */
 	notBefore: number;
 	/** Node the current/last call went to. */

@@ -6,6 +6,7 @@
  * released with that outcome and the page is retried on another session, a captcha wall is solved
  * (within a budget) and the token posted back.
  */
+import { DependencyUnavailableError } from "../core/errors.ts";
 import type { Attempt, HostPolicy } from "../core/host-policy.ts";
 import type { MlsListingRecord } from "../domain/records.ts";
 import { type CaptchaForm, classifyPage, type PageVerdict } from "./blocks.ts";
@@ -442,7 +443,8 @@ export class MlsScraper {
 					result[saved]++;
 					this.#emit({ type: "listing", ok: true });
 				} catch (err) {
-					if (signal?.aborted) throw err;
+					// Cancelled, or the store is away: the whole run stops (its retry carries on).
+					if (signal?.aborted || err instanceof DependencyUnavailableError) throw err;
 					result.failures++;
 					const reason = err instanceof MlsPageError ? err.reason : (err as Error).message;
 					if (result.failed.length < 100) result.failed.push({ mlsId: card.mlsId, reason });

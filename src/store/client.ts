@@ -2,8 +2,10 @@
  * The one client of the store's write path for services that collect records (maricopa, mls):
  * `properties.ingest` cut into calls that fit the bus, and `raw.ages`. Every call has its own time
  * limit, so a call lost to a transport restart fails (and its task is retried) instead of waiting
- * out the task's whole timeout.
+ * out the task's whole timeout. A store that cannot be reached is a DependencyUnavailableError: the
+ * task stops and waits for the store, rather than failing record after record.
  */
+import { DependencyUnavailableError } from "../core/errors.ts";
 import { chunksOf } from "../utils/chunks.ts";
 import {
 	AGES_MAX_IDS,
@@ -41,15 +43,23 @@ export class StoreClient {
 		const outcomes: IngestOutcome[] = [];
 		const roundTrips: RoundTrips = { raw: 0, properties: 0, locks: 0, total: 0 };
 		for (const chunk of chunksOf(records, INGEST_MAX_RECORDS, STORE_CALL_MAX_BYTES)) {
-			const answer = await this.#caller.call<IngestResult, IngestParams>(
-				"properties.ingest",
-				{ records: chunk, force },
-				{ timeout: this.#timeoutMs },
-			);
+			const answer = await this.#call<IngestResult, IngestParams>("properties.ingest", {
+				records: chunk,
+				force,
+			});
 			outcomes.push(...answer.outcomes);
 			for (const k of ["raw", "properties", "locks", "total"] as const) roundTrips[k] += answer.roundTrips[k];
 		}
 		return { outcomes, roundTrips };
+	}
+
+	async #call<T, P>(action: string, params: P): Promise<T> {
+		try {
+			return await this.#caller.call<T, P>(action, params, { timeout: this.#timeoutMs });
+		} catch (err) {
+			if (storeUnreachable(err)) throw new DependencyUnavailableError("store", (err as Error).message);
+			throw err;
+		}
 	}
 
 	/** One record; a refusal (invalid, unjoinable) is thrown as a RecordRejectedError. */
@@ -64,17 +74,27 @@ export class StoreClient {
 	async ages(source: string, sourceIds: string[]): Promise<RawAges> {
 		const ages: RawAges = {};
 		for (const chunk of chunksOf(sourceIds, AGES_MAX_IDS, STORE_CALL_MAX_BYTES)) {
-			Object.assign(
-				ages,
-				await this.#caller.call<RawAges, RawAgesParams>(
-					"raw.ages",
-					{ source, sourceIds: chunk },
-					{ timeout: this.#timeoutMs },
-				),
-			);
+			Object.assign(ages, await this.#call<RawAges, RawAgesParams>("raw.ages", { source, sourceIds: chunk }));
 		}
 		return ages;
 	}
+}
+
+/**
+ * Broker errors that say the store is not there (no node offers the action, the node left or went
+ * silent, a transport restart lost the call) and the store's own "database unreachable" answers.
+ */
+const UNAVAILABLE_NAMES = [
+	"ServiceNotAvailableError",
+	"ServiceNotFoundError",
+	"RequestRejectedError",
+	"RequestTimeoutError",
+];
+const UNAVAILABLE_TYPES = ["STORE_UNAVAILABLE", "STORE_NOT_READY"];
+
+export function storeUnreachable(err: unknown): boolean {
+	const e = (err ?? {}) as { name?: string; type?: string };
+	return UNAVAILABLE_NAMES.includes(e.name ?? "") || UNAVAILABLE_TYPES.includes(e.type ?? "");
 }
 
 /** The store refused a record (invalid, or an address with no key): no retry changes that. */

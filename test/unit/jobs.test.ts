@@ -1,7 +1,7 @@
 /** Pure job logic: planning and input checks, the task state machine, backoff, progress and ETA. */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { classify } from "../../src/jobs/orchestrator.ts";
+import { classify, Orchestrator } from "../../src/jobs/orchestrator.ts";
 import { PlanError, pageTasks, planJob, validateRequest } from "../../src/jobs/plan.ts";
 import { estimateSeconds, formatDuration, jobProgress, progressBar } from "../../src/jobs/progress.ts";
 import { parseCollectCommand } from "../../src/jobs/repl.ts";
@@ -19,6 +19,7 @@ import {
 	revive,
 } from "../../src/jobs/task-machine.ts";
 import type { Task } from "../../src/jobs/types.ts";
+import { MemorySharedState } from "../../src/shared-state/index.ts";
 
 const policy = { maxAttempts: 3, backoffBaseMs: 1000, backoffMaxMs: 8000 };
 const counts = {
@@ -227,6 +228,37 @@ describe("task state machine", () => {
 		assert.equal(t.attempts, 1);
 	});
 
+	test("a dependency that is down (the store) gives the attempt back and waits, never a dead letter", () => {
+		let t = fresh();
+		for (let i = 0; i < 10; i++) {
+			t = lease(t, "tok", i * 1000);
+			t = fail(
+				t,
+				{ message: "store unavailable", retryable: false, permanent: false, dependency: true, node: "w" },
+				i * 1000,
+				policy,
+				0.999,
+			);
+			assert.equal(t.state, "pending");
+		}
+		assert.equal(t.deferrals, 10);
+		// The wait grows with the deferrals, up to the cap.
+		assert.ok(t.notBefore - 9000 > policy.backoffMaxMs * 0.99 && t.notBefore - 9000 <= policy.backoffMaxMs);
+		// A real failure after that still has its whole attempt budget.
+		t = fail(
+			lease(t, "tok", 0),
+			{ message: "boom", retryable: false, permanent: false, node: "w" },
+			0,
+			policy,
+			0,
+		);
+		assert.equal(t.state, "pending");
+		assert.deepEqual(
+			classify({ name: "MoleculerRetryableError", type: "STORE_UNAVAILABLE", code: 503 }, "w").dependency,
+			true,
+		);
+	});
+
 	test("backoff doubles, is capped, and jitters within [half, full]", () => {
 		assert.equal(backoffMs(1, policy, 0), 500);
 		assert.equal(backoffMs(1, policy, 0.999999), 1000);
@@ -418,5 +450,63 @@ describe("REPL", () => {
 			enrich: false,
 			county: true,
 		});
+	});
+});
+
+describe("orchestrator engine on memory state", () => {
+	const settings = {
+		maxAttempts: 3,
+		backoffBaseMs: 10,
+		backoffMaxMs: 100,
+		taskLeaseMs: 5000,
+		taskTimeoutMs: 60_000,
+		leaderTtlMs: 5000,
+		tickMs: 50,
+		retentionMs: 3_600_000,
+		concurrency: () => 1,
+		countyZips: ["85031", "85033"],
+		requestsPerSecond: () => null,
+	};
+	const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+
+	test("a ledger wiped under the leader (Redis restarted empty) is written back from its memory", async () => {
+		const state = new MemorySharedState();
+		const calls: string[] = [];
+		const engine = new Orchestrator({
+			state,
+			nodeId: "n1",
+			settings,
+			endpoints: () => ["w1"],
+			// Workers never answer here: the tasks stay leased.
+			call: (_action, params) => {
+				calls.push(String(params.taskId));
+				return new Promise(() => {});
+			},
+			nodeAlive: () => true,
+			availableSources: () => ["maricopa"],
+			enrichAvailable: () => false,
+			broadcast: () => {},
+			logger: quiet,
+		});
+		try {
+			const { job } = await engine.collect({ county: true, sources: ["maricopa"] });
+			await engine.tick();
+			assert.equal(engine.isLeader, true);
+			assert.equal(calls.length, 1, "one task leased (concurrency 1)");
+			// Redis restarted without persistence: every key is gone.
+			for (const key of await state.keys("")) await state.del(key);
+			await engine.tick();
+			const back = await engine.status(job.id, true);
+			assert.equal(back.job.id, job.id);
+			assert.equal(back.tasks?.length, 2);
+			assert.ok(back.tasks?.every((t) => t.state === "pending" || t.state === "leased"));
+			assert.deepEqual(
+				(await engine.list(5)).map((p) => p.jobId),
+				[job.id],
+			);
+		} finally {
+			await engine.stop();
+			await state.close();
+		}
 	});
 });
