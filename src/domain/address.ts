@@ -1,21 +1,47 @@
 /**
- * USPS-style address normalization, so the Assessor's "5219 W EL CAMINITO DR UNIT 12" and the MLS's
- * "5219 West El Caminito Drive, #12" produce the same address key. Covers what Phoenix-area sources
- * write: case, punctuation, directionals (N/North/N.), street suffixes (Drive/DR/Dr.), numbered
- * streets (55th/55TH/55), unit designators (Unit/Apt/Ste/#), and one-line addresses with city, state
- * and ZIP ("4027 N 55TH AVE PHOENIX 85031", "..., Glendale, AZ 85302").
+ * Address parsing and normalization to USPS Publication 28, so the Assessor's
+ * "5219 W EL CAMINITO DR UNIT 12" and the MLS's "5219 West El Caminito Drive, #12" produce the same
+ * address key, and two different homes never do.
+ *
+ * What it reads (tables in usps-pub28.ts, Maricopa's own rules as data in
+ * config/maricopa-address.json):
+ * - case, punctuation, apostrophes ("O'Neil"), accented letters folded ("Peñasco" -> PENASCO);
+ * - house numbers: plain, with a fraction ("1014 1/2", "618½": its own address, never the main
+ *   house), letter-suffixed ("1521-B", "1521B": the letter is the unit when no unit is written),
+ *   ranges ("4501-4503": keyed by the low number);
+ * - directionals before and after the name (N/North/N./"North West"), USPS suffixes (Drive/DR/Dr.,
+ *   Cr -> CIR), numbered streets (55th, 55, 42d, Twelfth, Fifty-Fifth), name variants (Mc Dowell,
+ *   St John -> SAINT JOHN, Mtn -> MOUNTAIN), highways and routes (US Hwy 60, SR-85, State Route 85,
+ *   I-17);
+ * - secondary units (Unit/Apt/Ste/#/No., a unit written without a designator after the suffix,
+ *   A-3 = A3, 12-B = 12B; a building and a unit kept apart: Bldg 1 Unit 23 -> #1-23, which is neither
+ *   Bldg 12 Unit 3 -> #12-3 nor Unit 123; Bldg A Unit 3 = Unit 3 Bldg A = #A3);
+ * - one-line addresses with city, state and ZIP, commas or none: ZIP and ZIP+4 in every common
+ *   spelling ("85018-1234", "850181234", "85018 1234", "AZ85018", "85018."), Maricopa places.
  */
+import maricopa from "../../config/maricopa-address.json" with { type: "json" };
+import {
+	DIRECTIONAL_PAIRS,
+	DIRECTIONALS,
+	LEADING_DESIGNATORS,
+	ORDINAL_WORDS,
+	STATES,
+	SUFFIXES,
+	TENS_WORDS,
+	UNIT_DESIGNATORS,
+	UNIT_ORDINAL_WORDS,
+} from "./usps-pub28.ts";
 
 export interface StreetParts {
-	/** House number ("4027", "1234A"); null when the line has none. */
+	/** House number ("4027", "1014 1/2"); null when the line has none. */
 	number: string | null;
 	predir: string | null;
-	/** Street name, upper case, numbered streets as ordinals ("55TH", "EL CAMINITO"). */
+	/** Street name, upper case, numbered streets as ordinals ("55TH", "EL CAMINITO", "US HIGHWAY 60"). */
 	name: string;
 	/** USPS suffix abbreviation ("AVE", "DR") or null. */
 	suffix: string | null;
 	postdir: string | null;
-	/** Unit number without its designator ("12", "B"); null for a whole building or lot. */
+	/** Unit without its designator ("12", "B", "1-23"); null for a whole building or lot. */
 	unit: string | null;
 }
 
@@ -25,135 +51,29 @@ export interface ParsedAddress extends StreetParts {
 	zip: string | null;
 }
 
-const DIRECTIONS: Record<string, string> = {
-	N: "N",
-	NORTH: "N",
-	S: "S",
-	SOUTH: "S",
-	E: "E",
-	EAST: "E",
-	W: "W",
-	WEST: "W",
-	NE: "NE",
-	NORTHEAST: "NE",
-	NW: "NW",
-	NORTHWEST: "NW",
-	SE: "SE",
-	SOUTHEAST: "SE",
-	SW: "SW",
-	SOUTHWEST: "SW",
-};
-
-/** USPS Publication 28 suffixes seen in Maricopa County (full words, abbreviations, common typos). */
-const SUFFIXES: Record<string, string> = {};
-for (const [abbr, ...variants] of [
-	["AVE", "AVENUE", "AV", "AVEN", "AVENU", "AVN", "AVNUE"],
-	["DR", "DRIVE", "DRV", "DRIV"],
-	["ST", "STREET", "STR", "STRT"],
-	["RD", "ROAD"],
-	["LN", "LANE"],
-	["WAY", "WY"],
-	["PL", "PLACE"],
-	["CT", "COURT", "CRT"],
-	["BLVD", "BOULEVARD", "BOUL", "BOULV", "BLV"],
-	["CIR", "CIRCLE", "CIRC", "CRCL"],
-	["TRL", "TRAIL", "TR"],
-	["PKWY", "PARKWAY", "PKY", "PARKWY"],
-	["HWY", "HIGHWAY", "HIWAY"],
-	["TER", "TERRACE", "TERR"],
-	["LOOP", "LP"],
-	["PASS"],
-	["PATH"],
-	["RUN"],
-	["SQ", "SQUARE"],
-	["XING", "CROSSING"],
-	["CV", "COVE"],
-	["PT", "POINT"],
-	["RDG", "RIDGE"],
-	["CYN", "CANYON"],
-	["PLZ", "PLAZA"],
-	["ALY", "ALLEY"],
-	["EXPY", "EXPRESSWAY"],
-	["FWY", "FREEWAY"],
-	["GLN", "GLEN"],
-	["HTS", "HEIGHTS"],
-	["MDWS", "MEADOWS"],
-	["BND", "BEND"],
-	["TRCE", "TRACE"],
-] as const) {
-	SUFFIXES[abbr] = abbr;
-	for (const v of variants) SUFFIXES[v] = abbr;
+interface MaricopaRules {
+	cities: string[];
+	cityAliases: Record<string, string>;
+	nameWords: Record<string, string>;
+	nameJoins: string[];
+	highways: [string, string[]][];
 }
+const RULES = maricopa as unknown as MaricopaRules;
 
-const UNIT_DESIGNATORS = new Set([
-	"#",
-	"UNIT",
-	"APT",
-	"APARTMENT",
-	"STE",
-	"SUITE",
-	"LOT",
-	"SPC",
-	"SPACE",
-	"TRLR",
-	"RM",
-	"ROOM",
-	"BLDG",
-	"BUILDING",
-]);
+const NAME_WORDS: Readonly<Record<string, string>> = RULES.nameWords;
+const NAME_JOINS = new Set(RULES.nameJoins);
 
-const WORD_ORDINALS: Record<string, string> = {
-	FIRST: "1ST",
-	SECOND: "2ND",
-	THIRD: "3RD",
-	FOURTH: "4TH",
-	FIFTH: "5TH",
-	SIXTH: "6TH",
-	SEVENTH: "7TH",
-	EIGHTH: "8TH",
-	NINTH: "9TH",
-	TENTH: "10TH",
-};
+/** Place names (and aliases) as token lists, longest first so "SUN CITY WEST" wins over "SUN CITY". */
+const CITY_FORMS: { tokens: string[]; city: string }[] = [
+	...RULES.cities.map((c) => ({ tokens: c.split(" "), city: c })),
+	...Object.entries(RULES.cityAliases).map(([alias, city]) => ({ tokens: alias.split(" "), city })),
+].sort((a, b) => b.tokens.length - a.tokens.length);
 
-const STATES: Record<string, string> = { AZ: "AZ", ARIZONA: "AZ", ARIZ: "AZ" };
-
-/** Maricopa County places, longest first so "SUN CITY WEST" wins over "SUN CITY". */
-const KNOWN_CITIES = [
-	"AVONDALE",
-	"BUCKEYE",
-	"CAREFREE",
-	"CAVE CREEK",
-	"CHANDLER",
-	"EL MIRAGE",
-	"FOUNTAIN HILLS",
-	"GILA BEND",
-	"GILBERT",
-	"GLENDALE",
-	"GOODYEAR",
-	"GUADALUPE",
-	"LAVEEN",
-	"LITCHFIELD PARK",
-	"MESA",
-	"NEW RIVER",
-	"PARADISE VALLEY",
-	"PEORIA",
-	"PHOENIX",
-	"QUEEN CREEK",
-	"RIO VERDE",
-	"SCOTTSDALE",
-	"SUN CITY",
-	"SUN CITY WEST",
-	"SUN LAKES",
-	"SURPRISE",
-	"TEMPE",
-	"TOLLESON",
-	"TONOPAH",
-	"WADDELL",
-	"WICKENBURG",
-	"YOUNGTOWN",
-]
-	.map((c) => c.split(" "))
-	.sort((a, b) => b.length - a.length);
+/** Highway spellings as token patterns ("#" = the route number), longest first. */
+const HIGHWAYS: { pattern: string[]; canonical: string }[] = RULES.highways
+	.flatMap(([canonical, forms]) => forms.map((f) => ({ pattern: f.split(" "), canonical })))
+	.sort((a, b) => b.pattern.length - a.pattern.length);
+const HIGHWAY_PREFIXES = new Set(HIGHWAYS.map((h) => h.pattern[0]!));
 
 export function ordinal(n: number): string {
 	const mod100 = n % 100;
@@ -161,64 +81,233 @@ export function ordinal(n: number): string {
 	return `${n}${["TH", "ST", "ND", "RD"][n % 10] ?? "TH"}`;
 }
 
-/** Upper case, punctuation to spaces, "#12" split into "# 12"; commas kept as their own token. */
-function tokenize(text: string): string[] {
+/**
+ * Upper case, accents folded, apostrophes dropped, fractions spelled "1/2", "#12" split into "# 12",
+ * commas kept as their own token, other punctuation to spaces; hyphens kept inside a token.
+ */
+export function tokenize(text: string): string[] {
 	return text
+		.normalize("NFKD")
+		.replace(/\u2044/g, "/")
+		.replace(/[\u0300-\u036f]/g, "")
 		.toUpperCase()
+		.replace(/(\d)\s*1\/2\b/g, "$1 1/2")
+		.replace(/['\u2018\u2019`]/g, "")
 		.replace(/#/g, " # ")
 		.replace(/,/g, " , ")
 		.replace(/[^A-Z0-9#,/\- ]+/g, " ")
-		.replace(/(^|\s)-+|-+(\s|$)/g, " ")
+		.replace(/(^|\s)[-/]+|[-/]+(\s|$)/g, " ")
 		.split(/\s+/)
+		.flatMap(splitToken)
 		.filter((t) => t !== "");
 }
 
-function normalizeNameToken(token: string): string {
-	const word = WORD_ORDINALS[token];
-	if (word) return word;
-	// "55th" / "55 TH" handled by upper-casing; a bare "55" before a suffix is the 55th.
-	const ord = /^(\d+)(ST|ND|RD|TH)$/.exec(token);
-	if (ord) return ordinal(Number(ord[1]));
-	return token;
+/** "AZ85018" -> AZ 85018; "SR-85" -> SR 85; "I-17" -> I 17; "NO312" stays. */
+function splitToken(t: string): string[] {
+	const stateZip = /^([A-Z]{2})(\d{5}(?:-?\d{4})?)$/.exec(t);
+	if (stateZip && STATES[stateZip[1]!]) return [stateZip[1]!, stateZip[2]!];
+	const route = /^([A-Z]{1,2})-?(\d{1,3})$/.exec(t);
+	if (route && HIGHWAY_PREFIXES.has(route[1]!) && route[1] !== "LP") return [route[1]!, route[2]!];
+	const hwy = /^(HWY|SR|US|I)(\d{1,3})$/.exec(t);
+	if (hwy) return [hwy[1]!, hwy[2]!];
+	return [t];
 }
 
-function normalizeUnit(tokens: string[]): string | null {
-	const value = tokens
-		.filter((t) => !UNIT_DESIGNATORS.has(t))
-		.join("")
-		.replace(/^0+(?=\d)/, "");
-	return value === "" ? null : value;
+/** Five-digit ZIP from "85031", "85031-1234", "850311234"; null otherwise. */
+export function normalizeZip(zip: string | null | undefined): string | null {
+	if (!zip) return null;
+	const m = /^\s*(?:AZ\s*)?(\d{5})(?:\s*-?\s*\d{4})?\s*\.?\s*$/i.exec(zip);
+	return m ? m[1]! : null;
 }
+
+const isDigits = (t: string | undefined) => !!t && /^\d+$/.test(t);
+
+/** A unit value: A-3 = A3, 12-B = 12B, leading zeros dropped; digits-digits keeps its hyphen. */
+function unitValue(raw: string): string {
+	const parts = raw.split("-").filter((p) => p !== "");
+	let out = parts[0] ?? "";
+	for (const p of parts.slice(1)) out += isDigits(out.slice(-1)) && isDigits(p[0]) ? `-${p}` : p;
+	return out.replace(/(^|-)0+(?=\d)/g, "$1");
+}
+
+/** Building and unit into one unit value: 1 + 23 -> "1-23", A + 3 -> "A3", 3 + A -> "3A". */
+function combineUnit(building: string | null, unit: string | null): string | null {
+	if (!building) return unit;
+	if (!unit) return building;
+	if (/\d$/.test(building) && /^\d/.test(unit)) return `${building}-${unit}`;
+	return `${building}${unit}`;
+}
+
+/** The secondary part (designators and their values) into one unit value. */
+function readSecondary(tokens: string[]): string | null {
+	let building: string | null = null;
+	const units: string[] = [];
+	let pendingBuilding = false;
+	for (const t of tokens) {
+		const d = UNIT_DESIGNATORS[t];
+		if (d) {
+			pendingBuilding = d === "BLDG";
+			continue;
+		}
+		const value = unitValue(t);
+		if (value === "") continue;
+		if (pendingBuilding && building === null) building = value;
+		else units.push(value);
+		pendingBuilding = false;
+	}
+	const unit = units.length > 0 ? unitValue(units.join("-")) : null;
+	return combineUnit(building, unit);
+}
+
+/** A compound ordinal at `i` ("FIFTY FIFTH", "FIFTY-FIFTH", "TWELFTH"): [number, tokens used]. */
+function spelledOrdinal(tokens: string[], i: number): [number, number] | null {
+	const t = tokens[i]!;
+	const hy = /^([A-Z]+)-([A-Z]+)$/.exec(t);
+	if (hy && TENS_WORDS[hy[1]!] && UNIT_ORDINAL_WORDS[hy[2]!])
+		return [TENS_WORDS[hy[1]!]! + UNIT_ORDINAL_WORDS[hy[2]!]!, 1];
+	const next = tokens[i + 1];
+	if (TENS_WORDS[t] && next && UNIT_ORDINAL_WORDS[next])
+		return [TENS_WORDS[t]! + UNIT_ORDINAL_WORDS[next]!, 2];
+	if (ORDINAL_WORDS[t] !== undefined) return [ORDINAL_WORDS[t]!, 1];
+	return null;
+}
+
+/** A numbered road at `i` ("US HWY 60", "SR 85", "STATE ROUTE 85"): [canonical name, tokens used]. */
+function highwayAt(tokens: string[], i: number): [string, number] | null {
+	for (const { pattern, canonical } of HIGHWAYS) {
+		if (i + pattern.length > tokens.length) continue;
+		let num: string | null = null;
+		const ok = pattern.every((p, j) => {
+			const t = tokens[i + j]!;
+			if (p === "#") {
+				if (!/^\d{1,3}[A-Z]?$/.test(t)) return false;
+				num = t.replace(/^0+(?=\d)/, "");
+				return true;
+			}
+			return p === t;
+		});
+		if (ok && num) return [canonical.replace("#", num), pattern.length];
+	}
+	return null;
+}
+
+/** Street name tokens in canonical form: ordinals, name words, joins. */
+function normalizeName(tokens: string[], hasSuffix: boolean): string[] {
+	const out: string[] = [];
+	for (let i = 0; i < tokens.length; i++) {
+		const t = tokens[i]!;
+		const spelled = spelledOrdinal(tokens, i);
+		if (spelled) {
+			out.push(ordinal(spelled[0]));
+			i += spelled[1] - 1;
+			continue;
+		}
+		const ord = /^(\d+)(ST|ND|RD|TH|D)$/.exec(t);
+		if (ord) {
+			out.push(ordinal(Number(ord[1])));
+			continue;
+		}
+		if (NAME_JOINS.has(t) && i + 1 < tokens.length && /^[A-Z]{2,}$/.test(tokens[i + 1]!)) {
+			out.push(t + tokens[i + 1]!);
+			i++;
+			continue;
+		}
+		// A name word written short ("ST JOHN", "MTN VIEW"), but never the whole name ("ST" alone).
+		const word = NAME_WORDS[t];
+		if (word && tokens.length > 1) {
+			out.push(word);
+			continue;
+		}
+		out.push(t.replace(/-/g, " "));
+	}
+	// A numbered street written without its ordinal ("55 AVE") is the 55th.
+	if (out.length === 1 && isDigits(out[0]) && hasSuffix) return [ordinal(Number(out[0]))];
+	return out
+		.join(" ")
+		.split(" ")
+		.filter((t) => t !== "");
+}
+
+/** A token that may be a unit written without a designator ("112", "A", "12B", "A3", "1-23"). */
+const bareUnit = (t: string | undefined) =>
+	!!t && /^(\d+[A-Z]?|[A-Z]\d*|\d+-\d+|[A-Z]-\d+|\d+-[A-Z])$/.test(t);
 
 /** Street line (no city/state/ZIP) into its parts. Null when nothing street-like remains. */
 export function parseStreet(street: string): StreetParts | null {
-	const tokens = tokenize(street).filter((t) => t !== ",");
-	return partsFromTokens(tokens);
+	return partsFromTokens(tokenize(street).filter((t) => t !== ","));
 }
 
 function partsFromTokens(input: string[]): StreetParts | null {
 	const tokens = [...input];
 	let number: string | null = null;
-	if (tokens.length > 1 && /^\d+[A-Z]?$/.test(tokens[0]!)) number = tokens.shift()!;
+	let numberLetter: string | null = null;
+	const head = tokens[0];
+	if (head && tokens.length > 1) {
+		const plain = /^(\d+)$/.exec(head) ?? /^(\d+)-(\d+)$/.exec(head);
+		const lettered = /^(\d+)-?([A-Z])$/.exec(head);
+		const fraction = /^(\d+)-(\d\/\d)$/.exec(head);
+		if (plain) number = plain[1]!;
+		else if (lettered) {
+			number = lettered[1]!;
+			numberLetter = lettered[2]!;
+		} else if (fraction) number = `${fraction[1]} ${fraction[2]}`;
+		if (number !== null) {
+			tokens.shift();
+			number = number.replace(/^0+(?=\d)/, "");
+			if (/^\d\/\d$/.test(tokens[0] ?? "") && tokens.length > 1) number += ` ${tokens.shift()}`;
+		}
+	}
 
 	let unit: string | null = null;
-	const unitAt = tokens.findIndex((t, i) => i > 0 && UNIT_DESIGNATORS.has(t));
+	const unitAt = tokens.findIndex((t, i) => i > 0 && LEADING_DESIGNATORS.has(t));
 	if (unitAt >= 0) {
-		unit = normalizeUnit(tokens.slice(unitAt));
+		unit = readSecondary(tokens.slice(unitAt));
 		tokens.length = unitAt;
 	}
 
 	const body = tokens;
+	// Two-word directionals ("North West") read as one.
+	if (body.length >= 3) {
+		const pair = DIRECTIONAL_PAIRS[`${DIRECTIONALS[body[0]!] ?? ""} ${DIRECTIONALS[body[1]!] ?? ""}`];
+		if (pair) body.splice(0, 2, pair);
+	}
 	let predir: string | null = null;
 	const first = body[0];
-	if (first && DIRECTIONS[first] && (body.length >= 3 || (body.length === 2 && !SUFFIXES[body[1]!]))) {
-		predir = DIRECTIONS[first]!;
+	if (
+		first &&
+		DIRECTIONALS[first] &&
+		(body.length >= 3 || (body.length === 2 && !SUFFIXES[body[1]!] && !bareUnitOnly(body[1]!)))
+	) {
+		predir = DIRECTIONALS[first]!;
 		body.shift();
 	}
+
+	// A numbered road: its number is part of its name, not a unit.
+	const hwyAt = body.findIndex((_, i) => highwayAt(body, i) !== null);
+	if (hwyAt >= 0) {
+		const [name, used] = highwayAt(body, hwyAt)!;
+		const before = body.slice(0, hwyAt);
+		const after = body.slice(hwyAt + used);
+		let postdir: string | null = null;
+		if (after[0] && DIRECTIONALS[after[0]]) postdir = DIRECTIONALS[after.shift()!]!;
+		if (unit === null && after.length === 1 && bareUnit(after[0])) unit = unitValue(after.shift()!);
+		const nameTokens = [...normalizeName(before, false), name, ...after];
+		if (unit === null && numberLetter) unit = numberLetter;
+		return { number, predir, name: nameTokens.join(" "), suffix: null, postdir, unit };
+	}
+
+	// A unit written without a designator, after the suffix (or postdir): "... AVE 112".
+	const lastToken = body[body.length - 1]!;
+	if (unit === null && body.length >= 3 && bareUnit(lastToken) && !DIRECTIONALS[lastToken]) {
+		const prev = body[body.length - 2]!;
+		const prev2 = body[body.length - 3];
+		if (SUFFIXES[prev] || (DIRECTIONALS[prev] && prev2 && SUFFIXES[prev2])) unit = unitValue(body.pop()!);
+	}
+
 	let postdir: string | null = null;
 	const last = body[body.length - 1];
-	if (last && DIRECTIONS[last] && body.length >= 3 && SUFFIXES[body[body.length - 2]!]) {
-		postdir = DIRECTIONS[last]!;
+	if (last && DIRECTIONALS[last] && body.length >= 3 && SUFFIXES[body[body.length - 2]!]) {
+		postdir = DIRECTIONALS[last]!;
 		body.pop();
 	}
 	let suffix: string | null = null;
@@ -228,11 +317,14 @@ function partsFromTokens(input: string[]): StreetParts | null {
 		body.pop();
 	}
 	if (body.length === 0) return null;
-	let nameTokens = body.map(normalizeNameToken);
-	// A numbered street written without its ordinal ("55 AVE") is the 55th.
-	if (nameTokens.length === 1 && /^\d+$/.test(nameTokens[0]!) && suffix)
-		nameTokens = [ordinal(Number(nameTokens[0]))];
+	if (unit === null && numberLetter) unit = numberLetter;
+	const nameTokens = normalizeName(body, suffix !== null);
 	return { number, predir, name: nameTokens.join(" "), suffix, postdir, unit };
+}
+
+/** A lone token that reads as a unit and nothing else (so "N 112" keeps N as the name). */
+function bareUnitOnly(t: string): boolean {
+	return /^\d+[A-Z]?$/.test(t) && !/^\d+(ST|ND|RD|TH|D)$/.test(t);
 }
 
 /** Canonical street line: "5219 W EL CAMINITO DR #12". */
@@ -247,13 +339,6 @@ export function normalizeStreet(street: string): string | null {
 	return parts ? formatStreet(parts) : null;
 }
 
-/** Five-digit ZIP from "85031", "85031-1234", "850311234"; null otherwise. */
-export function normalizeZip(zip: string | null | undefined): string | null {
-	if (!zip) return null;
-	const m = /^\s*(\d{5})(?:-?\d{4})?\s*$/.exec(zip);
-	return m ? m[1]! : null;
-}
-
 /**
  * Address key for joining records of one house across sources: canonical street + ZIP. Null when
  * the street has no house number or there is no ZIP (too weak to join on).
@@ -265,66 +350,131 @@ export function addressKey(street: string, zip: string | null | undefined): stri
 	return `${formatStreet(parts)}|${z}`;
 }
 
-function matchCityAtEnd(tokens: string[]): number {
-	for (const city of KNOWN_CITIES) {
-		if (city.length >= tokens.length) continue;
-		const start = tokens.length - city.length;
-		if (city.every((w, i) => tokens[start + i] === w)) return start;
+/** Why `addressKey` gives no key for this street and ZIP, or null when it gives one. */
+export function addressKeyProblem(street: string, zip: string | null | undefined): string | null {
+	const parts = parseStreet(street);
+	if (!parts) return "no street in the address";
+	if (!parts.number) return "no house number in the address";
+	if (!normalizeZip(zip)) return zip ? `'${zip}' is not a ZIP code` : "no ZIP code in the address";
+	return null;
+}
+
+function matchCityAtEnd(tokens: string[]): { start: number; city: string } | null {
+	for (const form of CITY_FORMS) {
+		if (form.tokens.length >= tokens.length) continue;
+		const start = tokens.length - form.tokens.length;
+		if (form.tokens.every((w, i) => tokens[start + i] === w)) return { start, city: form.city };
 	}
-	return -1;
+	return null;
+}
+
+/** A city name written by itself: "Phoenix" -> PHOENIX, "Ft McDowell" -> FORT MCDOWELL. */
+export function normalizeCity(city: string | null | undefined): string | null {
+	if (!city) return null;
+	const tokens = tokenize(city).filter((t) => t !== ",");
+	if (tokens.length === 0) return null;
+	const joined = tokens.join(" ");
+	const form = CITY_FORMS.find((f) => f.tokens.join(" ") === joined);
+	return form ? form.city : joined;
 }
 
 /**
  * One-line address into street parts, city, state and ZIP:
  * "4027 N 55TH AVE PHOENIX 85031", "5219 W EL CAMINITO Drive, Glendale, AZ 85302",
- * "7009 E CAMELBACK RD UNIT 12 SCOTTSDALE AZ 85251-1234".
+ * "7009 E CAMELBACK RD UNIT 12 SCOTTSDALE AZ 85251-1234", "1521-B W Mc Dowell Rd Phoenix AZ85018".
  */
 export function parseAddress(line: string): ParsedAddress | null {
 	const tokens = tokenize(line);
+	const split = splitLastLine(tokens);
+	const parts = partsFromTokens(split.street.filter((t) => t !== ","));
+	if (!parts) return null;
+	const zip = split.zip;
+	return { ...parts, city: split.city, state: split.state ?? (zip && /^8[56]/.test(zip) ? "AZ" : null), zip };
+}
+
+/** The street tokens of a one-line address and its city, state and ZIP. */
+function splitLastLine(input: string[]): {
+	street: string[];
+	city: string | null;
+	state: string | null;
+	zip: string | null;
+} {
+	const tokens = [...input];
+	const trimCommas = () => {
+		while (tokens[tokens.length - 1] === ",") tokens.pop();
+	};
+	trimCommas();
+	if (tokens[tokens.length - 1] === "USA" || tokens[tokens.length - 1] === "US") tokens.pop();
+	trimCommas();
 	let zip: string | null = null;
 	let state: string | null = null;
-	while (tokens[tokens.length - 1] === ",") tokens.pop();
+	// "85018 1234": a ZIP+4 written with a space.
+	if (/^\d{4}$/.test(tokens[tokens.length - 1] ?? "") && /^\d{5}$/.test(tokens[tokens.length - 2] ?? ""))
+		tokens.pop();
 	const zipToken = tokens[tokens.length - 1];
-	if (zipToken && normalizeZip(zipToken)) {
+	if (zipToken && tokens.length > 1 && /^\d{5}(-?\d{4})?$/.test(zipToken)) {
 		zip = normalizeZip(zipToken);
 		tokens.pop();
 	}
-	while (tokens[tokens.length - 1] === ",") tokens.pop();
+	trimCommas();
 	const stateToken = tokens[tokens.length - 1];
 	if (stateToken && STATES[stateToken] && tokens.length > 2) {
 		state = STATES[stateToken]!;
 		tokens.pop();
 	}
-	while (tokens[tokens.length - 1] === ",") tokens.pop();
+	trimCommas();
 
-	let city: string | null = null;
-	let streetTokens: string[];
 	const lastComma = tokens.lastIndexOf(",");
 	const afterComma = lastComma >= 0 ? tokens.slice(lastComma + 1) : [];
-	if (lastComma >= 0 && afterComma.length > 0 && !UNIT_DESIGNATORS.has(afterComma[0]!)) {
+	if (
+		lastComma >= 0 &&
+		afterComma.length > 0 &&
+		!UNIT_DESIGNATORS[afterComma[0]!] &&
+		!(afterComma.length === 1 && bareUnit(afterComma[0]))
+	) {
 		// "street[, Unit 12], City": the segment after the last comma is the city.
-		city = afterComma.join(" ");
-		streetTokens = tokens.slice(0, lastComma);
-	} else {
-		const plain = tokens.filter((t) => t !== ",");
-		const cityAt = matchCityAtEnd(plain);
-		if (cityAt > 0) {
-			city = plain.slice(cityAt).join(" ");
-			streetTokens = plain.slice(0, cityAt);
-		} else {
-			streetTokens = plain;
-			// An unknown city after a unit number: "... UNIT 12 SOMEWHERE".
-			const unitAt = plain.findIndex((t, i) => i > 0 && UNIT_DESIGNATORS.has(t));
-			if (unitAt >= 0 && plain.length > unitAt + 2) {
-				const valueEnd = plain[unitAt] === "#" || plain[unitAt + 1] !== "#" ? unitAt + 2 : unitAt + 3;
-				if (plain.length > valueEnd) {
-					city = plain.slice(valueEnd).join(" ");
-					streetTokens = plain.slice(0, valueEnd);
-				}
-			}
+		return { street: tokens.slice(0, lastComma), city: normalizeCity(afterComma.join(" ")), state, zip };
+	}
+	const plain = tokens.filter((t) => t !== ",");
+	const known = matchCityAtEnd(plain);
+	if (known && known.start > 0) return { street: plain.slice(0, known.start), city: known.city, state, zip };
+	if (state || zip) {
+		// An unknown city after a unit number: "... UNIT 12 SOMEWHERE".
+		const unitAt = plain.findIndex((t, i) => i > 0 && LEADING_DESIGNATORS.has(t));
+		if (unitAt >= 0 && plain.length > unitAt + 2) {
+			let valueEnd = unitAt + 1;
+			while (valueEnd < plain.length && UNIT_DESIGNATORS[plain[valueEnd]!]) valueEnd++;
+			valueEnd++;
+			if (plain.length > valueEnd && plain.slice(valueEnd).every((t) => /^[A-Z]+$/.test(t)))
+				return { street: plain.slice(0, valueEnd), city: plain.slice(valueEnd).join(" "), state, zip };
+		}
+		// An unknown city after the street suffix: "... RD SOMEWHERE AZ 85000".
+		for (let i = plain.length - 2; i >= 2; i--) {
+			if (!SUFFIXES[plain[i]!]) continue;
+			// A street name before the suffix, not only a number and a directional.
+			if (!plain.slice(1, i).some((t) => !DIRECTIONALS[t])) break;
+			const rest = plain.slice(i + 1);
+			if (
+				rest.every((t) => /^[A-Z]{3,}$/.test(t) && !DIRECTIONALS[t] && !UNIT_DESIGNATORS[t] && !SUFFIXES[t])
+			)
+				return { street: plain.slice(0, i + 1), city: rest.join(" "), state, zip };
+			break;
 		}
 	}
-	const parts = partsFromTokens(streetTokens.filter((t) => t !== ","));
-	if (!parts) return null;
-	return { ...parts, city, state: state ?? (zip && /^8[56]/.test(zip) ? "AZ" : null), zip };
+	return { street: plain, city: null, state, zip };
+}
+
+/** The parts of a one-line address as a record address (street line, city, state, ZIP). */
+export function splitAddressLine(
+	line: string,
+): { street: string; city: string | null; state: string | null; zip: string | null } | null {
+	const tokens = tokenize(line);
+	const split = splitLastLine(tokens);
+	if (split.street.filter((t) => t !== ",").length === 0) return null;
+	return {
+		street: split.street.filter((t) => t !== ",").join(" "),
+		city: split.city,
+		state: split.state,
+		zip: split.zip,
+	};
 }
