@@ -7,6 +7,7 @@
  */
 import { type CheerioAPI, load } from "cheerio";
 import type { AnyNode } from "domhandler";
+import { splitAddressLine } from "../domain/address.ts";
 import { LISTING_STATUSES, type ListingStatus, type MlsListingRecord } from "../domain/records.ts";
 import type { FieldSpec, FieldType, MlsFieldConfig } from "./fields.ts";
 
@@ -187,23 +188,34 @@ export function convertValue(type: FieldType, raw: string): FieldValue {
 	}
 }
 
-/** "5219 W EL CAMINITO Drive, Glendale, AZ 85302" -> street, city, state, zip. */
+/**
+ * "5219 W EL CAMINITO Drive, Glendale, AZ 85302" -> street, city, state, zip. Commas or none
+ * ("4027 N 55th Ave Phoenix AZ 85031"), ZIP and ZIP+4 in any spelling ("AZ85018", "850181234",
+ * "85018."): the last line is found by the address parser (Maricopa places, src/domain/address.ts)
+ * and cut off the line as written, so the street keeps the site's spelling.
+ */
 export function parseAddressLine(line: string): MlsListingRecord["address"] | null {
 	const text = norm(line);
 	if (!text) return null;
-	const parts = text.split(",").map((p) => p.trim());
-	const tail = /^([A-Za-z]{2})\s+(\d{5})(?:-\d{4})?$/.exec(parts[parts.length - 1] ?? "");
-	if (tail && parts.length >= 3) {
-		return {
-			street: parts.slice(0, -2).join(", "),
-			city: parts[parts.length - 2]!,
-			state: tail[1]!.toUpperCase(),
-			zip: tail[2]!,
-		};
-	}
-	const zip = /\b(\d{5})(?:-\d{4})?\s*$/.exec(text)?.[1] ?? null;
-	return { street: parts[0]!, city: parts.length > 1 ? parts[1]! : null, state: "AZ", zip };
+	const split = splitAddressLine(text);
+	if (!split) return null;
+	const cityWords = split.city ? split.city.split(" ").map(escapeRegExp).join("[\\s.,'-]+") : null;
+	const tail = new RegExp(
+		`^(.*?)${cityWords ? `[\\s,]+(${cityWords})` : "()"}` +
+			"(?:[\\s,]+(AZ|ARIZ|ARIZONA)\\.?)?(?:[\\s,]*(\\d{5})(?:[\\s-]?\\d{4})?)?[\\s.,]*(?:USA?\\.?)?$",
+		"i",
+	);
+	const m = split.city || split.state || split.zip ? tail.exec(text) : null;
+	const street = (m?.[1] ?? "").replace(/[\s,]+$/, "");
+	return {
+		street: street || split.street,
+		city: m?.[2] || split.city,
+		state: (m?.[3] ? "AZ" : null) ?? split.state ?? "AZ",
+		zip: split.zip,
+	};
 }
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 function photoUrls(html: string, cfg: MlsFieldConfig): string[] {
 	const ids = new Set<string>();

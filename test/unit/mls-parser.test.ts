@@ -128,6 +128,38 @@ describe("mls value conversion and config", () => {
 		assert.equal(parseAddressLine("   "), null);
 	});
 
+	test("address lines without commas: city, state and ZIP are not left in the street", () => {
+		const cases: [string, { street: string; city: string | null; zip: string | null }][] = [
+			["4027 N 55th Ave Phoenix AZ 85031", { street: "4027 N 55th Ave", city: "Phoenix", zip: "85031" }],
+			[
+				"1521-B W Mc Dowell Rd Phoenix AZ85018",
+				{ street: "1521-B W Mc Dowell Rd", city: "Phoenix", zip: "85018" },
+			],
+			[
+				"4501 N 55th Ave 112 Glendale AZ 850311234.",
+				{ street: "4501 N 55th Ave 112", city: "Glendale", zip: "85031" },
+			],
+			[
+				"9839 W Sun City Blvd Sun City West AZ 85375-1234",
+				{ street: "9839 W Sun City Blvd", city: "Sun City West", zip: "85375" },
+			],
+			["22 W Anthem Way, Anthem AZ 85086", { street: "22 W Anthem Way", city: "Anthem", zip: "85086" }],
+			[
+				"7009 E Camelback Rd Unit 12, Scottsdale, Arizona 85251",
+				{ street: "7009 E Camelback Rd Unit 12", city: "Scottsdale", zip: "85251" },
+			],
+			[
+				"27000 W Jomax Rd Wittmann, AZ 85361 USA",
+				{ street: "27000 W Jomax Rd", city: "Wittmann", zip: "85361" },
+			],
+		];
+		for (const [line, want] of cases) {
+			const got = parseAddressLine(line)!;
+			assert.deepEqual({ street: got.street, city: got.city, zip: got.zip }, want, line);
+			assert.equal(got.state, "AZ", line);
+		}
+	});
+
 	test("a bad configuration is refused with a message", () => {
 		assert.throws(() => compileFieldConfig({ search: {} }), FieldConfigError);
 		const raw = JSON.parse(readFileSync(FIELDS_FILE, "utf8"));
