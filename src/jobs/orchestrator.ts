@@ -106,6 +106,9 @@ interface LoadedJob {
 	written: string;
 }
 
+/** Requests a task is guessed to need before any of its source finished: a GIS page and its details. */
+const TASK_REQUESTS_GUESS = 1000;
+
 /** Tasks a status answer lists at most (a county job has thousands; answers cross the bus). */
 const MAX_SHOWN_TASKS = 500;
 
@@ -401,10 +404,7 @@ export class Orchestrator {
 		}
 		const caps = new Map<string, number>();
 		const capOf = (t: Task) => {
-			if (!caps.has(t.source)) {
-				const nodes = Math.max(1, this.#deps.endpoints(ACTION_OF(t)).length);
-				caps.set(t.source, this.#deps.settings.concurrency(t.source) * nodes);
-			}
+			if (!caps.has(t.source)) caps.set(t.source, this.#capOf(t, loaded));
 			return caps.get(t.source)!;
 		};
 		const order = loaded
@@ -422,6 +422,30 @@ export class Orchestrator {
 				busy.set(t.source, (busy.get(t.source) ?? 0) + 1);
 			}
 		}
+	}
+
+	/**
+	 * Tasks of a source in flight at once: ORCHESTRATOR_CONCURRENCY_PER_SOURCE per node offering it,
+	 * but no more than the source's request budget can serve. Tasks share the budget: past that
+	 * many, each one only runs slower (and long enough, past its timeout), so the rest wait queued,
+	 * where a node that joins or a budget that is raised picks them up.
+	 */
+	#capOf(t: Task, loaded: LoadedJob[]): number {
+		const { settings } = this.#deps;
+		const nodes = Math.max(1, this.#deps.endpoints(ACTION_OF(t)).length);
+		const byNodes = settings.concurrency(t.source) * nodes;
+		const rps = settings.requestsPerSecond(t.source);
+		if (!rps) return byNodes;
+		const done = loaded.flatMap((e) =>
+			e.tasks.filter((x) => x.source === t.source && x.state === "done" && x.counts),
+		);
+		const perTask =
+			done.length > 0
+				? Math.max(1, done.reduce((sum, x) => sum + (x.counts?.requests ?? 0), 0) / done.length)
+				: TASK_REQUESTS_GUESS;
+		// Each task should get enough of the budget to finish within half its timeout.
+		const byBudget = Math.floor((rps * settings.taskTimeoutMs) / 1000 / (2 * perTask));
+		return Math.max(1, Math.min(byNodes, byBudget));
 	}
 
 	/**

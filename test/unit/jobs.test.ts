@@ -469,6 +469,43 @@ describe("orchestrator engine on memory state", () => {
 	};
 	const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
+	test("tasks in flight: per node, but no more than the source's budget can serve", async () => {
+		const state = new MemorySharedState();
+		const calls: string[] = [];
+		const make = (rps: number | null) =>
+			new Orchestrator({
+				state,
+				nodeId: "n1",
+				settings: { ...settings, concurrency: () => 4, requestsPerSecond: () => rps, taskTimeoutMs: 60_000 },
+				endpoints: () => ["w1", "w2"],
+				call: (_action, params) => {
+					calls.push(String(params.taskId));
+					return new Promise(() => {});
+				},
+				nodeAlive: () => true,
+				availableSources: () => ["maricopa"],
+				enrichAvailable: () => false,
+				broadcast: () => {},
+				logger: quiet,
+			});
+		const zips = Array.from({ length: 12 }, (_, i) => String(85001 + i));
+		// Unlimited budget: 4 per node, 2 nodes.
+		let engine = make(null);
+		await engine.collect({ zips, sources: ["maricopa"] });
+		await engine.tick();
+		assert.equal(calls.length, 8);
+		await engine.stop();
+		// 100 requests/s for 60 s tasks of ~1,000 requests: 3 at once finish within half the timeout.
+		calls.length = 0;
+		for (const key of await state.keys("")) await state.del(key);
+		engine = make(100);
+		await engine.collect({ zips, sources: ["maricopa"] });
+		await engine.tick();
+		assert.equal(calls.length, 3);
+		await engine.stop();
+		await state.close();
+	});
+
 	test("a ledger wiped under the leader (Redis restarted empty) is written back from its memory", async () => {
 		const state = new MemorySharedState();
 		const calls: string[] = [];
