@@ -6,11 +6,11 @@
  */
 import moleculer, { type Context, type ServiceBroker, type ServiceSchema } from "moleculer";
 import type { Config } from "../src/config/index.ts";
-import { Orchestrator } from "../src/jobs/orchestrator.ts";
+import { JobNotFoundError, Orchestrator } from "../src/jobs/orchestrator.ts";
 import { JOB_ID_SHAPE, PlanError } from "../src/jobs/plan.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
 
-const { ValidationError } = moleculer.Errors;
+const { MoleculerClientError, ValidationError } = moleculer.Errors;
 
 interface RegistryService {
 	name: string;
@@ -56,11 +56,13 @@ function budgetRate(config: Config, source: string): number | null {
 	return null;
 }
 
-/** A PlanError becomes a 422 that names every problem; anything else passes through. */
+/** A missing job is a 404; a PlanError a 422 that names every problem; anything else passes through. */
 async function answer<T>(work: () => Promise<T>): Promise<T> {
 	try {
 		return await work();
 	} catch (err) {
+		if (err instanceof JobNotFoundError)
+			throw new MoleculerClientError(err.message, 404, "NOT_FOUND", { id: err.jobId });
 		if (err instanceof PlanError)
 			throw new ValidationError(err.message, "INVALID_JOB", { problems: err.problems });
 		throw err;

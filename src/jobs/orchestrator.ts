@@ -41,6 +41,16 @@ import {
 	TERMINAL_JOB_STATUSES,
 } from "./types.ts";
 
+/** No such job (never created, or expired after the retention): a 404, not bad input. */
+export class JobNotFoundError extends Error {
+	readonly jobId: string;
+	constructor(jobId: string) {
+		super(`no job '${jobId}'`);
+		this.name = "JobNotFoundError";
+		this.jobId = jobId;
+	}
+}
+
 export interface OrchestratorSettings extends RetryPolicy {
 	taskLeaseMs: number;
 	taskTimeoutMs: number;
@@ -215,7 +225,7 @@ export class Orchestrator {
 	/** One record read: the leader keeps the job's progress on it. */
 	async status(id: string, withTasks = false): Promise<JobStatusView> {
 		const job = await this.ledger.get(id);
-		if (!job) throw new PlanError([`no job '${id}'`]);
+		if (!job) throw new JobNotFoundError(id);
 		const progress = job.summary ?? this.#progress(job, await this.ledger.tasks(job));
 		if (!withTasks) return { job, progress };
 		const tasks = await this.ledger.tasks(job);
@@ -236,14 +246,14 @@ export class Orchestrator {
 
 	async cancel(id: string): Promise<JobStatusView> {
 		const job = await this.ledger.get(id);
-		if (!job) throw new PlanError([`no job '${id}'`]);
+		if (!job) throw new JobNotFoundError(id);
 		if (!TERMINAL_JOB_STATUSES.includes(job.status)) await this.ledger.requestCancel(id);
 		return this.status(id);
 	}
 
 	async retry(id: string): Promise<JobStatusView> {
 		const job = await this.ledger.get(id);
-		if (!job) throw new PlanError([`no job '${id}'`]);
+		if (!job) throw new JobNotFoundError(id);
 		if ((job.deadLetterCount ?? job.deadLetters.length) === 0)
 			throw new PlanError([`job '${id}' has no dead letters to retry`]);
 		if (job.status === "cancelled") throw new PlanError([`job '${id}' was cancelled`]);

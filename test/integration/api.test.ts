@@ -146,7 +146,8 @@ describe("REST API", () => {
 		assert.equal(badZip.status, 422);
 		assert.match(badZip.text, /zip/);
 		const noJob = await request("GET", "/api/jobs/no-such-job");
-		assert.ok([404, 422].includes(noJob.status), noJob.text);
+		assert.equal(noJob.status, 404, noJob.text);
+		assert.match(noJob.text, /no job 'no-such-job'/);
 		const noSchedule = await request("POST", "/api/schedules/nope/trigger");
 		assert.equal(noSchedule.status, 404, noSchedule.text);
 	});
