@@ -8,9 +8,12 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Context, ServiceSchema } from "moleculer";
+import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import ApiGateway, { type ApiSettingsSchema, type IncomingRequest } from "moleculer-web";
-import { DASHBOARD_HTML } from "../src/api/dashboard.ts";
+import type { DataQuality } from "../src/analytics/data-quality.ts";
+import { type HostStatusLike, type ProgressLike, ThroughputRecorder } from "../src/analytics/throughput.ts";
+import { browserRows, type Call, dataQuality, nodeRows, queues } from "../src/api/composed.ts";
+import { DASHBOARD_CSP, DASHBOARD_HTML, dashboardAsset } from "../src/api/dashboard.ts";
 import { API_BODY_LIMIT, apiErrorBody, verifyJsonDepth } from "../src/api/http-guards.ts";
 import { sharedRateLimitStore } from "../src/api/rate-limit-store.ts";
 import { API_ALIASES } from "../src/api/routes.ts";
@@ -36,8 +39,24 @@ function aliasesWhere(reads: boolean): Record<string, string> {
 
 type GatewayThis = { logger: { error(...args: unknown[]): void } };
 
+/** How often the api samples job progress and the sites' host state for the throughput chart. */
+const SAMPLE_MS = 5000;
+/** Data quality is recomputed at most this often (it pages through the stored properties). */
+const DATA_QUALITY_TTL_MS = 60_000;
+/** Properties data quality looks at, at most (past it the answer says `sampled`). */
+const DATA_QUALITY_MAX_ROWS = 50_000;
+/** Sites whose host state is sampled: the services offering a polite-host `status`. */
+const HOST_SERVICES = ["maricopa", "mls", "llm"];
+
+function brokerCall(broker: ServiceBroker): Call {
+	return (action, params, opts) => broker.call(action, params ?? {}, opts);
+}
+
 const apiService: ServiceFactory = ({ config, state }) => {
 	const tokens = new Set(config.core.apiTokens);
+	const throughput = new ThroughputRecorder();
+	let sampler: NodeJS.Timeout | null = null;
+	let quality: { at: number; value: Promise<DataQuality> } | null = null;
 	const apiRoute = {
 		path: "/api",
 		authorization: tokens.size > 0,
@@ -108,7 +127,7 @@ const apiService: ServiceFactory = ({ config, state }) => {
 					// The page carries no data (it calls /api with the user's token), so it needs no auth.
 					path: "/",
 					mappingPolicy: "restrict",
-					aliases: { "GET /": "api.dashboard" },
+					aliases: { "GET /": "api.dashboard", "GET assets/:name": "api.asset" },
 				},
 			],
 		},
@@ -124,13 +143,108 @@ const apiService: ServiceFactory = ({ config, state }) => {
 				handler(ctx: Context<unknown, Record<string, unknown>>) {
 					ctx.meta.$responseType = "text/html; charset=utf-8";
 					ctx.meta.$responseHeaders = {
-						"Content-Security-Policy":
-							"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+						"Content-Security-Policy": DASHBOARD_CSP,
 						"X-Content-Type-Options": "nosniff",
+						"Cache-Control": "no-cache",
 					};
 					return DASHBOARD_HTML;
 				},
 			},
+			asset: {
+				visibility: "published",
+				params: { name: { type: "string", max: 40 } },
+				handler(ctx: Context<{ name: string }, Record<string, unknown>>) {
+					const asset = dashboardAsset(ctx.params.name);
+					if (!asset) throw new ApiGateway.Errors.NotFoundError("NOT_FOUND", { name: ctx.params.name });
+					ctx.meta.$responseType = asset.type;
+					ctx.meta.$responseHeaders = {
+						"X-Content-Type-Options": "nosniff",
+						"Cache-Control": "public, max-age=300",
+					};
+					return asset.body;
+				},
+			},
+			// Analytics and system views composed from other services' actions (src/api/composed.ts).
+			throughput: {
+				handler() {
+					return throughput.snapshot(Date.now());
+				},
+			},
+			dataQuality: {
+				async handler(this: { broker: ServiceBroker }) {
+					const now = Date.now();
+					if (!quality || now - quality.at > DATA_QUALITY_TTL_MS) {
+						const value = dataQuality(
+							brokerCall(this.broker),
+							config.store.pageSizeMax,
+							DATA_QUALITY_MAX_ROWS,
+						);
+						quality = { at: now, value };
+						value.catch(() => {
+							if (quality?.value === value) quality = null;
+						});
+					}
+					return { ...(await quality.value), computedAt: new Date(quality.at).toISOString() };
+				},
+			},
+			queues: {
+				params: { limit: { type: "number", integer: true, min: 1, max: 500, optional: true, convert: true } },
+				handler(this: { broker: ServiceBroker }, ctx: Context<{ limit?: number }>) {
+					return queues(brokerCall(this.broker), ctx.params.limit ?? 100);
+				},
+			},
+			nodes: {
+				handler(this: { broker: ServiceBroker }) {
+					return nodeRows(brokerCall(this.broker));
+				},
+			},
+			browsers: {
+				handler(this: { broker: ServiceBroker }) {
+					return browserRows(brokerCall(this.broker), config.browser.maxRssMb);
+				},
+			},
+		},
+		events: {
+			// The orchestrator's leader broadcasts each running job's progress about once a second.
+			"job.progress"(ctx: Context<ProgressLike>) {
+				if (ctx.params && typeof ctx.params.jobId === "string") throughput.observeJob(ctx.params, Date.now());
+			},
+		},
+		started(this: { broker: ServiceBroker }) {
+			const broker = this.broker;
+			const sample = async () => {
+				const now = Date.now();
+				const has = (service: string) =>
+					(broker.registry.getServiceList({ onlyAvailable: true }) as { name: string }[]).some(
+						(s) => s.name === service,
+					);
+				const work: Promise<unknown>[] = [];
+				if (has("orchestrator")) {
+					work.push(
+						broker.call<ProgressLike[], object>("orchestrator.list", { limit: 20 }).then((rows) => {
+							for (const row of rows) throughput.observeJob(row, now);
+						}),
+					);
+				}
+				for (const service of HOST_SERVICES.filter(has)) {
+					work.push(
+						broker
+							.call<HostStatusLike[], object>(`${service}.status`, {}, { timeout: 3000 })
+							.then((statuses) => throughput.observeHosts(statuses, now)),
+					);
+				}
+				await Promise.allSettled(work);
+			};
+			const loop = () => {
+				sampler = setTimeout(() => void sample().finally(() => sampler && loop()), SAMPLE_MS);
+				sampler.unref();
+			};
+			void sample();
+			loop();
+		},
+		stopped() {
+			if (sampler) clearTimeout(sampler);
+			sampler = null;
 		},
 		methods: {
 			// moleculer-web's default logs every 5xx with its stack and then answers; onError does both,

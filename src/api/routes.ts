@@ -32,5 +32,17 @@ export const API_ALIASES: Readonly<Record<string, string>> = {
 	"GET browsers": "browser-pool.stats",
 	"GET hosts/maricopa": "maricopa.status",
 	"GET hosts/mls": "mls.status",
+	"GET hosts/llm": "llm.status",
+	// Clear a fatal stop (a revoked token or key) once it is fixed.
+	"POST hosts/maricopa/resume": "maricopa.resume",
+	"POST hosts/mls/resume": "mls.resume",
+	"POST hosts/llm/resume": "llm.resume",
 	"GET llm/usage": "llm.usage",
+
+	// Views composed by the api from the actions above (src/api/composed.ts, src/analytics/).
+	"GET analytics/throughput": "api.throughput",
+	"GET analytics/data-quality": "api.dataQuality",
+	"GET system/queues": "api.queues",
+	"GET system/nodes": "api.nodes",
+	"GET system/browsers": "api.browsers",
 };
