@@ -227,13 +227,15 @@ export class Orchestrator {
 		const job = await this.ledger.get(id);
 		if (!job) throw new JobNotFoundError(id);
 		const progress = job.summary ?? this.#progress(job, await this.ledger.tasks(job));
-		if (!withTasks) return { job, progress };
+		// The summary is the answer's `progress`: not twice.
+		const view = { ...job, summary: null };
+		if (!withTasks) return { job: view, progress };
 		const tasks = await this.ledger.tasks(job);
 		const shown = [...tasks.filter((t) => !isSettled(t)), ...tasks.filter(isSettled)].slice(
 			0,
 			MAX_SHOWN_TASKS,
 		);
-		return { job, progress, tasks: shown };
+		return { job: view, progress, tasks: shown };
 	}
 
 	async list(limit: number): Promise<JobProgress[]> {
