@@ -178,6 +178,7 @@ const PROPERTY_FIELDS_OUT = [
 	"updatedAt",
 	"changedAt",
 	"enrichment",
+	"match",
 ];
 
 /** A property as actions return it: no per-source contributions (internal), history on request. */
@@ -616,9 +617,10 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 			},
 			stats: {
 				async handler(ctx: Context) {
-					const [propertiesCount, withApn, rawCount, rejected] = await Promise.all([
+					const [propertiesCount, withApn, unmatched, rawCount, rejected] = await Promise.all([
 						propertyStore().count(),
 						propertyStore().count({ apn: { $ne: null } }),
+						propertyStore().count({ "match.method": "unmatched" }),
 						ctx.call<number, object>("raw.count", {}),
 						state.hgetall(REJECTED_KEY),
 					]);
@@ -627,6 +629,8 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 						properties: propertiesCount,
 						withApn,
 						addressOnly: propertiesCount - withApn,
+						// Listings stored under their own key: their address gave no key (match.reason says why).
+						unmatched,
 						raw: rawCount,
 						rejected,
 						roundTrips: tripsOf(trips),

@@ -129,6 +129,20 @@ export interface SourceRef {
 	collectedAt: string;
 }
 
+/**
+ * How the property's newest listing found it: by the exact address key, by a candidate (same house
+ * number and street in a neighbouring ZIP, a unit variant...), or not at all (an unmatched listing,
+ * stored under its own key with the reason, retried later). Confidence 0..1.
+ */
+export interface MatchInfo {
+	method: "address" | "candidate" | "unmatched";
+	confidence: number;
+	/** ISO time of the merge that matched it. */
+	at: string;
+	/** Which candidate rule matched, or why nothing did. */
+	reason?: string;
+}
+
 export interface PropertyDoc extends PropertyFields {
 	_id: string;
 	/** Canonical key: the APN when known, else "addr:" + address key. */
@@ -151,6 +165,8 @@ export interface PropertyDoc extends PropertyFields {
 	changedAt: string;
 	/** Written by the llm service (`properties.setEnrichment`); kept across merges. */
 	enrichment?: PropertyEnrichment;
+	/** How its listing was matched (absent on a parcel no listing joined). */
+	match?: MatchInfo;
 }
 
 export function sourceKey(source: string, sourceId: string): string {
@@ -159,6 +175,11 @@ export function sourceKey(source: string, sourceId: string): string {
 
 export function addressPropertyKey(addrKey: string): string {
 	return `addr:${addrKey}`;
+}
+
+/** Key of a listing stored unmatched (no address key): its own source key, "mls:6937912". */
+export function unmatchedPropertyKey(source: string, sourceId: string): string {
+	return sourceKey(source, sourceId);
 }
 
 /** Where a contribution belongs: its APN, or (listings) its address key; null when unjoinable. */
@@ -296,6 +317,10 @@ export interface MergeOptions {
 	absorb?: PropertyDoc[];
 	/** Claim to hold: the address key when this property may own the address, else null. */
 	claimAddress?: boolean;
+	/** Key when the property has neither an APN nor an address key (an unmatched listing). */
+	fallbackKey?: string;
+	/** How the record's listing was matched, recorded on the property. */
+	match?: MatchInfo;
 }
 
 export interface MergeResult {
@@ -341,7 +366,8 @@ export function mergeProperty(
 
 	const fields = deriveFields(contributions);
 	const key =
-		fields.apn ?? (fields.addressKey ? addressPropertyKey(fields.addressKey) : (existing?.key ?? null));
+		fields.apn ??
+		(fields.addressKey ? addressPropertyKey(fields.addressKey) : (existing?.key ?? opts.fallbackKey ?? null));
 	if (!key) throw new Error("property has neither an APN nor an address key");
 	const claim = opts.claimAddress && fields.addressKey ? fields.addressKey : (existing?.claim ?? `#${key}`);
 	if (existing && absorb.length === 0 && ownUnchanged && claim === existing.claim && key === existing.key) {
@@ -394,5 +420,7 @@ export function mergeProperty(
 	// service, which re-enriches it; dropping it here would leave the property with none meanwhile.
 	const enrichment = existing?.enrichment ?? absorb.find((d) => d.enrichment)?.enrichment;
 	if (enrichment) doc.enrichment = enrichment;
+	const match = opts.match ?? existing?.match ?? absorb.find((d) => d.match)?.match;
+	if (match) doc.match = match;
 	return { doc, status: existing ? "updated" : "new", changes };
 }

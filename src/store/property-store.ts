@@ -18,19 +18,23 @@
  * not that simple case goes through `merge` on its own.
  */
 import { randomUUID } from "node:crypto";
+import { addressKeyProblem } from "../domain/address.ts";
 import { propertyInputHash } from "../domain/enrichment-input.ts";
 import {
 	type Contribution,
 	canonicalJson,
 	type HistoryEntry,
 	identityOf,
+	type MatchInfo,
 	type MergeResult,
 	mergeProperty,
 	overlayRecord,
 	type PropertyDoc,
 	type PropertyEnrichment,
 	sourceKey,
+	unmatchedPropertyKey,
 } from "../domain/property.ts";
+import type { MlsListingRecord } from "../domain/records.ts";
 import { sleep } from "../utils/time.ts";
 import {
 	CountingCollection,
@@ -89,13 +93,24 @@ const FALLBACK_CONCURRENCY = 8;
 
 type Identity = ReturnType<typeof identityOf>;
 
-/** Why a record cannot be joined to any property, or null when it can. */
+/**
+ * Why a record cannot be stored at all, or null when it can: a parcel without a parcel number. A
+ * listing always can: one without an address key is stored unmatched (see `unmatchedReason`).
+ */
 export function unjoinableReason(input: Pick<Contribution, "source" | "record">): string | null {
+	if (input.source !== "maricopa") return null;
 	const identity = identityOf(input);
-	if (identity.apn || identity.addressKey) return null;
-	return input.source === "maricopa"
-		? `'${(input.record as { apn: string }).apn}' is not a parcel number`
-		: "listing address has no house number or no ZIP: cannot be joined to a parcel";
+	if (identity.apn) return null;
+	return `'${(input.record as { apn: string }).apn}' is not a parcel number`;
+}
+
+/** Why a listing cannot be keyed by its address (it is stored unmatched), or null when it can. */
+export function unmatchedReason(input: Pick<Contribution, "source" | "record">): string | null {
+	if (input.source === "maricopa") return null;
+	const identity = identityOf(input);
+	if (identity.addressKey) return null;
+	const address = (input.record as MlsListingRecord).address;
+	return `listing address cannot be keyed: ${addressKeyProblem(address?.street ?? "", address?.zip) ?? "no address"}`;
 }
 
 /**
@@ -164,7 +179,9 @@ export class PropertyStore {
 		// holder of its address claim (else the locked path below finds it).
 		const holder = identity.apn
 			? await this.col.findOne({ key: identity.apn })
-			: await this.col.findOne({ claim: identity.addressKey });
+			: identity.addressKey
+				? await this.col.findOne({ claim: identity.addressKey })
+				: await this.col.findOne({ key: unmatchedPropertyKey(input.source, input.sourceId) });
 		if (holder && alreadyMerged(holder, input)) {
 			return { key: holder.key, status: "unchanged", changes: [], attempts: 1, absorbed: [] };
 		}
@@ -174,7 +191,9 @@ export class PropertyStore {
 				const out = await this.locks.withLocks(lockKeys, () =>
 					identity.apn
 						? this.tryParcel(input, identity.apn, identity.addressKey)
-						: this.tryListing(input, identity.addressKey!),
+						: identity.addressKey
+							? this.tryListing(input, identity.addressKey)
+							: this.tryUnmatched(input),
 				);
 				if (out) return { ...out, attempts: attempt };
 			} catch (err) {
@@ -393,15 +412,60 @@ export class PropertyStore {
 		const now = this.now();
 		const key = sourceKey(input.source, input.sourceId);
 		const claimHolder = await this.col.findOne({ claim: addrKey });
-		const doc = claimHolder?.sourceKeys.includes(key)
+		const match: MatchInfo = { method: "address", confidence: 1, at: now };
+		const held = claimHolder?.sourceKeys.includes(key)
 			? claimHolder
-			: ((await this.col.findOne({ sourceKeys: key })) ?? claimHolder);
+			: await this.col.findOne({ sourceKeys: key });
+		// The listing was stored unmatched before (its address could not be keyed then): it moves.
+		const unmatched = held && held.key === unmatchedPropertyKey(input.source, input.sourceId) ? held : null;
+		if (unmatched && claimHolder) {
+			const res = mergeProperty(claimHolder, input, { id: claimHolder._id, now, absorb: [unmatched], match });
+			if (!(await this.col.replaceIf({ _id: claimHolder._id, version: claimHolder.version }, res.doc)))
+				return null;
+			await this.col.deleteIf({ _id: unmatched._id, version: unmatched.version });
+			return { key: res.doc.key, status: "updated", changes: res.changes, absorbed: [unmatched.key] };
+		}
+		if (unmatched) {
+			const res = mergeProperty(unmatched, input, { id: unmatched._id, now, claimAddress: true, match });
+			if (!(await this.col.replaceIf({ _id: unmatched._id, version: unmatched.version }, res.doc)))
+				return null;
+			return { key: res.doc.key, status: "updated", changes: res.changes, absorbed: [] };
+		}
+		const doc = held ?? claimHolder;
 		if (!doc) {
-			const res = mergeProperty(null, input, { id: randomUUID(), now, claimAddress: true });
+			const res = mergeProperty(null, input, { id: randomUUID(), now, claimAddress: true, match });
 			await this.col.insert(res.doc);
 			return { key: res.doc.key, status: res.status, changes: res.changes, absorbed: [] };
 		}
-		const res = mergeProperty(doc, input, { id: doc._id, now });
+		const res = mergeProperty(doc, input, { id: doc._id, now, ...(doc === claimHolder ? { match } : {}) });
+		if (res.status === "unchanged") return { key: doc.key, status: "unchanged", changes: [], absorbed: [] };
+		if (!(await this.col.replaceIf({ _id: doc._id, version: doc.version }, res.doc))) return null;
+		return { key: res.doc.key, status: res.status, changes: res.changes, absorbed: [] };
+	}
+
+	/**
+	 * A listing whose address gives no key: stored under its own key ("mls:<id>") with the reason,
+	 * never dropped; a later record of it that can be keyed moves it (see `tryListing`).
+	 */
+	private async tryUnmatched(input: Contribution): Promise<Omit<MergeOutcome, "attempts"> | null> {
+		const now = this.now();
+		const key = unmatchedPropertyKey(input.source, input.sourceId);
+		const doc =
+			(await this.col.findOne({ key })) ??
+			(await this.col.findOne({ sourceKeys: sourceKey(input.source, input.sourceId) }));
+		if (!doc) {
+			const reason = unmatchedReason(input) ?? "listing address cannot be keyed";
+			const res = mergeProperty(null, input, {
+				id: randomUUID(),
+				now,
+				fallbackKey: key,
+				match: { method: "unmatched", confidence: 0, at: now, reason },
+			});
+			await this.col.insert(res.doc);
+			return { key: res.doc.key, status: res.status, changes: res.changes, absorbed: [] };
+		}
+		// Already stored (unmatched, or joined to a parcel by an earlier, better address): stays there.
+		const res = mergeProperty(doc, input, { id: doc._id, now, fallbackKey: key });
 		if (res.status === "unchanged") return { key: doc.key, status: "unchanged", changes: [], absorbed: [] };
 		if (!(await this.col.replaceIf({ _id: doc._id, version: doc.version }, res.doc))) return null;
 		return { key: res.doc.key, status: res.status, changes: res.changes, absorbed: [] };

@@ -141,21 +141,31 @@ for (const backend of ["nedb", "mongo"] as const) {
 				}),
 				/price/,
 			);
-			await assert.rejects(
-				merge({
-					source: "mls",
-					sourceId: "2",
-					record: { mlsId: "2", address: { street: "W ELM ST", zip: "85031" } },
-				}),
-				(err: Error & { code?: number }) => err.code === 422,
-			);
-			const after = await broker.call<{ properties: number; rejected: Record<string, number> }>(
-				"properties.stats",
-			);
-			assert.equal(after.properties, before.properties);
+			// No listing lost: one whose address gives no key is stored unmatched, with the reason.
+			const unmatched = await merge({
+				source: "mls",
+				sourceId: "2",
+				record: { mlsId: "2", address: { street: "W ELM ST", zip: "85008" } },
+			});
+			assert.equal(unmatched.key, "mls:2");
+			assert.equal(unmatched.status, "new");
+			const stored = await broker.call<
+				{ match: { method: string; confidence: number; reason: string } },
+				object
+			>("properties.get", { key: "mls:2" });
+			assert.equal(stored.match.method, "unmatched");
+			assert.equal(stored.match.confidence, 0);
+			assert.match(stored.match.reason, /house number/);
+			const after = await broker.call<{
+				properties: number;
+				unmatched: number;
+				rejected: Record<string, number>;
+			}>("properties.stats");
+			assert.equal(after.properties, before.properties + 1);
+			assert.equal(after.unmatched, 1);
 			assert.equal(after.rejected["properties.maricopa.invalid"], 1);
 			assert.equal(after.rejected["properties.mls.invalid"], 1);
-			assert.equal(after.rejected["properties.mls.unjoinable"], 1);
+			assert.equal(after.rejected["properties.mls.unjoinable"], undefined);
 		});
 
 		test("listing first, then its parcel: one property keyed by APN holding both sources", async () => {
@@ -315,9 +325,12 @@ for (const backend of ["nedb", "mongo"] as const) {
 			for (const round of [1, 2]) {
 				const outs = await Promise.all(order.map(({ x }) => merge(x)));
 				if (round === 2) assert.ok(outs.every((o) => o.status === "unchanged"));
-				const stats = await broker.call<{ properties: number; addressOnly: number }>("properties.stats");
-				assert.equal(stats.properties, world.parcels.length);
-				assert.equal(stats.addressOnly, 0);
+				const stats = await broker.call<{ properties: number; addressOnly: number; unmatched: number }>(
+					"properties.stats",
+				);
+				// Besides the parcels, only the unmatched listing an earlier test stored.
+				assert.equal(stats.properties - stats.unmatched, world.parcels.length);
+				assert.equal(stats.addressOnly - stats.unmatched, 0);
 			}
 			for (const l of world.listings) {
 				const p = await broker.call<{ mlsIds: string[] } | null, object>("properties.get", { key: l.apn });
@@ -360,7 +373,8 @@ for (const backend of ["nedb", "mongo"] as const) {
 				changedSince: "2000-01-01T00:00:00Z",
 				pageSize: 10,
 			});
-			assert.equal(since.total, world.parcels.length);
+			// The parcels, and the unmatched listing an earlier test stored.
+			assert.equal(since.total, world.parcels.length + 1);
 		});
 
 		test("generic writes of moleculer-db are switched off", async () => {
