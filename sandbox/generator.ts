@@ -115,6 +115,11 @@ export interface Listing {
 	zip: string;
 	/** "5219 W EL CAMINITO Drive, Glendale, AZ 85302" as the site's autocomplete shows it. */
 	fullAddress: string;
+	/**
+	 * Ground truth of how the address is written when `addressKindShare` asked for harder spellings
+	 * (see ADDRESS_KINDS); absent for the usual variants.
+	 */
+	addressKind?: AddressKind;
 	price: number;
 	status: ListingStatus;
 	/** YYYY-MM-DD */
@@ -170,6 +175,13 @@ export interface GeneratorOptions {
 	taxYear: number;
 	/** The world's "today", YYYY-MM-DD: listing dates and deeds are before it. */
 	asOf: string;
+	/**
+	 * Share of listings whose address is written in one of the harder ways real agents write them
+	 * (ADDRESS_KINDS: no commas, ZIP+4 without a dash, "AZ85031", spelled ordinals, "42d", units
+	 * without a designator...), each listing's kind kept as ground truth. 0 (default) leaves every
+	 * listing as before; the other streams of the world do not move either way.
+	 */
+	addressKindShare?: number;
 }
 
 export interface World {
@@ -1316,6 +1328,145 @@ function generateListings(parcels: Parcel[], opts: GeneratorOptions, rng: Rng): 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Harder address spellings, with ground truth (entity-resolution bench and tests).
+
+export const ADDRESS_KINDS = [
+	"no-commas",
+	"zip-plus4-no-dash",
+	"zip-state-joined",
+	"zip-trailing-period",
+	"spelled-ordinal",
+	"ordinal-d",
+	"unit-no-designator",
+	"unit-spelling",
+	"name-split",
+	"directional-word-late",
+] as const;
+export type AddressKind = (typeof ADDRESS_KINDS)[number];
+
+const ONES = ["", "First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth"];
+const TEENS = [
+	"Tenth",
+	"Eleventh",
+	"Twelfth",
+	"Thirteenth",
+	"Fourteenth",
+	"Fifteenth",
+	"Sixteenth",
+	"Seventeenth",
+	"Eighteenth",
+	"Nineteenth",
+];
+const TENS_CARD = ["", "", "Twenty", "Thirty", "Forty", "Fifty", "Sixty", "Seventy", "Eighty", "Ninety"];
+const TENS_ORD = [
+	"",
+	"",
+	"Twentieth",
+	"Thirtieth",
+	"Fortieth",
+	"Fiftieth",
+	"Sixtieth",
+	"Seventieth",
+	"Eightieth",
+	"Ninetieth",
+];
+
+/** 55 -> "Fifty-Fifth" (or "Fifty Fifth"), 12 -> "Twelfth"; null past 99. */
+export function spelledOrdinal(n: number, hyphen = true): string | null {
+	if (n < 1 || n > 99) return null;
+	if (n < 10) return ONES[n]!;
+	if (n < 20) return TEENS[n - 10]!;
+	const tens = Math.floor(n / 10);
+	const ones = n % 10;
+	if (ones === 0) return TENS_ORD[tens]!;
+	return `${TENS_CARD[tens]}${hyphen ? "-" : " "}${ONES[ones]}`;
+}
+
+/** The kinds a situs address can be written in (a unit kind needs a unit, an ordinal one a numbered street...). */
+function kindsFor(s: SitusAddress): AddressKind[] {
+	const numbered = /^\d+(ST|ND|RD|TH)$/.test(s.streetName);
+	return ADDRESS_KINDS.filter((k) => {
+		if (k === "spelled-ordinal") return numbered && Number.parseInt(s.streetName, 10) < 100;
+		if (k === "ordinal-d")
+			return /^\d*[23](ND|RD)$/.test(s.streetName) && !/1[23]RD|1[23]ND/.test(s.streetName);
+		if (k === "unit-no-designator" || k === "unit-spelling") return s.unit !== null;
+		if (k === "name-split") return /^MC[A-Z]{3,}/.test(s.streetName);
+		return true;
+	});
+}
+
+/** One listing's address written in `kind`: the street line and the full line the site shows. */
+export function addressInKind(
+	s: SitusAddress,
+	city: string,
+	zip: string,
+	kind: AddressKind,
+	rng: Rng,
+): { address: string; fullAddress: string } {
+	const dir = rng.pick([s.direction, DIR_WORD[s.direction]]);
+	const suffix = rng.pick([s.suffix, SUFFIX_WORD[s.suffix] ?? titleCase(s.suffix)]);
+	let name = titleCase(s.streetName);
+	let unit = s.unit ? rng.pick([` Unit ${s.unit}`, ` #${s.unit}`]) : "";
+	const plus4 = String(rng.int(1000, 9999));
+	let last = `, ${city}, AZ ${zip}`;
+	switch (kind) {
+		case "no-commas":
+			last = ` ${city} AZ ${rng.pick([zip, `${zip}-${plus4}`])}`;
+			break;
+		case "zip-plus4-no-dash":
+			last = rng.pick([`, ${city}, AZ ${zip}${plus4}`, ` ${city} AZ ${zip}${plus4}`]);
+			break;
+		case "zip-state-joined":
+			last = rng.pick([`, ${city}, AZ${zip}`, ` ${city} AZ${zip}`]);
+			break;
+		case "zip-trailing-period":
+			last = rng.pick([`, ${city}, AZ ${zip}.`, ` ${city}, AZ ${zip}-${plus4}.`]);
+			break;
+		case "spelled-ordinal":
+			name = spelledOrdinal(Number.parseInt(s.streetName, 10), rng.chance(0.7)) ?? name;
+			break;
+		case "ordinal-d":
+			name = s.streetName.replace(/(ND|RD)$/, "d").toLowerCase();
+			break;
+		case "unit-no-designator":
+			unit = ` ${s.unit}`;
+			break;
+		case "unit-spelling":
+			unit = rng.pick([
+				` Unit No. ${s.unit}`,
+				` Apt #${s.unit}`,
+				` Ste ${s.unit!.padStart(4, "0")}`,
+				` UNIT # ${s.unit}`,
+			]);
+			break;
+		case "name-split":
+			name = `Mc ${titleCase(s.streetName.slice(2))}`;
+			break;
+		case "directional-word-late":
+			return {
+				address: `${s.number} ${DIR_WORD[s.direction].toUpperCase()} ${name} ${suffix}${unit}`,
+				fullAddress: `${s.number} ${DIR_WORD[s.direction].toUpperCase()} ${name} ${suffix}${unit} ${city.toUpperCase()} ${zip}`,
+			};
+	}
+	const address = `${s.number} ${dir} ${name} ${suffix}${unit}`;
+	return { address, fullAddress: `${address}${last}` };
+}
+
+/** Rewrites a share of the listings' addresses in the harder kinds (own random stream). */
+function writeAddressKinds(listings: Listing[], parcels: Map<string, Parcel>, share: number, rng: Rng): void {
+	for (const l of listings) {
+		if (!rng.chance(share)) continue;
+		const p = parcels.get(l.apn)!;
+		const kinds = kindsFor(p.situs);
+		const kind = rng.pick(kinds);
+		const written = addressInKind(p.situs, l.city, l.zip, kind, rng);
+		l.address = written.address;
+		l.fullAddress = written.fullAddress;
+		l.addressKind = kind;
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
 
 function countFor(opts: GeneratorOptions, zip: string): number {
 	const c = opts.parcelsPerZip;
@@ -1332,8 +1483,10 @@ function validateOptions(o: GeneratorOptions): void {
 		if (!(Number.isInteger(n) && n >= 0 && n <= 200_000))
 			throw new RangeError(`generator: bad parcel count for ${zip}: ${n}`);
 	}
-	for (const k of ["listingShare", "relistShare", "splitShare"] as const) {
-		if (!(o[k] >= 0 && o[k] <= 1)) throw new RangeError(`generator: ${k} must be in 0..1`);
+	for (const k of ["listingShare", "relistShare", "splitShare", "addressKindShare"] as const) {
+		const share = o[k];
+		if (share === undefined) continue;
+		if (!(share >= 0 && share <= 1)) throw new RangeError(`generator: ${k} must be in 0..1`);
 	}
 	if (!/^\d{4}-\d{2}-\d{2}$/.test(o.asOf)) throw new RangeError("generator: asOf must be YYYY-MM-DD");
 }
@@ -1358,6 +1511,10 @@ export function generateWorld(options: Partial<GeneratorOptions> = {}): World {
 		}
 	}
 	const listings = generateListings(parcels, opts, root.fork("listings"));
+	if (opts.addressKindShare) {
+		const byApn = new Map(parcels.map((p) => [p.apn, p]));
+		writeAddressKinds(listings, byApn, opts.addressKindShare, root.fork("address-kinds"));
+	}
 	return buildWorld(opts, parcels, listings);
 }
 

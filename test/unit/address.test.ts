@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { generateWorld } from "../../sandbox/generator.ts";
 import {
 	addressKey,
 	addressKeyProblem,
@@ -8,6 +9,7 @@ import {
 	normalizeZip,
 	parseAddress,
 } from "../../src/domain/address.ts";
+import { parseAddressLine } from "../../src/mls/parser.ts";
 
 /** Every line of a group gives the same canonical street. */
 function same(expected: string, ...lines: string[]) {
@@ -205,5 +207,42 @@ describe("address normalization (USPS Publication 28)", () => {
 		assert.match(addressKeyProblem("N 55th Ave", "85031")!, /house number/);
 		assert.match(addressKeyProblem("4027 N 55th Ave", null)!, /ZIP/);
 		assert.equal(addressKeyProblem("4027 N 55th Ave", "85031"), null);
+	});
+});
+
+describe("sandbox listings in the harder kinds (ground truth)", () => {
+	const plain = generateWorld({ zips: ["85031", "85033", "85008"], parcelsPerZip: 800, listingShare: 0.3 });
+	const hard = generateWorld({
+		zips: ["85031", "85033", "85008"],
+		parcelsPerZip: 800,
+		listingShare: 0.3,
+		addressKindShare: 0.6,
+	});
+
+	test("the kinds move nothing else of the world", () => {
+		assert.deepEqual(
+			hard.parcels.map((p) => p.situsAddress),
+			plain.parcels.map((p) => p.situsAddress),
+		);
+		assert.deepEqual(
+			hard.listings.map((l) => [l.mlsId, l.apn, l.price]),
+			plain.listings.map((l) => [l.mlsId, l.apn, l.price]),
+		);
+		assert.ok(plain.listings.every((l) => l.addressKind === undefined));
+	});
+
+	test("every listing, whatever its kind, keys to its parcel through the MLS line parser", () => {
+		const kinds = new Set<string>();
+		for (const l of hard.listings) {
+			const p = hard.byApn.get(l.apn)!;
+			const line = parseAddressLine(l.fullAddress)!;
+			assert.equal(
+				addressKey(line.street, line.zip),
+				addressKey(p.situsAddress, p.zip),
+				`${l.addressKind}: ${l.fullAddress} vs ${p.situsAddress}`,
+			);
+			if (l.addressKind) kinds.add(l.addressKind);
+		}
+		assert.ok(kinds.size >= 8, [...kinds].join(", "));
 	});
 });
