@@ -653,24 +653,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
 		const req = cluster.requests();
 		result.requests = { ...req, needed, overPct: ((req.ok - needed) / needed) * 100 };
 
-		// The pass criteria.
-		const f = result.failures;
-		if (!TERMINAL.includes(result.status)) f.push(`the job did not end honestly: ${result.status}`);
-		if (result.status === "completed" && result.missing > 0) {
-			f.push(`"completed" with ${result.missing} parcels missing (a false completed)`);
-		}
-		if (["completed_with_errors", "failed"].includes(result.status) && result.reasons.length === 0) {
-			f.push(`"${result.status}" without reasons`);
-		}
-		if (result.status === "cancelled") f.push("cancelled (no one cancelled it)");
-		if (result.missing > 0) f.push(`${result.missing} of ${result.truth} parcels not stored`);
-		if (result.extra > 0) f.push(`${result.extra} properties not in the ground truth`);
-		if (result.duplicates > 0) f.push(`${result.duplicates} duplicate properties`);
-		if (Math.abs(req.ok - needed) > needed * REQUEST_TOLERANCE) {
-			f.push(
-				`${req.ok} ok Assessor requests for ${needed} needed (${fmtPct(result.requests.overPct)}, limit ±${REQUEST_TOLERANCE * 100}%)`,
-			);
-		}
+		result.failures.push(...judge(result));
 	} catch (err) {
 		result.status = result.status === "not started" ? "error" : result.status;
 		result.failures.push(`error: ${(err as Error).message.split("\n").slice(0, 6).join(" | ")}`);
@@ -685,6 +668,36 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
 		log(`[${scenario.no} ${scenario.id}] ${result.pass ? "PASS" : "FAIL"} (${result.timeS.toFixed(1)} s)`);
 	}
 	return result;
+}
+
+/**
+ * Why a measured row fails (empty: it passes): the job ended with an honest status (never
+ * "completed" with a parcel missing; "completed_with_errors"/"failed" with reasons), every parcel
+ * stored, none extra, none twice, ok Assessor requests within REQUEST_TOLERANCE of needed.
+ */
+export function judge(
+	r: Pick<ScenarioResult, "status" | "reasons" | "missing" | "truth" | "extra" | "duplicates" | "requests">,
+): string[] {
+	const f: string[] = [];
+	if (!TERMINAL.includes(r.status)) f.push(`the job did not end honestly: ${r.status}`);
+	if (r.status === "completed" && r.missing > 0) {
+		f.push(`"completed" with ${r.missing} parcels missing (a false completed)`);
+	}
+	if (["completed_with_errors", "failed"].includes(r.status) && r.reasons.length === 0) {
+		f.push(`"${r.status}" without reasons`);
+	}
+	if (r.status === "cancelled") f.push("cancelled (no one cancelled it)");
+	if (r.truth === 0) f.push("no ground truth (an empty world proves nothing)");
+	if (r.missing > 0) f.push(`${r.missing} of ${r.truth} parcels not stored`);
+	if (r.extra > 0) f.push(`${r.extra} properties not in the ground truth`);
+	if (r.duplicates > 0) f.push(`${r.duplicates} duplicate properties`);
+	const { ok, needed } = r.requests;
+	if (!(needed > 0) || Math.abs(ok - needed) > needed * REQUEST_TOLERANCE) {
+		f.push(
+			`${ok} ok Assessor requests for ${needed} needed (${fmtPct(((ok - needed) / needed) * 100)}, limit ±${REQUEST_TOLERANCE * 100}%)`,
+		);
+	}
+	return f;
 }
 
 export function fmtPct(p: number): string {
