@@ -60,7 +60,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section id="p-llm"><h2>LLM today</h2><table id="llm"></table></section>
   <section id="p-schedules"><h2>Schedules</h2><table id="schedules"></table></section>
   <section id="p-nodes"><h2>Nodes</h2><table id="nodes"></table></section>
-  <section id="p-quality" class="wide"><h2>Data quality</h2><div id="quality-summary"></div><div class="charts"><table id="confidence"></table><table id="completeness"></table></div></section>
+  <section id="p-quality" class="wide"><h2>Data quality</h2><div id="properties"></div><div class="charts"><table id="confidence"></table><table id="completeness"></table></div></section>
 </main>
 <script src="/assets/uplot.js"></script>
 <script src="/assets/dashboard.js"></script>
@@ -268,7 +268,7 @@ function drawChart(id, t, series) {
       x: { time: true, auto: false },
       y: { range: function (u, min, max) { return [0, Math.max(1, max * 1.1)]; } },
     },
-    axes: [{}, { size: 50 }],
+    axes: [{ space: 90 }, { size: 50 }],
     series: [{}].concat(names.map(function (n) {
       return { label: n, stroke: COLORS[n] || "#666", fill: (COLORS[n] || "#666") + "22", width: 2, points: { show: true, size: 4 }, value: function (u, v) { return v == null ? "—" : num(v, 2) + "/s"; } };
     })),
@@ -290,6 +290,10 @@ window.addEventListener("resize", function () {
 
 // ---- panels ----
 var proxySort = { col: 0, dir: 1 };
+// Services some node runs (from the nodes panel): panels of absent services say so instead of calling them.
+var present = null;
+function serviceRuns(name) { return !present || present.has(name); }
+function absent(id, name) { fill(id, [""], [["the " + name + " service is not running in this cluster"]]); return Promise.resolve(); }
 var lastProxies = [];
 var panels = {
   jobs: { fast: true, load: function () {
@@ -353,7 +357,7 @@ var panels = {
   } },
   sites: { fast: true, load: function () {
     var tp = shared.throughput.catch(function () { return { hosts: {} }; });
-    var sources = ["maricopa", "mls", "llm"];
+    var sources = ["maricopa", "mls", "llm"].filter(serviceRuns);
     return Promise.all([tp].concat(sources.map(function (s) {
       return api("GET", "hosts/" + s).then(function (list) { return { source: s, list: list }; }, function (e) { return { source: s, error: e }; });
     }))).then(function (all) {
@@ -377,6 +381,7 @@ var panels = {
     });
   } },
   proxies: { fast: true, load: function () {
+    if (!serviceRuns("proxy-pool")) return absent("proxies", "proxy-pool");
     return Promise.all([api("GET", "proxies/stats"), api("GET", "proxies")]).then(function (r) {
       var s = r[0];
       var t = document.getElementById("proxy-totals");
@@ -402,6 +407,7 @@ var panels = {
     });
   } },
   llm: { fast: true, load: function () {
+    if (!serviceRuns("llm")) return absent("llm", "llm");
     return api("GET", "llm/usage").then(function (u) {
       var b = u.budget || {};
       var tokens = (u.promptTokens || 0) + (u.completionTokens || 0);
@@ -430,6 +436,7 @@ var panels = {
   } },
   nodes: { fast: false, load: function () {
     return api("GET", "system/nodes").then(function (nodes) {
+      present = new Set([].concat.apply([], nodes.map(function (n) { return n.available ? n.services : []; })));
       fill("nodes", ["node", "services", "region", "version", "uptime"], nodes.map(function (n) {
         return [frag(el("div", n.id), n.available ? "" : pill("offline", "dead")), n.services.join(", ") || "—", n.region || "—",
           "Moleculer " + (n.moleculer || "?") + " · Node " + (n.runtime || "?"), duration(n.uptimeS)];
@@ -439,7 +446,7 @@ var panels = {
   quality: { fast: false, load: function () {
     return Promise.all([api("GET", "analytics/data-quality"), api("GET", "properties/stats")]).then(function (r) {
       var q = r[0], s = r[1];
-      var box = document.getElementById("quality-summary");
+      var box = document.getElementById("properties");
       box.replaceChildren(el("p", num(s.properties) + " properties stored (" + num(s.withApn) + " with a parcel number, " + num(s.addressOnly) + " by address only), " +
         num(s.raw) + " raw records · " + pct(q.bothSources.share, 1) + " described by both sources (" + num(q.bothSources.count) + ") · " +
         pct(q.enriched.share, 1) + " enriched" + (q.sampled ? " · figures from the first " + num(q.properties) + " properties" : "") + " · computed " + when(q.computedAt)));
@@ -504,11 +511,13 @@ function refresh(all) {
   var status = document.getElementById("status");
   var head = api("GET", "health").then(function (h) { status.textContent = "node " + h.node + " · " + h.nodes.length + " nodes"; },
     function (e) { status.textContent = e.message; });
-  var work = Object.keys(panels).filter(function (id) { return slow || panels[id].fast; }).map(function (id) {
+  // The nodes first (when due): they say which services run.
+  var first = slow ? panels.nodes.load().catch(function (e) { failed("nodes", e); }) : Promise.resolve();
+  var work = Object.keys(panels).filter(function (id) { return id !== "nodes" && (slow || panels[id].fast); }).map(function (id) {
     var target = { jobs: "jobs", queues: "queues", sites: "sites", proxies: "proxies", browsers: "browsers", llm: "llm", schedules: "schedules", nodes: "nodes", quality: "completeness", throughput: null }[id];
-    return panels[id].load().catch(function (e) { if (target) failed(target, e); else document.getElementById("throughput-totals").textContent = e.message; });
+    return first.then(function () { return panels[id].load(); }).catch(function (e) { if (target) failed(target, e); else document.getElementById("throughput-totals").textContent = e.message; });
   });
-  return Promise.all([head].concat(work)).then(function () {
+  return Promise.all([head, first].concat(work)).then(function () {
     running = false;
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.dataset.refreshes = String(tick);
