@@ -15,11 +15,12 @@
  * "Before" runs the same code taken from git (`git archive BEFORE_REV src config`) in a temp dir.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { DEFAULT_ZIPS, generateWorld } from "../sandbox/generator.ts";
+import type { FactsForMatch, ParcelCandidate } from "../src/domain/matching.ts";
 import type { Corpus } from "../test/fixtures/address-corpus.build.ts";
 
 /** The last commit before the issue-12 normalizer. */
@@ -30,23 +31,36 @@ interface Matcher {
 	label: string;
 	addressKey(street: string, zip: string | null | undefined): string | null;
 	parseAddressLine(line: string): { street: string; zip?: string | null } | null;
+	/** The candidate matcher (src/domain/matching.ts), when the tree has one; else exact key only. */
+	matching?: typeof import("../src/domain/matching.ts");
+	normalizeStreet?(street: string): string | null;
 }
 
 interface Case {
 	kind: string;
 	line: string;
 	truth: string | null;
+	facts?: FactsForMatch;
 }
 interface Parcel {
 	apn: string;
 	street: string;
 	zip: string;
+	facts?: FactsForMatch;
 }
 
 async function loadMatcher(label: string, root: string): Promise<Matcher> {
 	const address = await import(pathToFileURL(join(root, "src/domain/address.ts")).href);
 	const parser = await import(pathToFileURL(join(root, "src/mls/parser.ts")).href);
-	return { label, addressKey: address.addressKey, parseAddressLine: parser.parseAddressLine };
+	const matchingPath = join(root, "src/domain/matching.ts");
+	const matching = existsSync(matchingPath) ? await import(pathToFileURL(matchingPath).href) : undefined;
+	return {
+		label,
+		addressKey: address.addressKey,
+		parseAddressLine: parser.parseAddressLine,
+		matching,
+		normalizeStreet: address.normalizeStreet,
+	};
 }
 
 /** The matcher as it was at `rev`, from git, in a temp dir that resolves this tree's node_modules. */
@@ -73,19 +87,56 @@ interface Score {
 	byKind: Map<string, { n: number; wrong: number; unmatched: number }>;
 }
 
-function evaluate(m: Matcher, parcels: Parcel[], cases: Case[]): Score {
+/**
+ * The join a matcher makes for each case. With candidates (src/domain/matching.ts) it sees what the
+ * store sees: the parcels on the listing's street line and its building's (the store's indexed
+ * `street` lookups), any ZIP; without, the first parcel holding the exact key.
+ */
+function joiner(m: Matcher, parcels: Parcel[]): (c: Case) => string | null {
 	const byKey = new Map<string, string>();
 	for (const p of parcels) {
 		const key = m.addressKey(p.street, p.zip);
 		if (key && !byKey.has(key)) byKey.set(key, p.apn);
 	}
+	const matching = m.matching;
+	if (!matching || !m.normalizeStreet) {
+		return (c) => {
+			const parsed = m.parseAddressLine(c.line);
+			const key = parsed ? m.addressKey(parsed.street, parsed.zip) : null;
+			return key ? (byKey.get(key) ?? null) : null;
+		};
+	}
+	const byStreet = new Map<string, ParcelCandidate[]>();
+	for (const p of parcels) {
+		const street = m.normalizeStreet(p.street);
+		if (!street) continue;
+		const list = byStreet.get(street) ?? [];
+		list.push({
+			id: p.apn,
+			addressKey: m.addressKey(p.street, p.zip),
+			street,
+			zip: p.zip,
+			otherKeys: [],
+			facts: p.facts ?? {},
+		});
+		byStreet.set(street, list);
+	}
+	return (c) => {
+		const parsed = m.parseAddressLine(c.line);
+		const a = matching.listingAddress(parsed?.street, parsed?.zip);
+		const candidates = matching.candidateStreets(a).flatMap((s) => byStreet.get(s) ?? []);
+		const res = matching.resolveListing(a, c.facts ?? {}, candidates);
+		return res.kind === "matched" ? res.id : null;
+	};
+}
+
+function evaluate(m: Matcher, parcels: Parcel[], cases: Case[]): Score {
+	const join = joiner(m, parcels);
 	const score: Score = { n: 0, positives: 0, joined: 0, right: 0, byKind: new Map() };
 	for (const c of cases) {
 		let got: string | null = null;
 		try {
-			const parsed = m.parseAddressLine(c.line);
-			const key = parsed ? m.addressKey(parsed.street, parsed.zip) : null;
-			got = key ? (byKey.get(key) ?? null) : null;
+			got = join(c);
 		} catch {
 			got = null;
 		}
@@ -122,15 +173,34 @@ async function main() {
 		perZip = Math.ceil(perZip * 1.2);
 		world = generateWorld({ parcelsPerZip: perZip, listingShare: 0.25, addressKindShare: 0.5 });
 	}
-	const sandbox = {
-		name: `sandbox world (${world.listings.length} listings, ${world.parcels.length} parcels)`,
-		parcels: world.parcels.map((p) => ({ apn: p.apn, street: p.situsAddress, zip: p.zip })),
-		cases: world.listings.map((l) => ({
+	const fromWorld = (w: typeof world, name: string) => ({
+		name: `${name} (${w.listings.length} listings, ${w.parcels.length} parcels)`,
+		parcels: w.parcels.map((p) => ({
+			apn: p.apn,
+			street: p.situsAddress,
+			zip: p.zip,
+			facts: { sqft: p.residential?.livableSpace, yearBuilt: p.constructionYear, lotSqft: p.lotSize },
+		})),
+		cases: w.listings.map((l) => ({
 			kind: l.addressKind ?? "usual-variants",
 			line: l.fullAddress,
 			truth: l.apn,
+			facts: { sqft: l.sqft, yearBuilt: l.yearBuilt, lotSqft: l.lotSqft },
 		})),
-	};
+	});
+	const sandbox = fromWorld(world, "sandbox world");
+	// The same world with parcels sharing a situs (lot splits, condos without a unit) and listings
+	// written with a neighbouring ZIP: what only candidates and facts can resolve.
+	const shared = fromWorld(
+		generateWorld({
+			parcelsPerZip: perZip,
+			listingShare: 0.25,
+			addressKindShare: 0.5,
+			sharedSitusShare: 0.02,
+			neighbouringZipShare: 0.05,
+		}),
+		"sandbox world, shared situs + neighbouring ZIPs",
+	);
 	const corpusData = JSON.parse(
 		readFileSync(join(ROOT, "test/fixtures/address-corpus.json"), "utf8"),
 	) as Corpus;
@@ -146,7 +216,7 @@ async function main() {
 	try {
 		const rows: string[] = [];
 		const kindRows: string[] = [];
-		for (const set of [sandbox, corpus]) {
+		for (const set of [sandbox, shared, corpus]) {
 			const scores = matchers.map((m) => evaluate(m, set.parcels, set.cases));
 			rows.push(
 				`| ${set.name} | ${scores.map((s) => `${fmt(precision(s))} / ${fmt(recall(s))}`).join(" | ")} |`,

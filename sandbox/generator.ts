@@ -86,6 +86,11 @@ export interface Parcel {
 	zip: string;
 	propertyType: PropertyType;
 	isCondo: boolean;
+	/**
+	 * Ground truth when `sharedSitusShare` made this parcel share its situs with others: a lot split
+	 * (the halves keep one address) or a condo whose Assessor address has no unit. Absent otherwise.
+	 */
+	sharedSitus?: "lot-split" | "condo-no-unit";
 	useCode: string;
 	zoning: string;
 	isRental: boolean;
@@ -115,6 +120,11 @@ export interface Listing {
 	zip: string;
 	/** "5219 W EL CAMINITO Drive, Glendale, AZ 85302" as the site's autocomplete shows it. */
 	fullAddress: string;
+	/**
+	 * The ZIP written in the address when the agent wrote another than the parcel's (a neighbouring
+	 * postal ZIP, `neighbouringZipShare`); `zip` stays the parcel's (the MLS area it is listed in).
+	 */
+	addressZip?: string;
 	/**
 	 * Ground truth of how the address is written when `addressKindShare` asked for harder spellings
 	 * (see ADDRESS_KINDS); absent for the usual variants.
@@ -182,6 +192,19 @@ export interface GeneratorOptions {
 	 * listing as before; the other streams of the world do not move either way.
 	 */
 	addressKindShare?: number;
+	/**
+	 * Share of parcels made to share a situs address with another (issue 12): a residential parcel
+	 * takes its neighbour's address (a lot split whose halves keep one address; its listings are
+	 * written on that address), and a condo building's parcels lose their unit in the Assessor's
+	 * address (their listings keep it). Ground truth in `Parcel.sharedSitus` and the listings' kind
+	 * ("shared-situs-lot-split", "shared-situs-condo"). 0 (default) changes nothing of the world.
+	 */
+	sharedSitusShare?: number;
+	/**
+	 * Share of listings written with a neighbouring ZIP (the postal ZIP beside the parcel's, outside
+	 * the world's ZIPs), kind "neighbouring-zip". 0 (default) changes nothing of the world.
+	 */
+	neighbouringZipShare?: number;
 }
 
 export interface World {
@@ -1342,7 +1365,9 @@ export const ADDRESS_KINDS = [
 	"name-split",
 	"directional-word-late",
 ] as const;
-export type AddressKind = (typeof ADDRESS_KINDS)[number];
+/** Kinds written by `sharedSitusShare` and `neighbouringZipShare`, not drawn by `addressKindShare`. */
+export const SITUS_KINDS = ["shared-situs-lot-split", "shared-situs-condo", "neighbouring-zip"] as const;
+export type AddressKind = (typeof ADDRESS_KINDS)[number] | (typeof SITUS_KINDS)[number];
 
 const ONES = ["", "First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth"];
 const TEENS = [
@@ -1466,6 +1491,69 @@ function writeAddressKinds(listings: Listing[], parcels: Map<string, Parcel>, sh
 	}
 }
 
+/**
+ * Parcels that share a situs (own random stream). Lot splits: a residential house takes the address
+ * of the next house of its ZIP in APN order (its listings are rewritten on that address). Condos: a
+ * share of the condo buildings (parcels on one street line but for the unit) lose the unit in the
+ * Assessor's address; their listings keep the unit the agents write.
+ */
+function shareSitus(parcels: Parcel[], listings: Listing[], share: number, rng: Rng): void {
+	const listingsOf = new Map<string, Listing[]>();
+	for (const l of listings) listingsOf.set(l.apn, [...(listingsOf.get(l.apn) ?? []), l]);
+	const houses = parcels.filter((p) => p.propertyType === "RESIDENTIAL" && !p.isCondo && !p.situs.unit);
+	for (let i = 0; i + 1 < houses.length; i++) {
+		const [a, b] = [houses[i]!, houses[i + 1]!];
+		if (a.zip !== b.zip || a.sharedSitus || b.sharedSitus || !rng.chance(share)) continue;
+		b.situs = { ...a.situs };
+		b.situsAddress = a.situsAddress;
+		a.sharedSitus = "lot-split";
+		b.sharedSitus = "lot-split";
+		for (const l of listingsOf.get(a.apn) ?? []) l.addressKind = "shared-situs-lot-split";
+		for (const l of listingsOf.get(b.apn) ?? []) {
+			l.address = mlsAddressVariant(b.situs, rng);
+			l.fullAddress = `${l.address}, ${l.city}, AZ ${l.zip}`;
+			l.addressKind = "shared-situs-lot-split";
+		}
+		i++;
+	}
+	const buildings = new Map<string, Parcel[]>();
+	for (const p of parcels) {
+		if (!p.situs.unit) continue;
+		const line = `${p.zip}|${formatSitus({ ...p.situs, unit: null })}`;
+		buildings.set(line, [...(buildings.get(line) ?? []), p]);
+	}
+	for (const units of buildings.values()) {
+		if (!rng.chance(share * 5)) continue;
+		for (const p of units) {
+			p.situs = { ...p.situs, unit: null };
+			p.situsAddress = formatSitus(p.situs);
+			p.sharedSitus = "condo-no-unit";
+			for (const l of listingsOf.get(p.apn) ?? []) l.addressKind = "shared-situs-condo";
+		}
+	}
+}
+
+/** A ZIP beside `zip` (same first three digits) that is not one of the world's. */
+function neighbourZip(zip: string, zips: string[], rng: Rng): string {
+	const n = Number(zip);
+	const options = [n - 2, n - 1, n + 1, n + 2]
+		.map((x) => String(x).padStart(5, "0"))
+		.filter((z) => z.slice(0, 3) === zip.slice(0, 3) && !zips.includes(z));
+	return options.length > 0 ? rng.pick(options) : zip;
+}
+
+/** Listings written with the ZIP beside their parcel's (own random stream). */
+function writeNeighbouringZips(listings: Listing[], zips: string[], share: number, rng: Rng): void {
+	for (const l of listings) {
+		if (!rng.chance(share) || l.addressKind?.startsWith("shared-situs")) continue;
+		const zip = neighbourZip(l.zip, zips, rng);
+		if (zip === l.zip) continue;
+		l.fullAddress = `${l.address}, ${l.city}, AZ ${zip}`;
+		l.addressZip = zip;
+		l.addressKind = "neighbouring-zip";
+	}
+}
+
 // ---------------------------------------------------------------------------------------------
 
 function countFor(opts: GeneratorOptions, zip: string): number {
@@ -1483,7 +1571,14 @@ function validateOptions(o: GeneratorOptions): void {
 		if (!(Number.isInteger(n) && n >= 0 && n <= 200_000))
 			throw new RangeError(`generator: bad parcel count for ${zip}: ${n}`);
 	}
-	for (const k of ["listingShare", "relistShare", "splitShare", "addressKindShare"] as const) {
+	for (const k of [
+		"listingShare",
+		"relistShare",
+		"splitShare",
+		"addressKindShare",
+		"sharedSitusShare",
+		"neighbouringZipShare",
+	] as const) {
 		const share = o[k];
 		if (share === undefined) continue;
 		if (!(share >= 0 && share <= 1)) throw new RangeError(`generator: ${k} must be in 0..1`);
@@ -1515,6 +1610,9 @@ export function generateWorld(options: Partial<GeneratorOptions> = {}): World {
 		const byApn = new Map(parcels.map((p) => [p.apn, p]));
 		writeAddressKinds(listings, byApn, opts.addressKindShare, root.fork("address-kinds"));
 	}
+	if (opts.sharedSitusShare) shareSitus(parcels, listings, opts.sharedSitusShare, root.fork("shared-situs"));
+	if (opts.neighbouringZipShare)
+		writeNeighbouringZips(listings, opts.zips, opts.neighbouringZipShare, root.fork("neighbouring-zip"));
 	return buildWorld(opts, parcels, listings);
 }
 

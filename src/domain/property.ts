@@ -143,6 +143,22 @@ export interface MatchInfo {
 	reason?: string;
 }
 
+/** A listing joining or leaving the property: the history of its placements (issue 12). */
+export interface MatchLogEntry {
+	/** "mls:6937912". */
+	listing: string;
+	event: "joined" | "left";
+	/** Where it came from (joined) or went to (left): a property key, null for a new listing. */
+	other: string | null;
+	method: MatchInfo["method"];
+	confidence: number;
+	reason?: string;
+	at: string;
+}
+
+/** Placements kept per property; the oldest go first past this. */
+export const MATCH_LOG_LIMIT = 100;
+
 export interface PropertyDoc extends PropertyFields {
 	_id: string;
 	/** Canonical key: the APN when known, else "addr:" + address key. */
@@ -167,6 +183,8 @@ export interface PropertyDoc extends PropertyFields {
 	enrichment?: PropertyEnrichment;
 	/** How its listing was matched (absent on a parcel no listing joined). */
 	match?: MatchInfo;
+	/** Listings that joined or left it, how and when (a wrong merge split, a twin folded). */
+	matchLog?: MatchLogEntry[];
 }
 
 export function sourceKey(source: string, sourceId: string): string {
@@ -321,6 +339,14 @@ export interface MergeOptions {
 	fallbackKey?: string;
 	/** How the record's listing was matched, recorded on the property. */
 	match?: MatchInfo;
+	/** Key to give the property (an unmatched listing keeps its own key though it has an address key). */
+	key?: string;
+	/** Claim to hold, overriding `claimAddress`. */
+	claim?: string;
+	/** History entries the record brings from the property it leaves. */
+	carryHistory?: HistoryEntry[];
+	/** A placement to log (the listing joined from elsewhere). */
+	logEntry?: MatchLogEntry;
 }
 
 export interface MergeResult {
@@ -366,11 +392,22 @@ export function mergeProperty(
 
 	const fields = deriveFields(contributions);
 	const key =
+		opts.key ??
 		fields.apn ??
 		(fields.addressKey ? addressPropertyKey(fields.addressKey) : (existing?.key ?? opts.fallbackKey ?? null));
 	if (!key) throw new Error("property has neither an APN nor an address key");
-	const claim = opts.claimAddress && fields.addressKey ? fields.addressKey : (existing?.claim ?? `#${key}`);
-	if (existing && absorb.length === 0 && ownUnchanged && claim === existing.claim && key === existing.key) {
+	const claim =
+		opts.claim ??
+		(opts.claimAddress && fields.addressKey ? fields.addressKey : (existing?.claim ?? `#${key}`));
+	if (
+		existing &&
+		absorb.length === 0 &&
+		ownUnchanged &&
+		claim === existing.claim &&
+		key === existing.key &&
+		!opts.logEntry &&
+		!opts.carryHistory?.length
+	) {
 		return { doc: existing, status: "unchanged", changes: [] };
 	}
 
@@ -392,7 +429,10 @@ export function mergeProperty(
 			});
 		}
 	}
-	const history = [...(existing?.history ?? []), ...absorb.flatMap((d) => d.history), ...changes]
+	const carried = (opts.carryHistory ?? []).filter(
+		(e) => !(existing?.history ?? []).some((h) => canonicalJson(h) === canonicalJson(e)),
+	);
+	const history = [...(existing?.history ?? []), ...absorb.flatMap((d) => d.history), ...carried, ...changes]
 		.sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : 0))
 		.slice(-HISTORY_LIMIT);
 	const createdAt = [existing?.createdAt, ...absorb.map((d) => d.createdAt)]
@@ -422,5 +462,56 @@ export function mergeProperty(
 	if (enrichment) doc.enrichment = enrichment;
 	const match = opts.match ?? existing?.match ?? absorb.find((d) => d.match)?.match;
 	if (match) doc.match = match;
+	const log = [...(existing?.matchLog ?? []), ...absorb.flatMap((d) => d.matchLog ?? [])];
+	if (opts.logEntry) log.push(opts.logEntry);
+	if (log.length > 0) doc.matchLog = log.slice(-MATCH_LOG_LIMIT);
 	return { doc, status: existing ? "updated" : "new", changes };
+}
+
+/**
+ * The property without one record (a listing that leaves it: a wrong merge split, a key that
+ * changed): fields derived again from the records left, the changes this makes appended to the
+ * history (the record's earlier entries stay: they happened), the departure logged. Null when no
+ * record is left (the property is to be deleted).
+ */
+export function removeContribution(
+	doc: PropertyDoc,
+	key: string,
+	opts: { now: string; logEntry?: MatchLogEntry },
+): PropertyDoc | null {
+	const removed = doc.contributions.find((c) => sourceKey(c.source, c.sourceId) === key);
+	const contributions = doc.contributions.filter((c) => sourceKey(c.source, c.sourceId) !== key);
+	if (!removed) return doc;
+	if (contributions.length === 0) return null;
+	const before = deriveFields(doc.contributions);
+	const fields = deriveFields(contributions);
+	const changes: HistoryEntry[] = [];
+	for (const field of TRACKED_FIELDS) {
+		const from = trackedValue(before, field);
+		const to = trackedValue(fields, field);
+		if (from !== to)
+			changes.push({ field, from, to, source: removed.source, sourceId: removed.sourceId, at: opts.now });
+	}
+	const newKey = fields.apn ?? (fields.addressKey ? addressPropertyKey(fields.addressKey) : doc.key);
+	const claim = doc.claim.startsWith("#") || doc.claim !== fields.addressKey ? `#${newKey}` : doc.claim;
+	const next: PropertyDoc = {
+		...doc,
+		...fields,
+		key: newKey,
+		claim,
+		sources: contributions.map((c) => ({
+			source: c.source,
+			sourceId: c.sourceId,
+			collectedAt: c.collectedAt,
+		})),
+		sourceKeys: contributions.map((c) => sourceKey(c.source, c.sourceId)),
+		contributions,
+		history: [...doc.history, ...changes].slice(-HISTORY_LIMIT),
+		version: doc.version + 1,
+		updatedAt: opts.now,
+		changedAt: changes.length > 0 ? opts.now : doc.changedAt,
+	};
+	if (!contributions.some((c) => c.source === "mls")) delete next.match;
+	if (opts.logEntry) next.matchLog = [...(doc.matchLog ?? []), opts.logEntry].slice(-MATCH_LOG_LIMIT);
+	return next;
 }

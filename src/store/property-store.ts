@@ -21,20 +21,31 @@ import { randomUUID } from "node:crypto";
 import { addressKeyProblem } from "../domain/address.ts";
 import { propertyInputHash } from "../domain/enrichment-input.ts";
 import {
+	candidateStreets,
+	type ListingAddress,
+	listingAddress,
+	type ParcelCandidate,
+	resolveListing,
+	streetBase,
+} from "../domain/matching.ts";
+import {
+	addressPropertyKey,
 	type Contribution,
 	canonicalJson,
 	type HistoryEntry,
 	identityOf,
-	type MatchInfo,
+	type MatchLogEntry,
+	type MergeOptions,
 	type MergeResult,
 	mergeProperty,
 	overlayRecord,
 	type PropertyDoc,
 	type PropertyEnrichment,
+	removeContribution,
 	sourceKey,
 	unmatchedPropertyKey,
 } from "../domain/property.ts";
-import type { MlsListingRecord } from "../domain/records.ts";
+import type { AssessorParcelRecord, MlsListingRecord } from "../domain/records.ts";
 import { sleep } from "../utils/time.ts";
 import {
 	CountingCollection,
@@ -166,6 +177,9 @@ export class PropertyStore {
 		await this.col.ensureIndex("sourceKeys", false);
 		await this.col.ensureIndex("apn", false);
 		await this.col.ensureIndex("zip", false);
+		// Candidates of a listing (same street line in any ZIP, its building's line) and a parcel's
+		// street group for reconciliation: a top-level field, so FerretDB uses the index.
+		await this.col.ensureIndex("street", false);
 		await this.col.ensureIndex("status", false);
 		await this.col.ensureIndex("changedAt", false);
 	}
@@ -186,16 +200,19 @@ export class PropertyStore {
 			return { key: holder.key, status: "unchanged", changes: [], attempts: 1, absorbed: [] };
 		}
 		const lockKeys = mergeLockKeys(input, identity);
+		if (!identity.apn) return await this.placeListing(input, lockKeys);
 		for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
 			try {
 				const out = await this.locks.withLocks(lockKeys, () =>
-					identity.apn
-						? this.tryParcel(input, identity.apn, identity.addressKey)
-						: identity.addressKey
-							? this.tryListing(input, identity.addressKey)
-							: this.tryUnmatched(input),
+					this.tryParcel(input, identity.apn!, identity.addressKey),
 				);
-				if (out) return { ...out, attempts: attempt };
+				if (out) {
+					const { lines, ...outcome } = out;
+					// A new parcel, or one whose address moved: listings on its street may now belong to it
+					// (twins folded) or to it rather than where they are (wrong merges split).
+					if (lines.length > 0) await this.settle([], lines);
+					return { ...outcome, attempts: attempt };
+				}
 			} catch (err) {
 				if (!(err instanceof DuplicateKeyError)) throw err;
 			}
@@ -292,6 +309,8 @@ export class PropertyStore {
 			fallback.add(i);
 			return false;
 		});
+		// Street lines of the parcels written new or with a moved address: settled after, like `merge` does.
+		const settleLines: string[] = [];
 		if (writers.length > 0) {
 			const held = await this.locks.tryLockMany(writers.flatMap((i) => items[i]!.lockKeys));
 			try {
@@ -331,19 +350,30 @@ export class PropertyStore {
 				});
 				for (const x of inserts) {
 					if (clashed.has(x.res.doc._id)) fallback.add(x.i);
-					else out[x.i] = outcome(x);
+					else {
+						out[x.i] = outcome(x);
+						if (x.res.doc.street) settleLines.push(x.res.doc.street);
+					}
 				}
 				const replaced = await this.col.replaceManyIf(
 					replaces.map(({ res, version }) => ({ query: { _id: res.doc._id, version }, doc: res.doc })),
 				);
 				replaces.forEach((x, j) => {
-					if (replaced[j]) out[x.i] = outcome(x);
-					else fallback.add(x.i);
+					if (!replaced[j]) {
+						fallback.add(x.i);
+						return;
+					}
+					out[x.i] = outcome(x);
+					const before = byKey.get(items[x.i]!.identity.apn!);
+					if (before?.street !== x.res.doc.street)
+						for (const line of [before?.street, x.res.doc.street]) if (line) settleLines.push(line);
 				});
 			} finally {
 				await held.release();
 			}
 		}
+
+		if (settleLines.length > 0) await this.settle([], [...new Set(settleLines)]);
 
 		// The rest, one record at a time: records sharing a lock key in input order, others side by side.
 		const groups = groupBySharedKeys(
@@ -366,22 +396,39 @@ export class PropertyStore {
 		input: Contribution,
 		apn: string,
 		addrKey: string | null,
-	): Promise<Omit<MergeOutcome, "attempts"> | null> {
+	): Promise<(Omit<MergeOutcome, "attempts"> & { lines: string[] }) | null> {
 		const now = this.now();
 		const doc = await this.col.findOne({ key: apn });
 		const address = addrKey ?? doc?.addressKey ?? null;
 		const holder = address ? await this.col.findOne({ claim: address }) : null;
 		const orphan = holder && !holder.apn && holder._id !== doc?._id ? holder : null;
+		/** Street lines to settle after this write: the parcel's, when it is new or its address moved. */
+		const linesOf = (next: PropertyDoc) =>
+			!doc || doc.street !== next.street || orphan
+				? [...new Set([next.street, doc?.street].filter((x): x is string => !!x))]
+				: [];
 
 		if (!doc && orphan) {
 			const res = mergeProperty(orphan, input, { id: orphan._id, now, claimAddress: true });
 			if (!(await this.col.replaceIf({ _id: orphan._id, version: orphan.version }, res.doc))) return null;
-			return { key: res.doc.key, status: "updated", changes: res.changes, absorbed: [orphan.key] };
+			return {
+				key: res.doc.key,
+				status: "updated",
+				changes: res.changes,
+				absorbed: [orphan.key],
+				lines: linesOf(res.doc),
+			};
 		}
 		if (!doc) {
 			const res = mergeProperty(null, input, { id: randomUUID(), now, claimAddress: !holder });
 			await this.col.insert(res.doc);
-			return { key: res.doc.key, status: res.status, changes: res.changes, absorbed: [] };
+			return {
+				key: res.doc.key,
+				status: res.status,
+				changes: res.changes,
+				absorbed: [],
+				lines: linesOf(res.doc),
+			};
 		}
 		if (orphan) {
 			// Fold the listing property in, delete it, then take over its address claim. A crash
@@ -393,82 +440,225 @@ export class PropertyStore {
 			if (claimed.status !== "unchanged") {
 				await this.col.replaceIf({ _id: doc._id, version: res.doc.version }, claimed.doc);
 			}
-			return { key: res.doc.key, status: "updated", changes: res.changes, absorbed: [orphan.key] };
+			return {
+				key: res.doc.key,
+				status: "updated",
+				changes: res.changes,
+				absorbed: [orphan.key],
+				lines: linesOf(res.doc),
+			};
 		}
 		const res = mergeProperty(doc, input, {
 			id: doc._id,
 			now,
 			claimAddress: !holder || holder._id === doc._id,
 		});
-		if (res.status === "unchanged") return { key: doc.key, status: "unchanged", changes: [], absorbed: [] };
+		if (res.status === "unchanged")
+			return { key: doc.key, status: "unchanged", changes: [], absorbed: [], lines: [] };
 		if (!(await this.col.replaceIf({ _id: doc._id, version: doc.version }, res.doc))) return null;
-		return { key: res.doc.key, status: res.status, changes: res.changes, absorbed: [] };
-	}
-
-	private async tryListing(
-		input: Contribution,
-		addrKey: string,
-	): Promise<Omit<MergeOutcome, "attempts"> | null> {
-		const now = this.now();
-		const key = sourceKey(input.source, input.sourceId);
-		const claimHolder = await this.col.findOne({ claim: addrKey });
-		const match: MatchInfo = { method: "address", confidence: 1, at: now };
-		const held = claimHolder?.sourceKeys.includes(key)
-			? claimHolder
-			: await this.col.findOne({ sourceKeys: key });
-		// The listing was stored unmatched before (its address could not be keyed then): it moves.
-		const unmatched = held && held.key === unmatchedPropertyKey(input.source, input.sourceId) ? held : null;
-		if (unmatched && claimHolder) {
-			const res = mergeProperty(claimHolder, input, { id: claimHolder._id, now, absorb: [unmatched], match });
-			if (!(await this.col.replaceIf({ _id: claimHolder._id, version: claimHolder.version }, res.doc)))
-				return null;
-			await this.col.deleteIf({ _id: unmatched._id, version: unmatched.version });
-			return { key: res.doc.key, status: "updated", changes: res.changes, absorbed: [unmatched.key] };
-		}
-		if (unmatched) {
-			const res = mergeProperty(unmatched, input, { id: unmatched._id, now, claimAddress: true, match });
-			if (!(await this.col.replaceIf({ _id: unmatched._id, version: unmatched.version }, res.doc)))
-				return null;
-			return { key: res.doc.key, status: "updated", changes: res.changes, absorbed: [] };
-		}
-		const doc = held ?? claimHolder;
-		if (!doc) {
-			const res = mergeProperty(null, input, { id: randomUUID(), now, claimAddress: true, match });
-			await this.col.insert(res.doc);
-			return { key: res.doc.key, status: res.status, changes: res.changes, absorbed: [] };
-		}
-		const res = mergeProperty(doc, input, { id: doc._id, now, ...(doc === claimHolder ? { match } : {}) });
-		if (res.status === "unchanged") return { key: doc.key, status: "unchanged", changes: [], absorbed: [] };
-		if (!(await this.col.replaceIf({ _id: doc._id, version: doc.version }, res.doc))) return null;
-		return { key: res.doc.key, status: res.status, changes: res.changes, absorbed: [] };
+		return {
+			key: res.doc.key,
+			status: res.status,
+			changes: res.changes,
+			absorbed: [],
+			lines: linesOf(res.doc),
+		};
 	}
 
 	/**
-	 * A listing whose address gives no key: stored under its own key ("mls:<id>") with the reason,
-	 * never dropped; a later record of it that can be keyed moves it (see `tryListing`).
+	 * Place a listing (issue 12): on the parcel its address matches best (exact key, then candidates
+	 * with a confidence), else under its address key waiting for its parcel, else (no key, or
+	 * ambiguous, or below the threshold) unmatched under its own key with the reason. A listing held
+	 * elsewhere moves, history kept. Every property it writes or leaves is written holding all of
+	 * that property's writer lock keys (read under the locks held; when they are not all held, the
+	 * locks are taken again with the missing ones), so a candidate join excludes the parcel's writers.
 	 */
-	private async tryUnmatched(input: Contribution): Promise<Omit<MergeOutcome, "attempts"> | null> {
-		const now = this.now();
-		const key = unmatchedPropertyKey(input.source, input.sourceId);
-		const doc =
-			(await this.col.findOne({ key })) ??
-			(await this.col.findOne({ sourceKeys: sourceKey(input.source, input.sourceId) }));
-		if (!doc) {
-			const reason = unmatchedReason(input) ?? "listing address cannot be keyed";
-			const res = mergeProperty(null, input, {
-				id: randomUUID(),
-				now,
-				fallbackKey: key,
-				match: { method: "unmatched", confidence: 0, at: now, reason },
-			});
-			await this.col.insert(res.doc);
-			return { key: res.doc.key, status: res.status, changes: res.changes, absorbed: [] };
+	private async placeListing(input: Contribution, baseKeys: string[]): Promise<MergeOutcome> {
+		let keys = [...new Set(baseKeys)];
+		for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+			try {
+				const held = new Set(keys);
+				const out = await this.locks.withLocks(keys, () => this.tryPlaceListing(input, held));
+				if (out && "needLocks" in out) {
+					keys = [...new Set([...keys, ...out.needLocks])];
+					continue;
+				}
+				if (out) return { ...out, attempts: attempt };
+			} catch (err) {
+				if (!(err instanceof DuplicateKeyError)) throw err;
+			}
+			await sleep(Math.min(50, attempt * 2) * Math.random());
 		}
-		// Already stored (unmatched, or joined to a parcel by an earlier, better address): stays there.
-		const res = mergeProperty(doc, input, { id: doc._id, now, fallbackKey: key });
-		if (res.status === "unchanged") return { key: doc.key, status: "unchanged", changes: [], absorbed: [] };
-		if (!(await this.col.replaceIf({ _id: doc._id, version: doc.version }, res.doc))) return null;
-		return { key: res.doc.key, status: res.status, changes: res.changes, absorbed: [] };
+		throw new MergeConflictError(
+			`gave up merging ${sourceKey(input.source, input.sourceId)} after ${this.maxAttempts} conflicts`,
+		);
+	}
+
+	private async tryPlaceListing(
+		input: Contribution,
+		held: Set<string>,
+	): Promise<Omit<MergeOutcome, "attempts"> | { needLocks: string[] } | null> {
+		const now = this.now();
+		const skey = sourceKey(input.source, input.sourceId);
+		const ownKey = unmatchedPropertyKey(input.source, input.sourceId);
+		const a = addressOfListing(input);
+		const claimHolder = a.key ? await this.col.findOne({ claim: a.key }) : null;
+		const streets = candidateStreets(a);
+		const onStreet = streets.length > 0 ? await this.col.find({ street: { $in: streets } }) : [];
+		const docs = uniqueDocs([claimHolder, ...onStreet]);
+		let holders = docs.filter((d) => d.sourceKeys.includes(skey));
+		if (holders.length === 0) holders = await this.col.find({ sourceKeys: skey });
+
+		const place = placementOf(input, a, docs);
+		let target: PropertyDoc | null = null;
+		const opts: Partial<MergeOptions> = {};
+		if (place.kind === "parcel") {
+			target = place.doc;
+			opts.match = { method: place.method, confidence: place.confidence, at: now, reason: place.reason };
+		} else if (place.kind === "address") {
+			const addrKey = a.key!;
+			const key = addressPropertyKey(addrKey);
+			target =
+				docs.find((d) => !d.apn && d.key === key) ??
+				(claimHolder && !claimHolder.apn ? claimHolder : null) ??
+				holders.find((h) => !h.apn && h.sourceKeys.length === 1) ??
+				null;
+			opts.key = key;
+			opts.claim = !claimHolder || claimHolder._id === target?._id ? addrKey : `#${key}`;
+			opts.match = { method: "address", confidence: 1, at: now };
+		} else {
+			target =
+				holders.find((h) => h.key === ownKey) ??
+				holders.find((h) => !h.apn && h.sourceKeys.length === 1) ??
+				null;
+			opts.key = ownKey;
+			opts.claim = `#${ownKey}`;
+			opts.match = { method: "unmatched", confidence: place.confidence, at: now, reason: place.reason };
+		}
+
+		// Every property written or left: all its writers' lock keys held.
+		const needed = [...held, ...holders.flatMap(writerLockKeys), ...(target ? writerLockKeys(target) : [])];
+		if (needed.some((k) => !held.has(k))) return { needLocks: needed };
+
+		const leaving = holders.filter((h) => h._id !== target?._id);
+		const prev = [...leaving, ...(target ? [target] : [])]
+			.flatMap((d) => d.contributions)
+			.find((c) => sourceKey(c.source, c.sourceId) === skey);
+		// The record as stored where it was, overlaid by this one (a re-collection may leave fields out).
+		const record: Contribution =
+			prev && !target?.sourceKeys.includes(skey)
+				? {
+						...input,
+						record: overlayRecord(prev.record, input.record),
+						collectedAt: [prev.collectedAt, input.collectedAt].sort()[1] ?? input.collectedAt,
+					}
+				: input;
+		const joins = !target?.sourceKeys.includes(skey);
+		const entry = (event: MatchLogEntry["event"], other: string | null): MatchLogEntry => ({
+			listing: skey,
+			event,
+			other,
+			method: opts.match!.method,
+			confidence: opts.match!.confidence,
+			...(opts.match!.reason ? { reason: opts.match!.reason } : {}),
+			at: now,
+		});
+		const res = mergeProperty(target, record, {
+			id: target?._id ?? randomUUID(),
+			now,
+			...opts,
+			carryHistory: leaving.flatMap((h) =>
+				h.history.filter((e) => e.source === input.source && e.sourceId === input.sourceId),
+			),
+			...(joins && leaving.length > 0 ? { logEntry: entry("joined", leaving[0]!.key) } : {}),
+		});
+		if (res.status === "unchanged" && leaving.length === 0)
+			return { key: res.doc.key, status: "unchanged", changes: [], absorbed: [] };
+		if (!target) await this.col.insert(res.doc);
+		else if (res.status !== "unchanged") {
+			if (!(await this.col.replaceIf({ _id: target._id, version: target.version }, res.doc))) return null;
+		}
+		// Then leave the properties it was in (a crash in between leaves it in both: its next merge,
+		// or the ZIP's reconciliation, finishes the move).
+		const absorbed: string[] = [];
+		for (const h of leaving) {
+			const rest = removeContribution(h, skey, { now, logEntry: entry("left", res.doc.key) });
+			if (rest === null) {
+				if (!(await this.col.deleteIf({ _id: h._id, version: h.version }))) return null;
+				absorbed.push(h.key);
+			} else if (!(await this.col.replaceIf({ _id: h._id, version: h.version }, rest))) return null;
+		}
+		return {
+			key: res.doc.key,
+			status: target ? (res.status === "unchanged" ? "updated" : res.status) : "new",
+			changes: res.changes,
+			absorbed,
+		};
+	}
+
+	/**
+	 * Listings on the given street lines (and their buildings', and the parcels' of `seed`) put where
+	 * they belong now: each listing whose best placement is not the property holding it is placed
+	 * again (`placeListing`, under its locks). What a parcel's arrival or a key change leaves to do;
+	 * idempotent and safe beside any merge. Returns the listings examined and moved.
+	 */
+	async settle(seed: PropertyDoc[], lines: string[]): Promise<{ listings: number; moved: number }> {
+		const wanted = new Set<string>();
+		const addLine = (street: string | null | undefined) => {
+			if (!street) return;
+			wanted.add(street);
+			const base = streetBase(street);
+			if (base) wanted.add(base);
+		};
+		for (const l of lines) addLine(l);
+		for (const d of seed) if (d.apn) addLine(d.street);
+		const read = new Set<string>();
+		const readLines = async (streets: string[]) => {
+			const todo = streets.filter((s) => !read.has(s));
+			for (const s of todo) read.add(s);
+			return todo.length > 0 ? await this.col.find({ street: { $in: todo } }) : [];
+		};
+		let docs = uniqueDocs([...seed, ...(await readLines([...wanted]))]);
+		const listings = docs.flatMap((d) =>
+			d.contributions.filter((c) => c.source !== "maricopa").map((c) => ({ c, d, a: addressOfListing(c) })),
+		);
+		if (listings.length === 0) return { listings: 0, moved: 0 };
+		docs = uniqueDocs([...docs, ...(await readLines(listings.flatMap(({ a }) => candidateStreets(a))))]);
+		let moved = 0;
+		for (const { c, d, a } of listings) {
+			const streets = candidateStreets(a);
+			const candidates = docs.filter((x) => x.street && streets.includes(x.street));
+			const place = placementOf(c, a, candidates);
+			if (isPlaced(c, d, place)) continue;
+			await this.placeListing(c, mergeLockKeys(c, identityOf(c)));
+			moved++;
+		}
+		return { listings: listings.length, moved };
+	}
+
+	/**
+	 * Reconciliation across a ZIP (`properties.reconcile`, nightly): its properties in key order, a
+	 * page at a time, each page settled with the properties on its parcels' street lines (any ZIP:
+	 * a listing-only twin in a neighbouring ZIP is found from its parcel) and its listings' candidate
+	 * lines. Twins are folded, wrong merges split, unmatched listings retried; history kept.
+	 */
+	async reconcileZip(
+		zip: string,
+		pageSize = 200,
+	): Promise<{ zip: string; properties: number; listings: number; moved: number }> {
+		const out = { zip, properties: 0, listings: 0, moved: 0 };
+		let after = "";
+		for (;;) {
+			const page = await this.col.find({ zip, key: { $gt: after } }, { sort: { key: 1 }, limit: pageSize });
+			if (page.length === 0) break;
+			out.properties += page.length;
+			const r = await this.settle(page, []);
+			out.listings += r.listings;
+			out.moved += r.moved;
+			after = page[page.length - 1]!.key;
+			if (page.length < pageSize) break;
+		}
+		return out;
 	}
 
 	/**
@@ -539,6 +729,80 @@ export class PropertyStore {
 	count(query: Query = {}): Promise<number> {
 		return this.col.count(query);
 	}
+}
+
+type Placement =
+	| { kind: "parcel"; doc: PropertyDoc; method: "address" | "candidate"; confidence: number; reason: string }
+	| { kind: "address" }
+	| { kind: "unmatched"; confidence: number; reason: string };
+
+function addressOfListing(c: Pick<Contribution, "record">): ListingAddress {
+	const address = (c.record as MlsListingRecord).address;
+	return listingAddress(address?.street, address?.zip);
+}
+
+/** A parcel property as a candidate for `listing`: its address, its other listings' addresses, its facts. */
+function candidateOf(doc: PropertyDoc, listing: string): ParcelCandidate {
+	const parcel = doc.contributions.find((c) => c.source === "maricopa")?.record as
+		| AssessorParcelRecord
+		| undefined;
+	const otherKeys = doc.contributions
+		.filter((c) => c.source !== "maricopa" && sourceKey(c.source, c.sourceId) !== listing)
+		.map((c) => addressOfListing(c).key)
+		.filter((k): k is string => !!k && k !== doc.addressKey);
+	return {
+		id: doc._id,
+		addressKey: doc.addressKey,
+		street: doc.street,
+		zip: doc.zip,
+		otherKeys,
+		facts: {
+			sqft: parcel?.facts?.livableSpace,
+			yearBuilt: parcel?.facts?.constructionYear,
+			lotSqft: parcel?.facts?.lotSize,
+		},
+	};
+}
+
+/** Where a listing belongs among `docs` (the properties on its candidate street lines). */
+function placementOf(input: Contribution, a: ListingAddress, docs: PropertyDoc[]): Placement {
+	if (!a.key) {
+		return {
+			kind: "unmatched",
+			confidence: 0,
+			reason: unmatchedReason(input) ?? "listing address cannot be keyed",
+		};
+	}
+	const r = input.record as MlsListingRecord;
+	const skey = sourceKey(input.source, input.sourceId);
+	const parcels = docs.filter((d) => d.apn);
+	const res = resolveListing(
+		a,
+		{ sqft: r.sqft, yearBuilt: r.yearBuilt, lotSqft: r.lotSqft },
+		parcels.map((d) => candidateOf(d, skey)),
+	);
+	if (res.kind === "matched") {
+		const doc = parcels.find((d) => d._id === res.id)!;
+		return { kind: "parcel", doc, method: res.method, confidence: res.confidence, reason: res.reason };
+	}
+	if (res.kind === "none") return { kind: "address" };
+	return { kind: "unmatched", confidence: res.confidence, reason: res.reason };
+}
+
+/** The listing `c`, held by `doc`, is where `place` puts it. */
+function isPlaced(c: Contribution, doc: PropertyDoc, place: Placement): boolean {
+	if (place.kind === "parcel") return place.doc._id === doc._id;
+	if (place.kind === "address") {
+		const a = addressOfListing(c);
+		return !doc.apn && !!a.key && doc.key === addressPropertyKey(a.key);
+	}
+	return doc.key === unmatchedPropertyKey(c.source, c.sourceId);
+}
+
+function uniqueDocs(docs: (PropertyDoc | null | undefined)[]): PropertyDoc[] {
+	const byId = new Map<string, PropertyDoc>();
+	for (const d of docs) if (d && !byId.has(d._id)) byId.set(d._id, d);
+	return [...byId.values()];
 }
 
 /** `indexes` split into groups of records linked by shared keys, each group in input order. */

@@ -113,7 +113,7 @@ export function parcelRecord(p: Parcel): AssessorParcelRecord {
 export function listingRecord(l: Listing): MlsListingRecord {
 	return {
 		mlsId: l.mlsId,
-		address: { street: l.address, city: l.city, state: l.state, zip: l.zip },
+		address: { street: l.address, city: l.city, state: l.state, zip: l.addressZip ?? l.zip },
 		price: l.price,
 		status: l.status,
 		listDate: l.listDate,
