@@ -28,6 +28,7 @@ import {
 	SCENARIOS,
 	stopEverything,
 } from "../../test/chaos/chaos.ts";
+import { killEverythingSync } from "../../test/harness/restartable.ts";
 
 const { values } = parseArgs({
 	options: {
@@ -72,6 +73,8 @@ const t0 = Date.now();
 const log = (line: string) => console.log(`${((Date.now() - t0) / 1000).toFixed(1).padStart(7)} s  ${line}`);
 
 let interrupted = false;
+// Whatever way the process ends, nothing it started outlives it.
+process.on("exit", killEverythingSync);
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
 	process.once(sig, () => {
 		interrupted = true;

@@ -39,6 +39,9 @@ import {
 	startToxiproxy,
 	type ToxicProxy,
 	type Toxiproxy,
+	trackDir,
+	trackProcess,
+	untrackDir,
 } from "../harness/restartable.ts";
 
 // ---- sizes and settings ----
@@ -221,8 +224,14 @@ export const SCENARIOS: Scenario[] = [
 /** What is running right now, so an interrupted run can stop it all (stopEverything). */
 const running = new Set<{ stop(): Promise<void> }>();
 
-/** Stop every cluster and server the suite has running (for SIGINT/SIGTERM handlers). */
+let aborted = false;
+
+/**
+ * Stop every cluster and server the suite has running (for SIGINT/SIGTERM handlers); no scenario
+ * starts after it. Pair it with `killEverythingSync` (test/harness/restartable.ts) on "exit".
+ */
 export async function stopEverything(): Promise<void> {
+	aborted = true;
 	await Promise.all([...running].map((r) => r.stop().catch(() => {})));
 	running.clear();
 }
@@ -258,6 +267,7 @@ export class ChaosCluster {
 		this.size = size;
 		this.ferret = ferret;
 		this.db = db;
+		trackDir(this.#dataDir);
 	}
 
 	async start(): Promise<void> {
@@ -376,6 +386,7 @@ export class ChaosCluster {
 		const env = this.#env.get(id);
 		if (!env) throw new Error(`no node ${id}`);
 		const node = spawnNode({ nodeId: id, env });
+		trackProcess(node.process);
 		this.nodes.set(id, node);
 		this.spawned.push(node);
 		return node;
@@ -503,6 +514,7 @@ export class ChaosCluster {
 		await Promise.all([this.nats, this.redis, this.toxiproxy].map((s) => s?.destroy().catch(() => {})));
 		await this.sandbox?.stop().catch(() => {});
 		rmSync(this.#dataDir, { recursive: true, force: true });
+		untrackDir(this.#dataDir);
 		if (!this.ferret.running) await this.ferret.start().catch(() => {});
 	}
 }
@@ -755,7 +767,10 @@ export async function runScenarios(
 	running.add(holder);
 	const results: ScenarioResult[] = [];
 	try {
-		for (const s of scenarios) results.push(await runScenario(s, { ...opts, ferret }));
+		for (const s of scenarios) {
+			if (aborted) break;
+			results.push(await runScenario(s, { ...opts, ferret }));
+		}
 	} finally {
 		running.delete(holder);
 		await ferret.destroy();

@@ -23,6 +23,41 @@ import { findBinary, type RunningServer, startPostgres } from "./servers.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
+/** Processes and dirs started here and not yet stopped/removed (for killEverythingSync). */
+const liveProcesses = new Set<ChildProcess>();
+const liveDirs = new Set<string>();
+
+/** Track a child process (e.g. a node or a PostgreSQL) for killEverythingSync, until it exits. */
+export function trackProcess(child: ChildProcess): void {
+	if (child.exitCode !== null || child.signalCode !== null) return;
+	liveProcesses.add(child);
+	child.once("exit", () => liveProcesses.delete(child));
+}
+
+/** Track a dir for killEverythingSync to remove, until `untrackDir`. */
+export function trackDir(dir: string): void {
+	liveDirs.add(dir);
+}
+
+export function untrackDir(dir: string): void {
+	liveDirs.delete(dir);
+}
+
+/**
+ * Last resort for an interrupted run (a `process.on("exit")` hook: synchronous): SIGKILL every
+ * tracked process still running and remove the tracked dirs.
+ */
+export function killEverythingSync(): void {
+	for (const child of liveProcesses) {
+		try {
+			child.kill("SIGKILL");
+		} catch {}
+	}
+	liveProcesses.clear();
+	for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
+	liveDirs.clear();
+}
+
 export interface RestartableServer {
 	name: string;
 	url: string;
@@ -79,6 +114,7 @@ export async function startRestartable(opts: RestartableOptions): Promise<Restar
 	const port = opts.port ?? (await freePort());
 	const ownDir = opts.dir === undefined;
 	const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `saguaro-${opts.name}-`));
+	if (ownDir) trackDir(dir);
 	let child: ChildProcess | null = null;
 	let gone: Promise<void> = Promise.resolve();
 	let exited = true;
@@ -106,6 +142,7 @@ export async function startRestartable(opts: RestartableOptions): Promise<Restar
 		const c = spawn(opts.binary, opts.args(port, dir), { stdio: ["ignore", "pipe", "pipe"], cwd: dir });
 		child = c;
 		exited = false;
+		trackProcess(c);
 		c.stdout?.on("data", keep);
 		c.stderr?.on("data", keep);
 		gone = new Promise<void>((r) =>
@@ -154,7 +191,10 @@ export async function startRestartable(opts: RestartableOptions): Promise<Restar
 			if (destroyed) return;
 			await stop();
 			destroyed = true;
-			if (ownDir) rmSync(dir, { recursive: true, force: true });
+			if (ownDir) {
+				rmSync(dir, { recursive: true, force: true });
+				untrackDir(dir);
+			}
 		},
 		output: () => output,
 	};
@@ -239,6 +279,8 @@ export async function startRestartableFerretDb(
 ): Promise<RestartableFerretDb> {
 	const pool = options.poolMaxConns ?? 150;
 	const postgres = await startPostgres();
+	trackProcess(postgres.process);
+	// Its dir (the url's port is enough to find it in `ps`) is left to the OS when killed.
 	let ferret: RestartableServer;
 	try {
 		ferret = await startRestartable({
