@@ -536,6 +536,41 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 					}
 				},
 			},
+			// Reconciliation (issue 12): each ZIP's listings put where they belong now — twins folded into
+			// their parcel, wrong merges split, unmatched listings retried — history kept; safe beside any
+			// merge on any node. `zip` or `zips` (the scheduler gives `zips`).
+			reconcile: {
+				params: {
+					zip: { type: "string", pattern: /^\d{5}$/, optional: true },
+					zips: { type: "array", optional: true, max: 1000, items: { type: "string", pattern: /^\d{5}$/ } },
+					pageSize: { type: "number", integer: true, min: 1, max: 1000, optional: true, convert: true },
+				},
+				async handler(ctx: Context<{ zip?: string; zips?: string[]; pageSize?: number }>) {
+					const zips = [
+						...new Set([...(ctx.params.zip ? [ctx.params.zip] : []), ...(ctx.params.zips ?? [])]),
+					];
+					if (zips.length === 0)
+						throw new ValidationError("properties.reconcile needs a zip (or zips)", "VALIDATION_ERROR", [
+							{ field: "zip" },
+						]);
+					try {
+						const results = [];
+						for (const zip of zips)
+							results.push(await propertyStore().reconcileZip(zip, ctx.params.pageSize));
+						return {
+							zips: results,
+							listings: results.reduce((n, r) => n + r.listings, 0),
+							moved: results.reduce((n, r) => n + r.moved, 0),
+						};
+					} catch (err) {
+						if (err instanceof MergeConflictError)
+							throw new MoleculerRetryableError(err.message, 503, "MERGE_CONFLICT");
+						if (err instanceof LockTimeoutError)
+							throw new MoleculerRetryableError(err.message, 503, "LOCK_TIMEOUT");
+						throw err;
+					}
+				},
+			},
 			get: {
 				// By canonical key; moleculer-db's `id` (the document _id) still works.
 				cache: false,

@@ -190,6 +190,16 @@ export function defaultSchedules(zips: string[], batchSize: number): unknown[] {
 			batchSize,
 			jitterS: 300,
 		},
+		// Nightly reconciliation of the store (issue 12): listings put where they belong now, per ZIP.
+		{
+			name: "reconcile",
+			cron: "0 2 * * *",
+			action: "properties.reconcile",
+			params: {},
+			zips,
+			batchSize,
+			jitterS: 300,
+		},
 	];
 }
 

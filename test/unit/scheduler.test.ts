@@ -23,7 +23,7 @@ describe("schedule configuration", () => {
 	test("defaults: assessor 06:00, MLS 14:00, enrichment 20:00 Phoenix time", () => {
 		const config = loadConfig({});
 		const byName = Object.fromEntries(config.jobs.schedules.map((s) => [s.name, s]));
-		assert.deepEqual(Object.keys(byName), ["assessor", "mls", "enrichment"]);
+		assert.deepEqual(Object.keys(byName), ["assessor", "mls", "enrichment", "reconcile"]);
 		// Phoenix is UTC-7 all year (no daylight saving).
 		const from = at("2026-07-01T00:00:00Z");
 		assert.equal(nextTick(cronOf(byName.assessor, TZ), from)?.toISOString(), "2026-07-01T13:00:00.000Z");
@@ -33,6 +33,9 @@ describe("schedule configuration", () => {
 		assert.equal(byName.enrichment.action, "orchestrator.collect");
 		assert.deepEqual(byName.enrichment.params, { sources: [], enrich: true });
 		assert.deepEqual(byName.assessor.params, { sources: ["maricopa"] });
+		// Reconciliation calls the store's action directly, nightly, over the schedule's ZIPs.
+		assert.equal(byName.reconcile.action, "properties.reconcile");
+		assert.equal(nextTick(cronOf(byName.reconcile, TZ), from)?.toISOString(), "2026-07-01T09:00:00.000Z");
 	});
 
 	test("bad schedules stop the configuration with a named problem", () => {
