@@ -313,8 +313,8 @@ interface StatusView {
 	progress: JobProgress;
 }
 
-/** A job that moves neither records nor tasks for this long is stuck: the run fails. */
-const STALL_MS = 180_000;
+/** A job that finishes no task for this long is stuck: the run fails (records count when a task ends). */
+const STALL_MS = 600_000;
 const TERMINAL = new Set(["completed", "completed_with_errors", "failed", "cancelled"]);
 
 /** Starts the job, follows it to the end (a progress line every 15 s), answers the final view. */
