@@ -19,12 +19,19 @@ export const storeSettings = {
 		description:
 			"Embedded store: compact the NeDB files this often (append-only files grow with every update); 0 = only at start.",
 	},
+	STORE_BULK_MAX_OPS: {
+		rule: intRule(1, 100_000),
+		default: "40",
+		description:
+			"Most conditional replaces sent in one bulk write (MongoDB); more are sent in several. FerretDB 1.24 hangs on a bulk of as many operations as its connection pool (50 by default), so keep it below that there.",
+	},
 } satisfies SettingGroup;
 
 export interface StoreConfig {
 	rawMaxBytes: number;
 	pageSizeMax: number;
 	nedbCompactS: number;
+	bulkMaxOps: number;
 }
 
 export function toStoreConfig(v: Record<string, unknown>): StoreConfig {
@@ -32,5 +39,6 @@ export function toStoreConfig(v: Record<string, unknown>): StoreConfig {
 		rawMaxBytes: v.STORE_RAW_MAX_BYTES as number,
 		pageSizeMax: v.STORE_PAGE_SIZE_MAX as number,
 		nedbCompactS: v.STORE_NEDB_COMPACT_S as number,
+		bulkMaxOps: v.STORE_BULK_MAX_OPS as number,
 	};
 }

@@ -28,11 +28,18 @@ export function createStoreAdapter<T extends { _id: string }>(config: Config, na
 		return {
 			adapter,
 			kind: "mongo",
-			collection: (connected) => new MongoCollection<T>((connected as MongoV6Adapter).collection),
+			collection: (connected) =>
+				new MongoCollection<T>((connected as MongoV6Adapter).collection, {
+					bulkMaxOps: config.store.bulkMaxOps,
+				}),
 			locks: (connected) => {
 				const db = (connected as MongoV6Adapter).db;
 				if (!db) throw new Error(`${name}: MongoDB adapter is not connected`);
-				return new MongoKeyLocks(new MongoCollection<LockDoc>(db.collection(`${name}_locks`)));
+				return new MongoKeyLocks(
+					new MongoCollection<LockDoc>(db.collection(`${name}_locks`), {
+						bulkMaxOps: config.store.bulkMaxOps,
+					}),
+				);
 			},
 		};
 	}

@@ -254,8 +254,11 @@ function isMongoDuplicate(err: unknown): boolean {
 
 export class MongoCollection<T extends { _id: string }> implements DocCollection<T> {
 	readonly collection: Collection<Document>;
-	constructor(collection: Collection<Document>) {
+	/** Most replaces in one bulk write (STORE_BULK_MAX_OPS): FerretDB 1.24 hangs on large ones. */
+	readonly bulkMaxOps: number;
+	constructor(collection: Collection<Document>, options: { bulkMaxOps?: number } = {}) {
 		this.collection = collection;
+		this.bulkMaxOps = Math.max(1, options.bulkMaxOps ?? 1000);
 	}
 
 	async findOne(query: Query): Promise<T | null> {
@@ -322,6 +325,15 @@ export class MongoCollection<T extends { _id: string }> implements DocCollection
 	}
 
 	async replaceManyIf(items: ConditionalReplace<T>[], extraTrip?: () => void): Promise<boolean[]> {
+		const out: boolean[] = [];
+		for (let i = 0; i < items.length; i += this.bulkMaxOps) {
+			if (i > 0) extraTrip?.();
+			out.push(...(await this.#replaceBulk(items.slice(i, i + this.bulkMaxOps), extraTrip)));
+		}
+		return out;
+	}
+
+	async #replaceBulk(items: ConditionalReplace<T>[], extraTrip?: () => void): Promise<boolean[]> {
 		if (items.length === 0) return [];
 		const ops: AnyBulkWriteOperation<Document>[] = items.map(({ query, doc }) => {
 			const { _id, ...rest } = doc;

@@ -333,6 +333,19 @@ for (const backend of ["nedb", "mongo"] as const) {
 			const again = await ingest(broker, page);
 			assert.ok(again.outcomes.every((o) => o.status === "unchanged" && o.raw === "unchanged"));
 			assert.equal(again.roundTrips.total, 1);
+			// Every record changed: 500 conditional replaces a collection, sent in bulks of at most
+			// STORE_BULK_MAX_OPS (FerretDB 1.24 hangs on a bulk as large as its connection pool).
+			const changed = page.map((r) => ({
+				...r,
+				collectedAt: "2026-03-05T10:00:00.000Z",
+				record: { ...(r.record as object), owner: { name: "NEW OWNER LLC" } },
+				raw: { source: r.raw!.source, payload: { ...(r.raw!.payload as object), owner: "NEW OWNER LLC" } },
+			}));
+			const third = await ingest(broker, changed);
+			assert.ok(
+				third.outcomes.every((o) => o.status === "updated" && o.raw === "updated"),
+				JSON.stringify(third.outcomes.find((o) => o.status !== "updated" || o.raw !== "updated")),
+			);
 			console.log(
 				`${backend}: 500 first ${JSON.stringify(res.roundTrips)}, again ${JSON.stringify(again.roundTrips)}`,
 			);
