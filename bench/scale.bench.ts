@@ -18,17 +18,18 @@
  *   --latency MIN-MAX    sandbox latency per request on GIS and REST, ms, default 100-200
  *   --daily-change R     share of parcels whose facts change in a day, for the projection, default 0.001
  *   --no-embedded        skip the embedded run
+ *   --store java|ferret  the cluster's Mongo-protocol server (default java: mongo-java-server)
  *
  * Every run has a fresh store and fresh shared state, on the same sandbox (one world holding the
  * sweep's ZIPs and the comparison's ZIPs, served from a process of its own):
  *   - embedded: one process (this one), services store,maricopa,orchestrator, NeDB under a temp
  *     DATA_DIR, no NATS, no Redis;
- *   - cluster: real nats-server, redis-server and FerretDB 1.24 on PostgreSQL; one store node, one
- *     orchestrator node, N maricopa nodes (bin/saguaro.ts processes, SERVICES=maricopa). FerretDB
- *     gets a PostgreSQL pool of FERRET_POOL and the store node one MongoDB connection
- *     (maxPoolSize=1): FerretDB 1.24 hangs on a bulk write of as many replaceOne as its pool
- *     (bench/scale-ferret.ts). That one connection, and FerretDB's scans (it uses no index but _id
- *     for lookups), are what limit the cluster on a 2-core machine: see the CPU table.
+ *   - cluster: real nats-server and redis-server, and a MongoDB wire-protocol server: by default
+ *     mongo-java-server (in memory; lookups by _id and indexed fields cost the same at any size, as
+ *     on MongoDB), or with `--store ferret` FerretDB 1.24 on PostgreSQL (it scans its table on every
+ *     lookup, and gets one connection from the store node: it hangs on a bulk write as large as its
+ *     pool, bench/scale-ferret.ts); one store node, one orchestrator node, N maricopa nodes
+ *     (bin/saguaro.ts processes, SERVICES=maricopa). See the CPU table for what limits a run.
  * Budgets are lifted (100,000 requests a minute on both hosts), so the network latency, the
  * concurrency and this machine's CPU are what limit a run. Parcels/s is the job's own clock (first
  * task started to job finished). Printed: parcels/s, scale-out and embedded-vs-cluster ratios, store
@@ -51,7 +52,7 @@ import type { Job } from "../src/jobs/types.ts";
 import { startNode } from "../src/node/start-node.ts";
 import { sleep, waitFor } from "../src/utils/time.ts";
 import { clientBroker, type NodeProcess, spawnNode } from "../test/harness/cluster.ts";
-import { startNats, startRedis } from "../test/harness/servers.ts";
+import { startMongoJavaServer, startNats, startRedis } from "../test/harness/servers.ts";
 import { startPooledFerretDb } from "./scale-ferret.ts";
 import type { ScaleSandboxOptions, ScaleSandboxReady } from "./scale-sandbox.ts";
 
@@ -64,6 +65,25 @@ const GIS_PAGE = 1000;
 const LIFTED = "100000";
 /** FerretDB's PostgreSQL pool (see bench/scale-ferret.ts: a bulk write needs one per operation). */
 const FERRET_POOL = 150;
+
+/**
+ * The cluster's Mongo-protocol server. mongo-java-server (the default) answers lookups by _id and by
+ * indexed fields at a flat cost as the collection grows, as MongoDB does; FerretDB 1.24 scans its
+ * table on every lookup (npm run bench:store), so on it the store, not the network, bounds a run.
+ */
+async function startStoreServer(): Promise<{ uri: string; pids: number[]; stop(): Promise<void> }> {
+	if (STORE_SERVER === "java") {
+		const server = await startMongoJavaServer();
+		return { uri: server.url, pids: [server.process.pid!], stop: () => server.stop() };
+	}
+	const ferret = await startPooledFerretDb(FERRET_POOL);
+	// One connection: FerretDB 1.24 hangs on a bulk write as large as its pool (see scale-ferret.ts).
+	return {
+		uri: `${ferret.url}?maxPoolSize=1`,
+		pids: [ferret.ferret.pid!, ferret.postgres.process.pid!],
+		stop: () => ferret.stop(),
+	};
+}
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -81,6 +101,7 @@ const { values: argv } = parseArgs({
 		latency: { type: "string", default: "100-200" },
 		"daily-change": { type: "string", default: "0.001" },
 		"no-embedded": { type: "boolean", default: false },
+		store: { type: "string", default: "java" },
 	},
 	strict: true,
 });
@@ -92,6 +113,11 @@ function int(name: string, value: string, min: number): number {
 	return n;
 }
 
+if (!["java", "ferret"].includes(argv.store!))
+	throw new Error(`--store must be java or ferret, got ${argv.store}`);
+/** The cluster's Mongo-protocol server: mongo-java-server (index-backed lookups, like MongoDB) or FerretDB. */
+const STORE_SERVER = argv.store as "java" | "ferret";
+const STORE_LABEL = STORE_SERVER === "java" ? "mongo-java-server" : "FerretDB + PostgreSQL";
 const SWEEP_PARCELS = int("parcels", argv.parcels!, 1);
 const SWEEP_ZIP_COUNT = int("zips", argv.zips!, 1);
 const SWEEP_WORKERS = int("sweep-workers", argv["sweep-workers"]!, 1);
@@ -480,7 +506,7 @@ async function clusterRun(
 ): Promise<RunResult> {
 	const label = `cluster ${mode} ${workers}w`;
 	console.log(
-		`\n== ${label}: ${zips.length} ZIPs, NATS + Redis + FerretDB/PostgreSQL, store + orchestrator + ${workers} maricopa node(s)`,
+		`\n== ${label}: ${zips.length} ZIPs, NATS + Redis + ${STORE_LABEL}, store + orchestrator + ${workers} maricopa node(s)`,
 	);
 	const local: (() => Promise<void>)[] = [];
 	try {
@@ -489,10 +515,10 @@ async function clusterRun(
 			local.push(onCleanup(() => server.stop()));
 			return server;
 		};
-		const [nats, redis, ferret] = await Promise.all([
+		const [nats, redis, mongo] = await Promise.all([
 			tracked(startNats()),
 			tracked(startRedis()),
-			tracked(startPooledFerretDb(FERRET_POOL)),
+			tracked(startStoreServer()),
 		]);
 		const base = {
 			TRANSPORTER: nats.url,
@@ -513,7 +539,7 @@ async function clusterRun(
 		local.push(onCleanup(async () => rmSync(dataDir, { recursive: true, force: true })));
 		const store = spawnTracked("store-1", {
 			SERVICES: "store",
-			MONGO_URI: `${ferret.url}?maxPoolSize=1`,
+			MONGO_URI: mongo.uri,
 			DATA_DIR: dataDir,
 		});
 		const orch = spawnTracked("orch-1", {
@@ -554,7 +580,7 @@ async function clusterRun(
 		const procs = (): Record<string, number> => ({
 			sandbox: cpuSeconds(sb.child.pid),
 			"store node": cpuSeconds(store.process.pid),
-			"FerretDB + PostgreSQL": cpuSeconds(ferret.ferret.pid) + cpuSeconds(ferret.postgres.process.pid),
+			[STORE_LABEL]: mongo.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0),
 			"maricopa nodes": mcs.reduce((s, n) => s + cpuSeconds(n.process.pid), 0),
 			orchestrator: cpuSeconds(orch.process.pid),
 			"NATS + Redis": cpuSeconds(nats.process.pid) + cpuSeconds(redis.process.pid),
