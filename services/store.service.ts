@@ -179,6 +179,7 @@ const PROPERTY_FIELDS_OUT = [
 	"changedAt",
 	"enrichment",
 	"match",
+	"matchLog",
 ];
 
 /** A property as actions return it: no per-source contributions (internal), history on request. */
