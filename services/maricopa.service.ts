@@ -52,7 +52,7 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 	let gis: MaricopaGisClient;
 
 	const storeVia = (ctx: Context): StoreGateway => {
-		const store = new StoreClient(ctx);
+		const store = new StoreClient(ctx, config.store.callTimeoutMs);
 		return {
 			ingest: (records, force) => store.ingest(records, force),
 			detailAges: (apns) => store.ages(RAW_SOURCE.parcel, apns),
@@ -177,7 +177,7 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 						const record: AssessorParcelRecord = address ? { ...detail.record, address } : detail.record;
 						let stored: IngestOutcome["status"] | false = false;
 						if (ctx.params.store) {
-							const out = await new StoreClient(ctx).ingestOne({
+							const out = await new StoreClient(ctx, config.store.callTimeoutMs).ingestOne({
 								source: "maricopa",
 								sourceId: apn,
 								record,

@@ -163,7 +163,7 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 			collectZip: {
 				params: { ...collectZipParams, force: { type: "boolean", optional: true, convert: true } },
 				async handler(ctx: Context<CollectZipParams & { force?: boolean }>) {
-					const store = new StoreClient(ctx);
+					const store = new StoreClient(ctx, config.store.callTimeoutMs);
 					const checkFreshness = c.listingMaxAgeMs > 0 && ctx.params.force !== true;
 					const sink: ListingSink = {
 						// Fetched listings are remembered for MLS_LISTING_MAX_AGE_H (cluster-wide), so a

@@ -25,6 +25,12 @@ export const storeSettings = {
 		description:
 			"Most conditional replaces sent in one bulk write (MongoDB); more are sent in several. FerretDB 1.24 hangs on a bulk of as many operations as its connection pool (50 by default), so keep it below that there.",
 	},
+	STORE_CALL_TIMEOUT_S: {
+		rule: intRule(1, 3600),
+		default: "60",
+		description:
+			"Time limit of one store call a collector makes (a batch of up to 500 records): a call lost to a NATS restart or a store node's death fails after this long and its page is retried.",
+	},
 } satisfies SettingGroup;
 
 export interface StoreConfig {
@@ -32,6 +38,7 @@ export interface StoreConfig {
 	pageSizeMax: number;
 	nedbCompactS: number;
 	bulkMaxOps: number;
+	callTimeoutMs: number;
 }
 
 export function toStoreConfig(v: Record<string, unknown>): StoreConfig {
@@ -40,5 +47,6 @@ export function toStoreConfig(v: Record<string, unknown>): StoreConfig {
 		pageSizeMax: v.STORE_PAGE_SIZE_MAX as number,
 		nedbCompactS: v.STORE_NEDB_COMPACT_S as number,
 		bulkMaxOps: v.STORE_BULK_MAX_OPS as number,
+		callTimeoutMs: (v.STORE_CALL_TIMEOUT_S as number) * 1000,
 	};
 }

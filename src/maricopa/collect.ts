@@ -103,8 +103,13 @@ export interface CollectResult {
 
 /** Failures listed in a result (the count is exact, the list is capped to keep replies small). */
 const MAX_LISTED_FAILURES = 50;
-/** Details are written in batches of this many (one store call each). */
+/**
+ * Details are written in batches of this many (one store call each), or what was fetched in the
+ * last DETAIL_FLUSH_MS, whichever comes first: a page retried after a fault fetches again only
+ * what was not yet written, however slow the budget makes the page.
+ */
 const DETAIL_BATCH = 100;
+const DETAIL_FLUSH_MS = 2000;
 /** A parcel's detail fetch is tried again this many times within the task after its retries failed. */
 const DETAIL_PASSES = 2;
 
@@ -304,9 +309,11 @@ export class ZipCollector {
 	): Promise<void> {
 		let fatal: HostFatalError | null = null;
 		let buffer: IngestRecord[] = [];
+		let flushedAt = Date.now();
 		const flush = async () => {
 			const batch = buffer;
 			buffer = [];
+			flushedAt = Date.now();
 			// Details are merged whenever fetched: they were due (changed facts, age, or force).
 			const outcomes = await this.#ingest(batch, result, true);
 			for (const [i, out] of outcomes.entries()) {
@@ -338,7 +345,7 @@ export class ZipCollector {
 							raw: { source: RAW_SOURCE.parcel, payload: detail.raw },
 						});
 						result.detailsFetched++;
-						if (buffer.length >= DETAIL_BATCH) await flush();
+						if (buffer.length >= DETAIL_BATCH || Date.now() - flushedAt >= DETAIL_FLUSH_MS) await flush();
 					} catch (err) {
 						if (err instanceof HostFatalError) {
 							fatal ??= err;

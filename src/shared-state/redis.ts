@@ -35,8 +35,9 @@ export class RedisSharedState implements SharedState {
 		this.#prefix = `${namespace}:`;
 		this.redis = new Redis(url, {
 			keyPrefix: this.#prefix,
-			// Fail calls instead of queueing forever while Redis is away; callers see the error.
-			maxRetriesPerRequest: 3,
+			// Ride out a short outage (a restart, a failover: ~10 s of reconnect attempts at ioredis'
+			// default backoff), then fail the call instead of queueing it forever; callers see the error.
+			maxRetriesPerRequest: 20,
 			enableOfflineQueue: true,
 			lazyConnect: false,
 		});

@@ -26,7 +26,7 @@ export interface Caller {
 
 /** A store call's payload stays well under NATS's 1 MB cap. */
 export const STORE_CALL_MAX_BYTES = 400_000;
-/** A store call's own time limit. */
+/** A store call's own time limit, unless the caller gives one (STORE_CALL_TIMEOUT_S). */
 export const STORE_CALL_TIMEOUT_MS = 60_000;
 
 export class StoreClient {
