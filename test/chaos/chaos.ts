@@ -317,6 +317,9 @@ export class ChaosCluster {
 				MARICOPA_TIMEOUT_MS: "5000",
 				MARICOPA_BACKOFF_BASE_MS: "100",
 				MARICOPA_BACKOFF_MAX_MS: "800",
+				// A store call lost to a NATS restart or a store kill fails after this long (its page is
+				// retried): pages here are small, so their writes take a fraction of it.
+				STORE_CALL_TIMEOUT_S: "15",
 				...scenario.workerEnv,
 			});
 		}
