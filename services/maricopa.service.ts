@@ -208,6 +208,7 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 							detailTypes: c.propertyTypes.map((t) => TYPE_OF_SETTING[t]!),
 							detailMaxAgeMs: c.detailMaxAgeMs,
 							concurrency: c.concurrency,
+							detailBatch: c.detailBatch,
 							force: ctx.params.force ?? false,
 							signal,
 						};

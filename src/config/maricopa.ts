@@ -132,6 +132,12 @@ export const maricopaSettings = {
 		default: "30000",
 		description: "How long an open host breaker waits before one trial request.",
 	},
+	MARICOPA_DETAIL_BATCH: {
+		rule: intRule(1, 500),
+		default: "50",
+		description:
+			"Parcel details a page writes to the store at once (and at least every 2 s): smaller = fewer refetched after a worker dies mid-page, more store round trips.",
+	},
 	MARICOPA_CONCURRENCY: {
 		rule: intRule(1, 1000),
 		default: "8",
@@ -160,6 +166,7 @@ export interface MaricopaConfig {
 	breakerFailureRate: number;
 	breakerOpenMs: number;
 	concurrency: number;
+	detailBatch: number;
 }
 
 export function toMaricopaConfig(v: Record<string, unknown>): MaricopaConfig {
@@ -188,5 +195,6 @@ export function toMaricopaConfig(v: Record<string, unknown>): MaricopaConfig {
 		breakerFailureRate: v.MARICOPA_BREAKER_FAILURE_RATE as number,
 		breakerOpenMs: v.MARICOPA_BREAKER_OPEN_MS as number,
 		concurrency: v.MARICOPA_CONCURRENCY as number,
+		detailBatch: v.MARICOPA_DETAIL_BATCH as number,
 	};
 }

@@ -54,6 +54,8 @@ export interface CollectOptions {
 	detailMaxAgeMs: number;
 	/** Detail requests in flight (the host budget paces them cluster-wide). */
 	concurrency: number;
+	/** Details written to the store at once (MARICOPA_DETAIL_BATCH); default 50. */
+	detailBatch?: number;
 	/** Ignore the incremental state: write and fetch everything. */
 	force?: boolean;
 	signal?: AbortSignal;
@@ -104,11 +106,10 @@ export interface CollectResult {
 /** Failures listed in a result (the count is exact, the list is capped to keep replies small). */
 const MAX_LISTED_FAILURES = 50;
 /**
- * Details are written in batches of this many (one store call each), or what was fetched in the
+ * Details are written in batches of `detailBatch` (one store call each), or what was fetched in the
  * last DETAIL_FLUSH_MS, whichever comes first: a page retried after a fault fetches again only
  * what was not yet written, however slow the budget makes the page.
  */
-const DETAIL_BATCH = 100;
 const DETAIL_FLUSH_MS = 2000;
 /** A parcel's detail fetch is tried again this many times within the task after its retries failed. */
 const DETAIL_PASSES = 2;
@@ -345,7 +346,8 @@ export class ZipCollector {
 							raw: { source: RAW_SOURCE.parcel, payload: detail.raw },
 						});
 						result.detailsFetched++;
-						if (buffer.length >= DETAIL_BATCH || Date.now() - flushedAt >= DETAIL_FLUSH_MS) await flush();
+						if (buffer.length >= (opts.detailBatch ?? 50) || Date.now() - flushedAt >= DETAIL_FLUSH_MS)
+							await flush();
 					} catch (err) {
 						if (err instanceof HostFatalError) {
 							fatal ??= err;

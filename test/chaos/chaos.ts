@@ -320,6 +320,10 @@ export class ChaosCluster {
 				// A store call lost to a NATS restart or a store kill fails after this long (its page is
 				// retried): pages here are small, so their writes take a fraction of it.
 				STORE_CALL_TIMEOUT_S: "15",
+				// Details written five at a time: a worker killed mid-page (or an attempt abandoned with its
+				// leader) costs at most a few refetched details per page in flight, at these small sizes
+				// well inside the 5% the rows allow.
+				MARICOPA_DETAIL_BATCH: "5",
 				...scenario.workerEnv,
 			});
 		}
