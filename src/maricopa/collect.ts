@@ -16,9 +16,11 @@
  * retried page never duplicates. A store that cannot be reached fails the page (the orchestrator
  * retries it), never records one by one.
  */
+import { DependencyUnavailableError } from "../core/errors.ts";
 import { HostFatalError, HostRequestError } from "../core/host-policy.ts";
 import type { AssessorParcelRecord } from "../domain/records.ts";
 import type { IngestOutcome, IngestRecord, IngestResult } from "../store/ingest.ts";
+import { sleep } from "../utils/time.ts";
 import type { MaricopaApiClient } from "./api-client.ts";
 import type { MaricopaGisClient } from "./gis-client.ts";
 import type { RequestTally } from "./http.ts";
@@ -111,6 +113,8 @@ const MAX_LISTED_FAILURES = 50;
  * what was not yet written, however slow the budget makes the page.
  */
 const DETAIL_FLUSH_MS = 2000;
+/** How long a page waits for an unreachable store before it gives up (and is retried later). */
+const STORE_OUTAGE_WAIT_MS = 120_000;
 /** A parcel's detail fetch is tried again this many times within the task after its retries failed. */
 const DETAIL_PASSES = 2;
 
@@ -211,6 +215,7 @@ export class ZipCollector {
 			})),
 			result,
 			opts.force,
+			signal,
 		);
 		const status = new Map<string, MergeStatus>();
 		const changed = new Set<string>();
@@ -291,11 +296,30 @@ export class ZipCollector {
 		}
 	}
 
-	async #ingest(records: IngestRecord[], result: CollectResult, force = false): Promise<IngestOutcome[]> {
+	/**
+	 * Write records, waiting out a store outage of up to STORE_OUTAGE_WAIT_MS: what this page already
+	 * fetched is kept and written once the store is back, instead of being fetched again by a retry.
+	 * A longer outage fails the page (the orchestrator waits for the store without using attempts).
+	 */
+	async #ingest(
+		records: IngestRecord[],
+		result: CollectResult,
+		force = false,
+		signal?: AbortSignal,
+	): Promise<IngestOutcome[]> {
 		if (records.length === 0) return [];
-		const answer = await this.#store.ingest(records, force);
-		result.storeRoundTrips += answer.roundTrips.total;
-		return answer.outcomes;
+		const started = Date.now();
+		for (let attempt = 1; ; attempt++) {
+			try {
+				const answer = await this.#store.ingest(records, force);
+				result.storeRoundTrips += answer.roundTrips.total;
+				return answer.outcomes;
+			} catch (err) {
+				if (!(err instanceof DependencyUnavailableError) || Date.now() - started >= STORE_OUTAGE_WAIT_MS)
+					throw err;
+				await sleep(Math.min(5000, 250 * 2 ** attempt), signal);
+			}
+		}
 	}
 
 	async #details(
@@ -316,7 +340,7 @@ export class ZipCollector {
 			buffer = [];
 			flushedAt = Date.now();
 			// Details are merged whenever fetched: they were due (changed facts, age, or force).
-			const outcomes = await this.#ingest(batch, result, true);
+			const outcomes = await this.#ingest(batch, result, true, signal);
 			for (const [i, out] of outcomes.entries()) {
 				const apn = batch[i]!.sourceId;
 				if (out.status === "rejected") fail(result, apn, out.error ?? "details rejected by the store");
