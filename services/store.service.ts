@@ -74,6 +74,29 @@ function unavailable(err: unknown): boolean {
 	return /^Mongo.*(Network|ServerSelection|TopologyClosed|NotConnected|PoolCleared|Timeout)/.test(name);
 }
 
+/**
+ * The database behind the store is unreachable: a retryable 503 marked `upstream`, so callers'
+ * breakers do not take this healthy node out (they would keep calls away after the database is
+ * back; see countsAsBreakerFailure in moleculer.config.ts), and collectors wait for the store.
+ */
+function databaseUnreachable(err: unknown): Error {
+	return new MoleculerRetryableError(
+		`the store's database is not reachable: ${(err as Error).message}`,
+		503,
+		"STORE_UNAVAILABLE",
+		{ upstream: true },
+	);
+}
+
+/** Every action of the store's services: database outages answered as `databaseUnreachable`. */
+const storeErrorHooks = {
+	error: {
+		"*"(_ctx: Context, err: Error) {
+			throw unavailable(err) ? databaseUnreachable(err) : err;
+		},
+	},
+};
+
 /** Highest page number any read accepts (a page past the data answers empty; an absurd one is refused). */
 const PAGE_MAX = 1_000_000;
 
@@ -206,12 +229,16 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 	let propertyStoreInstance: PropertyStore | null = null;
 	const rawStore = () => {
 		if (!rawStoreInstance)
-			throw new MoleculerRetryableError("raw store is not connected yet", 503, "STORE_NOT_READY");
+			throw new MoleculerRetryableError("raw store is not connected yet", 503, "STORE_NOT_READY", {
+				upstream: true,
+			});
 		return rawStoreInstance;
 	};
 	const propertyStore = () => {
 		if (!propertyStoreInstance)
-			throw new MoleculerRetryableError("property store is not connected yet", 503, "STORE_NOT_READY");
+			throw new MoleculerRetryableError("property store is not connected yet", 503, "STORE_NOT_READY", {
+				upstream: true,
+			});
 		return propertyStoreInstance;
 	};
 	const reject = (service: string, source: string, reason: string, by = 1) =>
@@ -234,6 +261,7 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 		afterConnected(this: { adapter: DbAdapter }): Promise<void>;
 	} = {
 		name: "raw",
+		hooks: storeErrorHooks,
 		mixins: [DbService as unknown as Partial<ServiceSchema>],
 		adapter: rawAdapter.adapter,
 		settings: {
@@ -332,6 +360,7 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 		afterConnected(this: { adapter: DbAdapter }): Promise<void>;
 	} = {
 		name: "properties",
+		hooks: storeErrorHooks,
 		mixins: [DbService as unknown as Partial<ServiceSchema>],
 		adapter: propAdapter.adapter,
 		settings: { idField: "_id", fields: PROPERTY_FIELDS_OUT, maxPageSize: config.store.pageSizeMax },
@@ -489,12 +518,7 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 							throw new MoleculerRetryableError(err.message, 503, "MERGE_CONFLICT");
 						if (err instanceof LockTimeoutError)
 							throw new MoleculerRetryableError(err.message, 503, "LOCK_TIMEOUT");
-						if (unavailable(err))
-							throw new MoleculerRetryableError(
-								`the store's database is not reachable: ${(err as Error).message}`,
-								503,
-								"STORE_UNAVAILABLE",
-							);
+						if (unavailable(err)) throw databaseUnreachable(err);
 						throw err;
 					}
 					return { outcomes, roundTrips: tripsOf(call) };

@@ -63,7 +63,10 @@ export function clusterBreakerMiddleware(opts: ClusterBreakerOptions = {}): Midd
 					events: {
 						"$circuit-breaker.opened"(ctx) {
 							const ev = ctx.params as BreakerEvent;
-							if (ctx.nodeID === broker.nodeID || !ev?.action || !ev.nodeID) return;
+							// Never this node's own endpoint: it would refuse every call sent to it ("not available
+							// locally"), which keeps the callers' breakers open: a node taken out for good.
+							if (ctx.nodeID === broker.nodeID || ev.nodeID === broker.nodeID || !ev?.action || !ev.nodeID)
+								return;
 							const ep = endpointOf(ev);
 							if (!ep) return;
 							const key = `${ev.nodeID}:${ev.action}`;
@@ -77,7 +80,10 @@ export function clusterBreakerMiddleware(opts: ClusterBreakerOptions = {}): Midd
 						},
 						"$circuit-breaker.closed"(ctx) {
 							const ev = ctx.params as BreakerEvent;
-							if (ctx.nodeID === broker.nodeID || !ev?.action || !ev.nodeID) return;
+							// Never this node's own endpoint: it would refuse every call sent to it ("not available
+							// locally"), which keeps the callers' breakers open: a node taken out for good.
+							if (ctx.nodeID === broker.nodeID || ev.nodeID === broker.nodeID || !ev?.action || !ev.nodeID)
+								return;
 							const key = `${ev.nodeID}:${ev.action}`;
 							if (held.has(key)) restore(key, ev);
 						},

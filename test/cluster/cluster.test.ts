@@ -190,5 +190,11 @@ describe("cluster over NATS", () => {
 		assert.deepEqual(await second.call("$cluster-breaker.held", {}, { nodeID: "caller-2" }), [
 			"hang-a:echo.work",
 		]);
+		// The node the breaker is about never takes itself out: it would refuse every call sent to it
+		// ("not available locally") and so keep the callers' breakers open for good.
+		assert.deepEqual(await second.call("$cluster-breaker.held", {}, { nodeID: "hang-a" }), []);
+		assert.deepEqual(await second.call("$cluster-breaker.held", {}, { nodeID: "hang-b" }), [
+			"hang-a:echo.work",
+		]);
 	});
 });
