@@ -56,7 +56,12 @@ export class MongoV6Adapter implements DbAdapter {
 	init(_broker: ServiceBroker, _service: unknown): void {}
 
 	async connect(): Promise<void> {
-		this.client = new MongoClient(this.uri, { serverSelectionTimeoutMS: 10_000 });
+		this.client = new MongoClient(this.uri, {
+			serverSelectionTimeoutMS: 10_000,
+			// No operation waits for ever on a connection whose server went away mid-answer (a restart):
+			// it fails, the pool is cleared, and the caller's retry gets a fresh connection.
+			socketTimeoutMS: 120_000,
+		});
 		await this.client.connect();
 		this.db = this.client.db();
 		this.collection = this.db.collection(this.collectionName);
