@@ -271,7 +271,16 @@ describe("maricopa collectors in a cluster", () => {
 			await new Promise((r) => setTimeout(r, 20));
 		}
 		sb.maricopa.revokeToken(token);
-		const errors = await Promise.all(runs);
+		let timer: NodeJS.Timeout | undefined;
+		const errors = await Promise.race([
+			Promise.all(runs),
+			new Promise<never>((_, reject) => {
+				timer = setTimeout(() => {
+					const tails = nodes.map((n) => `--- ${n.nodeId}\n${n.output().slice(-4000)}`).join("\n");
+					reject(new Error(`the runs did not all stop within 120 s of the revocation; nodes said:\n${tails}`));
+				}, 120_000);
+			}),
+		]).finally(() => clearTimeout(timer));
 		try {
 			for (const err of errors) {
 				assert.ok(err, "every collector stopped");

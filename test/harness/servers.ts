@@ -274,6 +274,9 @@ export interface FerretDbServer extends RunningServer {
 	postgres?: RunningServer;
 }
 
+/** FerretDB's PostgreSQL pool (`pool_max_conns`; startPostgres allows 200 connections). */
+const FERRET_PG_POOL = 180;
+
 /**
  * FerretDB 1.24 on a free loopback port; `url` names the `saguaro` database. With
  * SAGUARO_TEST_MONGO=java and no explicit `backend`, mongo-java-server instead (startMongoJavaServer).
@@ -291,7 +294,7 @@ export async function startFerretDb(options: FerretDbOptions = {}): Promise<Ferr
 			binary: findBinary("ferretdb"),
 			args: (port, dir) => [
 				...(postgres
-					? ["--handler=postgresql", `--postgresql-url=${postgres.url}`]
+					? ["--handler=postgresql", `--postgresql-url=${postgres.url}?pool_max_conns=${FERRET_PG_POOL}`]
 					: ["--handler=sqlite", `--sqlite-url=file:${dir}/`]),
 				`--listen-addr=127.0.0.1:${port}`,
 				`--state-dir=${dir}`,
@@ -299,7 +302,10 @@ export async function startFerretDb(options: FerretDbOptions = {}): Promise<Ferr
 				"--debug-addr=-",
 				"--log-level=error",
 			],
-			url: (port) => `mongodb://127.0.0.1:${port}/saguaro`,
+			// Two connections per client: FerretDB 1.24 takes a PostgreSQL connection per operation of a
+			// bulk write and hangs when a bulk finds the pool empty, so bulks in flight must fit it
+			// (2 clients x 2 connections x STORE_BULK_MAX_OPS 40 < FERRET_PG_POOL).
+			url: (port) => `mongodb://127.0.0.1:${port}/saguaro${postgres ? "?maxPoolSize=2" : ""}`,
 		});
 	} catch (err) {
 		await postgres?.stop();
