@@ -277,7 +277,9 @@ describe("maricopa collectors in a cluster", () => {
 			new Promise<never>((_, reject) => {
 				timer = setTimeout(() => {
 					const tails = nodes.map((n) => `--- ${n.nodeId}\n${n.output().slice(-4000)}`).join("\n");
-					reject(new Error(`the runs did not all stop within 120 s of the revocation; nodes said:\n${tails}`));
+					reject(
+						new Error(`the runs did not all stop within 120 s of the revocation; nodes said:\n${tails}`),
+					);
 				}, 120_000);
 			}),
 		]).finally(() => clearTimeout(timer));
