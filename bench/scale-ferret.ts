@@ -14,12 +14,11 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../src/utils/net.ts";
 import { waitFor } from "../src/utils/time.ts";
-import { findBinary, type RunningServer, startPostgres } from "../test/harness/servers.ts";
+import { findBinary, portOpen, type RunningServer, startPostgres } from "../test/harness/servers.ts";
 
 export interface PooledFerretDb {
 	/** mongodb://… naming the `saguaro` database. */
@@ -27,17 +26,6 @@ export interface PooledFerretDb {
 	ferret: ChildProcess;
 	postgres: RunningServer;
 	stop(): Promise<void>;
-}
-
-function portOpen(port: number): Promise<boolean> {
-	return new Promise((res) => {
-		const sock = connect(port, "127.0.0.1");
-		sock.once("connect", () => {
-			sock.destroy();
-			res(true);
-		});
-		sock.once("error", () => res(false));
-	});
 }
 
 export async function startPooledFerretDb(poolMaxConns: number): Promise<PooledFerretDb> {

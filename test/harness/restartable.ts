@@ -14,12 +14,11 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort } from "../../src/utils/net.ts";
 import { sleep } from "../../src/utils/time.ts";
-import { findBinary, type RunningServer, startPostgres } from "./servers.ts";
+import { findBinary, portOpen, type RunningServer, startPostgres } from "./servers.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -81,17 +80,6 @@ export interface RestartableServer {
 	destroy(): Promise<void>;
 	/** The last few KB the process printed (all runs). */
 	output(): string;
-}
-
-function portOpen(port: number): Promise<boolean> {
-	return new Promise((res) => {
-		const sock = connect(port, "127.0.0.1");
-		sock.once("connect", () => {
-			sock.destroy();
-			res(true);
-		});
-		sock.once("error", () => res(false));
-	});
 }
 
 export interface RestartableOptions {

@@ -36,7 +36,8 @@ export function findBinary(name: string): string {
 	return found;
 }
 
-function portOpen(port: number): Promise<boolean> {
+/** Whether something accepts connections on a loopback port. */
+export function portOpen(port: number): Promise<boolean> {
 	return new Promise((res) => {
 		const sock = connect(port, "127.0.0.1");
 		sock.once("connect", () => {
