@@ -71,6 +71,23 @@ if [ ! -x "$TOOLS/ferretdb" ]; then
 fi
 log "ferretdb $("$TOOLS/ferretdb" --version | head -1)"
 
+# --- gofakes3 (S3-compatible server; the photo storage tests run against it) --------------------
+# Built like FerretDB: the exact module version from the Go module proxy, with our small main.go
+# (scripts/gofakes3) compiled inside it so the module's go.sum pins the dependencies.
+GOFAKES3_VERSION=v1.2.0
+if [ ! -x "$TOOLS/gofakes3" ] || [ scripts/gofakes3/main.go -nt "$TOOLS/gofakes3" ]; then
+	command -v go >/dev/null 2>&1 || { echo "[setup] Go is required to build gofakes3" >&2; exit 1; }
+	log "building gofakes3 $GOFAKES3_VERSION (once; cached in .tools/bin)"
+	work=$(mktemp -d)
+	dir=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "github.com/johannesboyne/gofakes3@$GOFAKES3_VERSION" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	cp -r "$dir" "$work/src" && chmod -R u+w "$work/src"
+	mkdir -p "$work/src/cmd/saguaro-s3" && cp scripts/gofakes3/main.go "$work/src/cmd/saguaro-s3/main.go"
+	(cd "$work/src" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -o "$TOOLS/gofakes3" ./cmd/saguaro-s3)
+	rm -rf "$work"
+fi
+log "gofakes3 $GOFAKES3_VERSION"
+
 # --- mongo-java-server (MongoDB wire protocol, in memory; optional stand-in for FerretDB) ------
 # The harness uses it when SAGUARO_TEST_MONGO=java (test/harness/servers.ts). Jars from Maven
 # Central, launcher compiled with javac from scripts/mongo-java-server/Main.java, into
