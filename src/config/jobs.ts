@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { ValidationRule } from "fastest-validator";
 import { MARICOPA_COUNTY_ZIPS } from "../domain/county-zips.ts";
-import { parseSchedules, type ScheduleConfig } from "../scheduler/schedule.ts";
+import { parseSchedules, type ScheduleConfig } from "../domain/schedule.ts";
 import { intRule, type SettingGroup } from "./define.ts";
 
 type RuleErrors = { type: string; message: string }[];

@@ -1,6 +1,46 @@
 import type { ValidationRule } from "fastest-validator";
-import { DEFAULT_GIS_FIELDS, type GisFieldNames } from "../maricopa/normalize.ts";
 import { intRule, listRule, type SettingGroup, urlRule } from "./define.ts";
+
+/** The Assessor GIS layer's field name of each fact (src/maricopa/normalize.ts reads rows by them). */
+export interface GisFieldNames {
+	apn: string;
+	address: string;
+	city: string;
+	zip: string;
+	owner: string;
+	subdivision: string;
+	mcr: string;
+	useCode: string;
+	lotSize: string;
+	constructionYear: string;
+	livingSpace: string;
+	fullCashValue: string;
+	limitedValue: string;
+	taxYear: string;
+	lat: string;
+	long: string;
+}
+
+export type GisFact = keyof GisFieldNames;
+
+export const DEFAULT_GIS_FIELDS: GisFieldNames = {
+	apn: "APN",
+	address: "PHYSICAL_ADDRESS",
+	city: "PHYSICAL_CITY",
+	zip: "PHYSICAL_ZIP",
+	owner: "OWNER_NAME",
+	subdivision: "SUBNAME",
+	mcr: "MCRNUM",
+	useCode: "PUC",
+	lotSize: "LAND_SIZE",
+	constructionYear: "CONST_YEAR",
+	livingSpace: "LIVING_SPACE",
+	fullCashValue: "FCV_CUR",
+	limitedValue: "LPV_CUR",
+	taxYear: "TAX_YR_CUR",
+	lat: "LATITUDE",
+	long: "LONGITUDE",
+};
 
 /** "useCode=USE_CODE,lotSize=LAND_SQF": layer field names over DEFAULT_GIS_FIELDS. */
 const gisFieldsRule = {

@@ -1,5 +1,8 @@
-import { ROTATION_STRATEGIES, type RotationStrategy } from "../proxy/rotation.ts";
 import { intRule, listRule, type SettingGroup, urlRule } from "./define.ts";
+
+/** Rotation strategies of the proxy pool (src/proxy/rotation.ts implements them). */
+export const ROTATION_STRATEGIES = ["round-robin", "random", "least-used", "weighted"] as const;
+export type RotationStrategy = (typeof ROTATION_STRATEGIES)[number];
 
 /** proxy-pool: upstream proxy sources, health checks, rotation, bans, the gateway, and 2captcha. */
 export const proxySettings = {

@@ -2,7 +2,7 @@
  * REPL commands of the llm service: `enrich <zip|key>` (a ZIP's pending properties, or one property
  * enriched again) and `llm` (today's usage and budget). They call the same actions as the API.
  */
-import type { ReplCommand } from "../repl/commands.ts";
+import type { ReplCommand } from "../types/repl.ts";
 import type { EnrichPendingResult } from "./enricher.ts";
 
 /** Long enough for a ZIP on a slow local model; the REPL is a person waiting on purpose. */

@@ -5,6 +5,7 @@
  * Anything that does not have the documented shape raises `UpstreamShapeError`: a recorded failure of
  * that call, never a half-filled record.
  */
+import { DEFAULT_GIS_FIELDS, type GisFact } from "../config/maricopa.ts";
 import { normalizeApn } from "../domain/apn.ts";
 import type { AssessorParcelRecord, OwnerRecord, ParcelFacts, ValuationRecord } from "../domain/records.ts";
 
@@ -313,48 +314,10 @@ export function parseGisPage(
  * differently (`PUC` or `USE_CODE`, `LAND_SIZE` or `LAND_SQF`, `CONST_YEAR` or `YR_BLT`), so the
  * names are configuration (MARICOPA_GIS_FIELDS), checked at start against the layer's own list.
  */
-export interface GisFieldNames {
-	apn: string;
-	address: string;
-	city: string;
-	zip: string;
-	owner: string;
-	subdivision: string;
-	mcr: string;
-	useCode: string;
-	lotSize: string;
-	constructionYear: string;
-	livingSpace: string;
-	fullCashValue: string;
-	limitedValue: string;
-	taxYear: string;
-	lat: string;
-	long: string;
-}
-
-export type GisFact = keyof GisFieldNames;
+export { DEFAULT_GIS_FIELDS, type GisFact, type GisFieldNames } from "../config/maricopa.ts";
 
 /** Without these a row cannot be keyed or paged by ZIP. */
 export const REQUIRED_GIS_FACTS: readonly GisFact[] = ["apn", "zip", "address"];
-
-export const DEFAULT_GIS_FIELDS: GisFieldNames = {
-	apn: "APN",
-	address: "PHYSICAL_ADDRESS",
-	city: "PHYSICAL_CITY",
-	zip: "PHYSICAL_ZIP",
-	owner: "OWNER_NAME",
-	subdivision: "SUBNAME",
-	mcr: "MCRNUM",
-	useCode: "PUC",
-	lotSize: "LAND_SIZE",
-	constructionYear: "CONST_YEAR",
-	livingSpace: "LIVING_SPACE",
-	fullCashValue: "FCV_CUR",
-	limitedValue: "LPV_CUR",
-	taxYear: "TAX_YR_CUR",
-	lat: "LATITUDE",
-	long: "LONGITUDE",
-};
 
 /**
  * A GIS row as a parcel record. `fields` maps each fact to its layer field; a fact mapped to null is

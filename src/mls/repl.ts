@@ -4,7 +4,7 @@
  * listings a ZIP has, across how many result pages). They call the same actions as the API.
  */
 import type { PoolStats as BrowserStats } from "../browser/pool.ts";
-import type { ReplCommand } from "../repl/commands.ts";
+import type { ReplCommand } from "../types/repl.ts";
 
 interface SearchSummary {
 	zip: string;

@@ -3,8 +3,9 @@
  * supplies the cluster-wide cursor, in-flight and use counts.
  */
 
-export const ROTATION_STRATEGIES = ["round-robin", "random", "least-used", "weighted"] as const;
-export type RotationStrategy = (typeof ROTATION_STRATEGIES)[number];
+import type { RotationStrategy } from "../config/proxy.ts";
+
+export { ROTATION_STRATEGIES, type RotationStrategy } from "../config/proxy.ts";
 
 export interface Candidate {
 	id: string;

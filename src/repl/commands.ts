@@ -2,17 +2,74 @@
  * REPL commands (moleculer-repl `customCommands`). Each area adds its commands to this list; they
  * call the same actions the REST API does, so the REPL never has a private path into a service.
  */
-import type { BrokerOptions } from "moleculer";
 import type { Config } from "../config/index.ts";
 import { jobReplCommands } from "../jobs/repl.ts";
 import { llmReplCommands } from "../llm/repl.ts";
 import { mlsReplCommands } from "../mls/repl.ts";
 import { storeReplCommands } from "../store/repl.ts";
+import type { ReplCommand } from "../types/repl.ts";
 import { redact } from "../utils/redact.ts";
 
-export type ReplCommand = NonNullable<NonNullable<BrokerOptions["replOptions"]>["customCommands"]>[number];
+export type { ReplCommand };
+
+/**
+ * What a failed command prints: one line (the reasons, not a stack), as every command does. A
+ * validation error lists its fields' messages; a plan error its problems.
+ */
+export function replErrorLine(err: unknown): string {
+	const e = (err ?? {}) as { message?: unknown; data?: unknown };
+	const data = e.data as { problems?: unknown } | { message?: unknown }[] | undefined;
+	let reasons: string[] = [];
+	if (Array.isArray(data)) {
+		reasons = data.map((d) => (d && typeof d.message === "string" ? d.message : "")).filter(Boolean);
+	} else if (data && Array.isArray(data.problems)) {
+		reasons = data.problems.map(String);
+	}
+	const text = reasons.length > 0 ? reasons.join("; ") : typeof e.message === "string" ? e.message : String(err);
+	return `Error: ${redact(text).replace(/\s*\n\s*/g, " ")}`;
+}
+
+export function printReplError(err: unknown): void {
+	console.error(replErrorLine(err));
+}
+
+/** Every command answers a failure with one line (moleculer-repl would log the error's stack). */
+function oneLineErrors(command: ReplCommand): ReplCommand {
+	const action = command.action as (...args: unknown[]) => unknown;
+	return {
+		...command,
+		async action(...args: unknown[]) {
+			try {
+				await action(...args);
+			} catch (err) {
+				printReplError(err);
+			}
+		},
+	} as ReplCommand;
+}
+
+/**
+ * Built-in moleculer-repl commands Saguaro replaces (src/repl/session.ts dispatches them first):
+ * `env` prints the environment with every secret redacted (the built-in prints it in clear).
+ */
+export function replacedBuiltinCommands(_config: Config): ReplCommand[] {
+	return [
+		{
+			command: "env",
+			description: "Environment variables of this process (secrets redacted)",
+			action() {
+				const env = redact({ ...process.env });
+				for (const name of Object.keys(env).sort()) console.log(`${name}=${env[name] ?? ""}`);
+			},
+		},
+	].map(oneLineErrors);
+}
 
 export function createReplCommands(config: Config): ReplCommand[] {
+	return allReplCommands(config).map(oneLineErrors);
+}
+
+function allReplCommands(config: Config): ReplCommand[] {
 	return [
 		{
 			command: "config",

@@ -10,8 +10,8 @@
  * sched:paused:<name>, sched:run:<name> (batch rotation counter), sched:history:<name>.
  */
 import type { Cron } from "croner";
+import { batchFor, cronOf, decide, latestTick, nextTick, type ScheduleConfig } from "../domain/schedule.ts";
 import type { SharedState } from "../shared-state/index.ts";
-import { batchFor, cronOf, decide, latestTick, nextTick, type ScheduleConfig } from "./schedule.ts";
 
 export interface SchedulerDeps {
 	state: SharedState;

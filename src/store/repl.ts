@@ -2,7 +2,7 @@
  * REPL commands of the store: `property <apn|key>` (the canonical property, its sources and
  * history) and `store` (counts and rejections). They call the same actions as the API.
  */
-import type { ReplCommand } from "../repl/commands.ts";
+import type { ReplCommand } from "../types/repl.ts";
 
 export function storeReplCommands(): ReplCommand[] {
 	return [

@@ -12,7 +12,7 @@ import {
 	nextTick,
 	parseSchedules,
 	type ScheduleConfig,
-} from "../../src/scheduler/schedule.ts";
+} from "../../src/domain/schedule.ts";
 
 const TZ = "America/Phoenix";
 const [daily] = parseSchedules([{ name: "assessor", cron: "0 6 * * *", zips: ["85031"] }], TZ);
