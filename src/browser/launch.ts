@@ -1,0 +1,68 @@
+/**
+ * Launching and closing one pool browser. Each launch carries a marker switch Chromium ignores, so
+ * its process tree can be found in /proc (memory ceilings, killing a wedged browser).
+ */
+import { randomUUID } from "node:crypto";
+import { type Browser, chromium } from "playwright-core";
+import { findPidByMarker } from "./process-memory.ts";
+import type { BrowserEntry } from "./slots.ts";
+import { withTimeout } from "./types.ts";
+
+export const CHROMIUM_ARGS = [
+	"--no-sandbox",
+	"--disable-gpu",
+	"--disable-background-networking",
+	"--disable-component-update",
+	"--no-first-run",
+	"--disable-sync",
+	"--disable-quic",
+	"--disable-dev-shm-usage",
+];
+
+/** The entry's browser, launched when it has none (one launch at a time per entry). */
+export async function launchBrowser(
+	entry: BrowserEntry,
+	options: { executablePath: string; headless?: boolean },
+): Promise<Browser> {
+	if (entry.browser?.isConnected()) return entry.browser;
+	if (entry.launching) return entry.launching;
+	entry.marker = `--saguaro-browser=${randomUUID()}`;
+	entry.launching = chromium
+		.launch({
+			executablePath: options.executablePath,
+			headless: options.headless ?? true,
+			args: [...CHROMIUM_ARGS, entry.marker],
+			timeout: 60_000,
+		})
+		.then((browser) => {
+			entry.browser = browser;
+			entry.pid = findPidByMarker(entry.marker);
+			entry.launchedAt = Date.now();
+			entry.pages = 0;
+			entry.draining = false;
+			entry.generation++;
+			browser.on("disconnected", () => {
+				if (entry.browser === browser) entry.browser = null;
+			});
+			return browser;
+		})
+		.finally(() => {
+			entry.launching = null;
+		});
+	return entry.launching;
+}
+
+/** Closes a browser; one that does not answer close() in 10 s is killed. */
+export async function closeBrowserProcess(browser: Browser, pid: number | null): Promise<void> {
+	const closed = await withTimeout(
+		browser.close().then(() => true),
+		10_000,
+	);
+	if (!closed && pid) {
+		try {
+			process.kill(pid, "SIGKILL");
+		} catch {
+			// already gone
+		}
+	}
+}
