@@ -7,6 +7,7 @@ import type { BrokerOptions, Errors } from "moleculer";
 type MaybeMoleculerError = Error & Partial<Errors.MoleculerError>;
 
 import { clusterBreakerMiddleware } from "./src/cluster/cluster-breaker.ts";
+import { RegionStrategy } from "./src/cluster/region-strategy.ts";
 import type { Config } from "./src/config/index.ts";
 import { busSafeErrorsMiddleware } from "./src/core/bus-errors.ts";
 import { createReplCommands } from "./src/repl/commands.ts";
@@ -59,7 +60,9 @@ export function createBrokerOptions(config: Config): BrokerOptions {
 		// Heartbeats: CPU-heavy browser nodes must not be dropped for a busy event loop (moleculer #891).
 		heartbeatInterval: c.heartbeatIntervalS,
 		heartbeatTimeout: c.heartbeatTimeoutS,
-		registry: { strategy: "RoundRobin", preferLocal: true },
+		// REGION: in the node metadata, and calls kept in the region while it has endpoints (issue 15).
+		metadata: c.region ? { region: c.region } : {},
+		registry: { strategy: c.region ? RegionStrategy : "RoundRobin", preferLocal: true },
 		transit: { maxQueueSize: 50_000, disableReconnect: false },
 		// NATS caps a message at 1 MB by default: services never ship unbounded payloads.
 		cacher: (c.redisUrl

@@ -13,6 +13,11 @@ export const coreSettings = {
 		default: "saguaro",
 		description: "Moleculer namespace: nodes only see nodes of the same namespace.",
 	},
+	REGION: {
+		rule: { type: "string", pattern: /^[a-z0-9][a-z0-9-]{0,31}$/ },
+		description:
+			"Region this node runs in (node metadata `region`; lower-case letters, digits, -). Calls prefer endpoints of the same region and cross only when it has none; the orchestrator spreads tasks over regions. Unset = no region (one-region cluster).",
+	},
 	SERVICES: {
 		rule: listRule(SERVICE_NAMES),
 		default: SERVICE_NAMES.join(","),
@@ -43,9 +48,10 @@ export const coreSettings = {
 		description: "Log level.",
 	},
 	LOG_FORMAT: {
-		rule: { type: "enum", values: ["json", "pretty"] },
-		default: "json",
-		description: "json = pino JSON lines; pretty = human-readable console. Secrets are redacted in both.",
+		rule: { type: "enum", values: ["auto", "json", "pretty"] },
+		default: "auto",
+		description:
+			"json = pino JSON lines; pretty = human-readable console; auto = pretty when stdout is a terminal (the REPL), else json. Secrets are redacted in all.",
 	},
 	METRICS_PORT: {
 		rule: intRule(0, 65535),
@@ -143,6 +149,7 @@ export const coreSettings = {
 export interface CoreConfig {
 	nodeId: string;
 	namespace: string;
+	region: string | null;
 	services: ServiceName[];
 	transporter: string | null;
 	redisUrl: string | null;
@@ -170,17 +177,24 @@ export interface CoreConfig {
 	enableMetrics: boolean;
 }
 
+/** LOG_FORMAT=auto: a person at a terminal reads short lines, a log collector JSON. */
+export function resolveLogFormat(setting: string, stdoutIsTty: boolean): CoreConfig["logFormat"] {
+	if (setting === "json" || setting === "pretty") return setting;
+	return stdoutIsTty ? "pretty" : "json";
+}
+
 export function toCoreConfig(v: Record<string, unknown>): CoreConfig {
 	return {
 		nodeId: (v.NODE_ID as string | undefined) ?? `${hostname()}-${process.pid}`,
 		namespace: v.NAMESPACE as string,
+		region: (v.REGION as string | undefined) ?? null,
 		services: v.SERVICES as ServiceName[],
 		transporter: (v.TRANSPORTER as string | undefined) ?? null,
 		redisUrl: (v.REDIS_URL as string | undefined) ?? null,
 		mongoUri: (v.MONGO_URI as string | undefined) ?? null,
 		dataDir: v.DATA_DIR as string,
 		logLevel: v.LOG_LEVEL as CoreConfig["logLevel"],
-		logFormat: v.LOG_FORMAT as CoreConfig["logFormat"],
+		logFormat: resolveLogFormat(v.LOG_FORMAT as string, Boolean(process.stdout.isTTY)),
 		metricsPort: v.METRICS_PORT as number,
 		healthPort: v.HEALTH_PORT as number,
 		apiPort: v.API_PORT as number,
