@@ -5,6 +5,7 @@
  * lives in src/jobs/; this file wires it to the broker.
  */
 import moleculer, { type Context, type ServiceBroker, type ServiceSchema } from "moleculer";
+import { regionOf } from "../src/cluster/region-strategy.ts";
 import type { Config } from "../src/config/index.ts";
 import { JobNotFoundError, Orchestrator } from "../src/jobs/orchestrator.ts";
 import { JOB_ID_SHAPE, PlanError } from "../src/jobs/plan.ts";
@@ -40,6 +41,24 @@ function endpointsOf(broker: ServiceBroker, action: string): string[] {
 		| { endpoints?: ActionEndpoint[] }
 		| undefined;
 	return [...new Set((list?.endpoints ?? []).filter((e) => e.isAvailable).map((e) => e.id))].sort();
+}
+
+/** The region in a node's metadata (REGION), null when it has none or is unknown. */
+function nodeRegion(broker: ServiceBroker, nodeID: string): string | null {
+	const node = broker.registry.nodes.get(nodeID) as { metadata?: { region?: unknown } } | undefined;
+	return regionOf(node?.metadata);
+}
+
+/**
+ * Whether a node's region suits a source (issue 15): the MLS scraper uses its own region's proxy
+ * pool, so an mls task goes only to a region where a proxy-pool runs (when MLS goes through proxies).
+ */
+function regionSuits(broker: ServiceBroker, config: Config, source: string, nodeID: string): boolean {
+	if (source !== "mls" || !config.mls.useProxies) return true;
+	const region = nodeRegion(broker, nodeID);
+	return endpointsOf(broker, "proxy-pool.acquire").some(
+		(n) => region === null || nodeRegion(broker, n) === region,
+	);
 }
 
 /**
@@ -164,6 +183,8 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 					const node = broker.registry.nodes.get(nodeID) as { available?: boolean } | undefined;
 					return Boolean(node?.available);
 				},
+				regionOf: (nodeID) => nodeRegion(broker, nodeID),
+				suits: (source, nodeID) => regionSuits(broker, config, source, nodeID),
 				availableSources: () => sourcesIn(broker),
 				enrichAvailable: () => endpointsOf(broker, "llm.enrichPending").length > 0,
 				broadcast: (event, payload) => void broker.broadcast(event, payload),

@@ -77,6 +77,10 @@ export interface OrchestratorDeps {
 	/** Call `action` on node `nodeId`, no framework retries (the orchestrator retries). */
 	call(action: string, params: Record<string, unknown>, nodeId: string, timeoutMs: number): Promise<unknown>;
 	nodeAlive(nodeId: string): boolean;
+	/** The region of a node (REGION in its metadata), null when it has none (issue 15). */
+	regionOf?(nodeId: string): string | null;
+	/** Whether a node's region suits a source's tasks (e.g. mls needs a proxy pool there). Default: yes. */
+	suits?(source: string, nodeId: string): boolean;
 	/** Sources with a collectZip action anywhere in the cluster; whether an llm enricher runs. */
 	availableSources(): string[];
 	enrichAvailable(): boolean;
@@ -426,7 +430,7 @@ export class Orchestrator {
 			for (const [i, t] of entry.tasks.entries()) {
 				if (!isDispatchable(t, now) || !phaseOpen(t, entry.tasks)) continue;
 				if ((busy.get(t.source) ?? 0) >= capOf(t)) continue;
-				const node = this.#pickNode(ACTION_OF(t));
+				const node = this.#pickNode(ACTION_OF(t), t.source);
 				if (!node) continue;
 				const started = await this.#start(t, node);
 				if (!started) continue;
@@ -463,16 +467,26 @@ export class Orchestrator {
 	/**
 	 * The least busy node offering the action (ties: round robin). Chosen here rather than by the
 	 * broker because the registry prefers local endpoints, which would pin every task to the
-	 * leader's own node whenever it also runs the source.
+	 * leader's own node whenever it also runs the source. With regions, only nodes whose region
+	 * suits the source are candidates, and the least busy region (tasks in flight per node) goes
+	 * first, so a county job is spread over the regions.
 	 */
-	#pickNode(action: string): string | null {
-		const nodes = this.#deps.endpoints(action);
+	#pickNode(action: string, source: string): string | null {
+		const suits = this.#deps.suits ?? (() => true);
+		const nodes = this.#deps.endpoints(action).filter((n) => suits(source, n));
 		if (nodes.length === 0) return null;
 		const load = (n: string) => [...this.#inflight.values()].filter((f) => f.node === n).length;
+		const region = (n: string) => this.#deps.regionOf?.(n) ?? "";
+		const regionLoad = new Map<string, number>();
+		for (const r of new Set(nodes.map(region))) {
+			const members = nodes.filter((n) => region(n) === r);
+			regionLoad.set(r, members.reduce((sum, n) => sum + load(n), 0) / members.length);
+		}
+		const score = (n: string) => regionLoad.get(region(n))! * 1e6 + load(n);
 		const cursor = (this.#cursor.get(action) ?? 0) + 1;
 		this.#cursor.set(action, cursor);
 		const rotated = nodes.map((_, i) => nodes[(i + cursor) % nodes.length]);
-		return rotated.reduce((best, n) => (load(n) < load(best) ? n : best), rotated[0]);
+		return rotated.reduce((best, n) => (score(n) < score(best) ? n : best), rotated[0]);
 	}
 
 	async #start(task: Task, node: string): Promise<Task | null> {
