@@ -175,6 +175,8 @@ export class HostPolicy {
 	readonly #slotsPerEpoch: number;
 	readonly #epochMs: number;
 	#lastBreakerState: BreakerState = "closed";
+	/** Round trip to the shared state (EWMA, ms): a region far from Redis claims slots this far ahead. */
+	#rttMs = 0;
 
 	constructor(state: SharedState, opts: HostPolicyOptions) {
 		if (!/^[A-Za-z0-9._-]{1,64}$/.test(opts.host)) throw new RangeError(`invalid host name '${opts.host}'`);
@@ -396,10 +398,15 @@ export class HostPolicy {
 			const epoch = Math.floor(now / this.#epochMs);
 			const epochStart = epoch * this.#epochMs;
 			const key = this.#key(`slots:${epoch}`);
-			const earliest = Math.ceil((now - epochStart) / this.spacingMs);
+			// Two round trips (this claim, the gate after it) pass before the request leaves: claim a
+			// slot at least that far ahead, or a node in a region far from Redis (issue 15) would find
+			// its slot past the tolerance and give it up.
+			const lead = Math.min(2 * this.#rttMs, this.#epochMs / 4);
+			const earliest = Math.ceil((now + lead - epochStart) / this.spacingMs);
 			// A counter lagging the clock (the host was idle) is raised to now's slot in the same atomic
 			// step, so concurrent callers after an idle spell get consecutive slots, none in the past.
 			const offset = (await this.#state.incrAtLeast(key, earliest, 2 * this.#epochMs + 10_000)) - 1;
+			this.#rttMs = 0.8 * this.#rttMs + 0.2 * Math.min(Date.now() - now, 1000);
 			if (offset < this.#slotsPerEpoch) return epochStart + offset * this.spacingMs;
 			// This epoch is fully booked: wait for the next one rather than spin on its counter.
 			await sleep(Math.max(1, epochStart + this.#epochMs - Date.now()));
