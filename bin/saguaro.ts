@@ -5,6 +5,7 @@
  */
 import { ConfigError, loadConfig } from "../src/config/index.ts";
 import { startNode } from "../src/node/start-node.ts";
+import { startRepl } from "../src/repl/session.ts";
 
 let config: ReturnType<typeof loadConfig>;
 try {
@@ -43,5 +44,5 @@ process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));
 
 if (config.core.repl === "on" || (config.core.repl === "auto" && process.stdin.isTTY)) {
-	await node.broker.repl();
+	await startRepl(node.broker, config);
 }

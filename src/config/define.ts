@@ -5,7 +5,7 @@
  * deployment files are checked against these declarations by the test suite.
  */
 import FastestValidator, { type ValidationRule } from "fastest-validator";
-import { registerSecret } from "../utils/redact.ts";
+import { registerSecret, registerSecretKey } from "../utils/redact.ts";
 
 export interface Setting {
 	/** fastest-validator rule applied to the raw string (use `convert: true` for numbers/booleans). */
@@ -114,6 +114,7 @@ export function validateEnv(groups: SettingGroup[], env: NodeJS.ProcessEnv): Rec
 			const rule = typeof setting.rule === "string" ? { type: setting.rule } : setting.rule;
 			schema[name] = { ...(rule as object), optional: setting.default === undefined } as ValidationRule;
 			if (value !== undefined) input[name] = value;
+			if (setting.secret) registerSecretKey(name);
 			if (setting.secret && value) registerSecret(value);
 		}
 	}

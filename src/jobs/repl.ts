@@ -5,6 +5,7 @@
  */
 import type { ServiceBroker } from "moleculer";
 import type { ScheduleView } from "../scheduler/scheduler.ts";
+import { releaseForeground, takeForeground } from "../utils/foreground.ts";
 import type { JobStatusView } from "./orchestrator.ts";
 import { formatDuration, type JobProgress, progressBar } from "./progress.ts";
 import { TERMINAL_JOB_STATUSES } from "./types.ts";
@@ -15,6 +16,7 @@ interface ReplArgs {
 	options?: Record<string, unknown>;
 }
 
+/** A failure is printed as one line by src/repl/commands.ts, which wraps every command. */
 type Action = (broker: ServiceBroker, args: ReplArgs) => Promise<void>;
 
 /** `collect 85031 85033 --sources maricopa,mls --enrich` -> its parts (the REPL passes one operand per name). */
@@ -46,20 +48,18 @@ export function parseCollectCommand(raw: string): {
 	return { zips, sources, enrich, ...(county ? { county: true as const } : {}) };
 }
 
-function printError(err: unknown) {
-	const e = err as { message?: string; data?: { problems?: string[] } };
-	console.error(`Error: ${e.data?.problems?.join("\n  ") ?? e.message ?? String(err)}`);
-}
-
-const safely =
-	(action: Action): Action =>
-	async (broker, args) => {
-		try {
-			await action(broker, args);
-		} catch (err) {
-			printError(err);
+/** A pause that ends early when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+	return new Promise((resolve) => {
+		const timer = setTimeout(done, ms);
+		function done() {
+			clearTimeout(timer);
+			signal.removeEventListener("abort", done);
+			resolve();
 		}
-	};
+		signal.addEventListener("abort", done, { once: true });
+	});
+}
 
 export function jobReplCommands() {
 	return [
@@ -76,7 +76,7 @@ export function jobReplCommands() {
 				{ option: "--county", description: "every ZIP of the county (COUNTY_ZIPS) instead of ZIPs" },
 			],
 			allowUnknownOptions: true,
-			action: safely(async (broker, args) => {
+			action: (async (broker, args) => {
 				const { zips, sources, enrich, county } = parseCollectCommand(args.rawCommand ?? "");
 				const view = (await broker.call("orchestrator.collect", {
 					...(county ? { county } : { zips }),
@@ -87,12 +87,12 @@ export function jobReplCommands() {
 				console.log(
 					`Job ${view.job.id}: ${view.progress.tasks.total} task(s). Follow it with: job ${view.job.id}`,
 				);
-			}),
+			}) as Action,
 		},
 		{
 			command: "jobs",
 			description: "Recent jobs and their progress",
-			action: safely(async (broker) => {
+			action: (async (broker) => {
 				const jobs = (await broker.call("orchestrator.list", { limit: 20 })) as JobProgress[];
 				if (jobs.length === 0) return console.log("No jobs.");
 				console.table(
@@ -107,18 +107,30 @@ export function jobReplCommands() {
 						elapsed: formatDuration(p.elapsedS),
 					})),
 				);
-			}),
+			}) as Action,
 		},
 		{
 			command: "job <id>",
 			description: "One job: a live progress bar until it ends, then its counts and dead letters",
-			action: safely(async (broker, args) => {
+			action: (async (broker, args) => {
 				const id = String(args.id ?? "");
 				let view = (await broker.call("orchestrator.status", { id })) as JobStatusView;
-				while (!TERMINAL_JOB_STATUSES.includes(view.job.status)) {
-					process.stdout.write(`\r${progressBar(view.progress)}\u001b[K`);
-					await new Promise((r) => setTimeout(r, 500));
-					view = (await broker.call("orchestrator.status", { id })) as JobStatusView;
+				// The bar is redrawn until the job ends, another command is typed or Ctrl-C is pressed.
+				const signal = takeForeground();
+				try {
+					while (!TERMINAL_JOB_STATUSES.includes(view.job.status)) {
+						process.stdout.write(`\r${progressBar(view.progress)}\u001b[K`);
+						await pause(500, signal);
+						if (signal.aborted) {
+							process.stdout.write(
+								`\r\u001b[K(stopped following job ${id}; it goes on: job ${id} to follow it again, cancel ${id} to stop it)\n`,
+							);
+							return;
+						}
+						view = (await broker.call("orchestrator.status", { id })) as JobStatusView;
+					}
+				} finally {
+					releaseForeground(signal);
 				}
 				process.stdout.write(`\r${progressBar(view.progress)}\u001b[K\n`);
 				console.table(
@@ -141,22 +153,22 @@ export function jobReplCommands() {
 					console.log(`not collected: ${f.source} ${f.zip} ${f.id}: ${f.reason}`);
 				for (const d of view.job.deadLetters)
 					console.log(`dead letter ${d.source} ${d.zip}:\n  ${d.reasons.join("\n  ")}`);
-			}),
+			}) as Action,
 		},
 		{
 			command: "cancel <id>",
 			description: "Cancel a job: running tasks stop, pending ones are dropped",
-			action: safely(async (broker, args) => {
+			action: (async (broker, args) => {
 				const view = (await broker.call("orchestrator.cancel", {
 					id: String(args.id ?? ""),
 				})) as JobStatusView;
 				console.log(`Job ${view.job.id}: cancel requested (${view.job.status}).`);
-			}),
+			}) as Action,
 		},
 		{
 			command: "schedules",
 			description: "Configured schedules: next run, last tick, paused, next ZIP batch",
-			action: safely(async (broker) => {
+			action: (async (broker) => {
 				const views = (await broker.call("scheduler.list")) as ScheduleView[];
 				console.table(
 					views.map((s) => ({
@@ -170,7 +182,7 @@ export function jobReplCommands() {
 						nextZips: s.nextZips.join(","),
 					})),
 				);
-			}),
+			}) as Action,
 		},
 	];
 }

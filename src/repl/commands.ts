@@ -25,7 +25,8 @@ export function replErrorLine(err: unknown): string {
 	} else if (data && Array.isArray(data.problems)) {
 		reasons = data.problems.map(String);
 	}
-	const text = reasons.length > 0 ? reasons.join("; ") : typeof e.message === "string" ? e.message : String(err);
+	const text =
+		reasons.length > 0 ? reasons.join("; ") : typeof e.message === "string" ? e.message : String(err);
 	return `Error: ${redact(text).replace(/\s*\n\s*/g, " ")}`;
 }
 

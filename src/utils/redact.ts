@@ -16,14 +16,23 @@ const SECRET_KEY =
 const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)([^@\s/]+)(@)/gi;
 
 const registered = new Set<string>();
+const registeredKeys = new Set<string>();
 
 /** Remember a secret value so it is masked wherever it appears. Short values are ignored. */
 export function registerSecret(value: string | null | undefined): void {
 	if (value && value.length >= 6) registered.add(value);
 }
 
+/**
+ * Remember a key whose value is always a secret, whatever its length or shape: the settings
+ * declared secret (API_TOKENS, PROXIES, ...) when an environment is shown (the REPL's `env`).
+ */
+export function registerSecretKey(key: string): void {
+	registeredKeys.add(key);
+}
+
 export function isSecretKey(key: string): boolean {
-	return SECRET_KEY.test(key);
+	return SECRET_KEY.test(key) || registeredKeys.has(key);
 }
 
 export function redactString(text: string): string {
@@ -34,7 +43,10 @@ export function redactString(text: string): string {
 	return out;
 }
 
-/** Deep copy of `value` with secrets masked. Cycles are cut, not followed. */
+/**
+ * Deep copy of `value` with secrets masked. Cycles are cut, not followed; a value shared by two
+ * branches (not a cycle) is copied in both.
+ */
 export function redact<T>(value: T, seen = new WeakSet<object>()): T {
 	if (typeof value === "string") return redactString(value) as T;
 	if (value === null || typeof value !== "object") return value;
@@ -46,12 +58,17 @@ export function redact<T>(value: T, seen = new WeakSet<object>()): T {
 		return copy as T;
 	}
 	if (value instanceof Date || Buffer.isBuffer(value)) return value;
+	// `seen` holds the objects on the path from the root: a cycle, not a shared value.
 	if (seen.has(value)) return "[circular]" as T;
 	seen.add(value);
-	if (Array.isArray(value)) return value.map((v) => redact(v, seen)) as T;
-	const out: Record<string, unknown> = {};
-	for (const [k, v] of Object.entries(value)) {
-		out[k] = isSecretKey(k) && v != null && v !== "" ? REDACTED : redact(v, seen);
+	try {
+		if (Array.isArray(value)) return value.map((v) => redact(v, seen)) as T;
+		const out: Record<string, unknown> = {};
+		for (const [k, v] of Object.entries(value)) {
+			out[k] = isSecretKey(k) && v != null && v !== "" ? REDACTED : redact(v, seen);
+		}
+		return out as T;
+	} finally {
+		seen.delete(value);
 	}
-	return out as T;
 }

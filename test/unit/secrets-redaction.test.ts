@@ -32,3 +32,31 @@ test("the REPL config command prints no API token, nor any item of a secret list
 		assert.ok(!out.includes(secret), `config prints ${secret}`);
 	assert.deepEqual(redact(config.core.apiTokens), [REDACTED, REDACTED]);
 });
+
+test("the REPL config command shows an array two settings share, not [circular] (issue 13)", async () => {
+	const config = loadConfig({ SCHEDULER_ZIPS: "85031,85033" });
+	const command = createReplCommands(config).find((c) => c.command === "config");
+	assert.ok(command);
+	const printed: string[] = [];
+	const log = console.log;
+	console.log = (...args: unknown[]) => printed.push(args.map(String).join(" "));
+	try {
+		await (command.action as (...a: unknown[]) => unknown)({}, {}, () => {});
+	} finally {
+		console.log = log;
+	}
+	const out = printed.join("\n");
+	assert.ok(
+		!out.includes("[circular]"),
+		out
+			.split("\n")
+			.filter((l) => l.includes("circular"))
+			.join("\n"),
+	);
+	// A real cycle is still cut.
+	const cyclic: Record<string, unknown> = { a: 1 };
+	cyclic.self = cyclic;
+	assert.deepEqual(redact(cyclic), { a: 1, self: "[circular]" });
+	const shared = ["x"];
+	assert.deepEqual(redact({ one: shared, two: shared }), { one: ["x"], two: ["x"] });
+});
