@@ -9,7 +9,8 @@
  * subset, merged section by section over `defaultSandboxConfig()`. Ports default to 0 (free ports).
  *
  * A control server (env SANDBOX_CONTROL_URL) lets other processes read the sandbox:
- * `GET /truth[?properties=1]` ground truth, `GET /stats` every simulator's counters, `GET /env`.
+ * `GET /truth[?properties=1]` ground truth, `GET /stats` every simulator's counters, `GET /env`,
+ * `GET /generate_204` (the proxies' health-check target, PROXY_CHECK_URL).
  * Each simulator also has its own `/__sandbox/*` routes (stats, faults; see http.ts).
  *
  * Adding a simulator: add its section to SandboxConfig and
@@ -34,6 +35,7 @@ import type { MaricopaGisHandle } from "./maricopa-gis.ts";
 import { GIS_QUERY_PATH, startMaricopaGis } from "./maricopa-gis.ts";
 import type { MlsDefences, MlsSite } from "./mls-site.ts";
 import { MLS_SITEKEY, startMlsSite } from "./mls-site.ts";
+import type { PhotoCatalogOptions } from "./photos.ts";
 import type { FailMode, ProxyBehaviour, ProxyFarm } from "./proxy-farm.ts";
 import { startProxyFarm } from "./proxy-farm.ts";
 
@@ -78,6 +80,8 @@ export interface SandboxConfig {
 		/** Per-IP defences, merged field by field over defaultMlsDefences() (mls-site.ts). */
 		defences: Partial<MlsDefences>;
 		faults: Partial<FaultKnobs>;
+		/** The photo CDN's duplicates and bad input (photos.ts; served by the MLS site at /az/...). */
+		photos?: Partial<PhotoCatalogOptions>;
 	};
 	/** Upstream proxy farm and its WebShare-shaped provider (proxy-farm.ts). */
 	proxies: {
@@ -297,6 +301,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 				sitekey: config.mls.sitekey,
 				defences: config.mls.defences,
 				faults: config.mls.faults,
+				...(config.mls.photos ? { photos: config.mls.photos } : {}),
 				// Only this sandbox's captcha simulator vouches for tokens (not another sandbox in the process).
 				verify: (sitekey, token) => captcha.verifyToken(sitekey, token),
 				seed: subSeed(config.seed, 6),
@@ -318,6 +323,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			MARICOPA_TOKEN: config.maricopa.token,
 			MARICOPA_GIS_URL: urls.gis,
 			MLS_BASE_URL: urls.mls,
+			PHOTOS_CDN_URL: urls.mls,
 			PROXY_LIST_URL: urls.proxyList,
 			PROXY_LIST_KEY: config.proxies.providerKey,
 			PROXY_LIST_TEXT_URL: urls.proxyListText,
@@ -345,6 +351,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 						return ctx.json(200, truthSnapshot(world, ctx.url.searchParams.get("properties") === "1"));
 					}
 					if (path === "/env") return ctx.json(200, env);
+					// The proxies' health-check target (PROXY_CHECK_URL): answers 204 as gstatic's does.
+					if (path === "/generate_204") return ctx.send(204, "");
 					if (path === "/stats") {
 						const windowMs = Number(ctx.url.searchParams.get("windowMs") ?? 60_000);
 						if (!(windowMs > 0)) throw new HttpError(400, "windowMs must be > 0");
@@ -352,12 +360,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 						for (const s of sims) stats[s.name] = { url: s.url, ...s.counters.stats(windowMs) };
 						return ctx.json(200, stats);
 					}
-					throw new HttpError(404, "control routes: GET /truth[?properties=1], /stats[?windowMs=], /env");
+					throw new HttpError(
+						404,
+						"control routes: GET /truth[?properties=1], /stats[?windowMs=], /env, /generate_204",
+					);
 				},
 			}),
 		);
 		urls.control = control.url;
 		env.SANDBOX_CONTROL_URL = control.url;
+		// Offline, the default check URL (gstatic) is unreachable and every proxy would look dead.
+		env.PROXY_CHECK_URL = `${control.url}/generate_204`;
 
 		return { config, world, urls, env, maricopa, gis, llm, control, mls, proxies, captcha, stop: stopAll };
 	} catch (err) {

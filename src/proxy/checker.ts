@@ -1,7 +1,9 @@
 /**
  * Active health checks: a request through each proxy to a check URL, bounded in time, many at once.
  * A proxy passes when the check URL answers 2xx/3xx through it; anything else (refused, reset,
- * 407, 502, timeout) is a failure with its reason.
+ * 407, 502, timeout) is a failure with its reason. When no proxy passes, the check URL itself is
+ * asked directly (`probeCheckTarget`): if it does not answer either, the target is down (or
+ * unreachable from here), which says nothing about the proxies.
  */
 import { ProxyAgent, request } from "undici";
 import { redactString } from "../utils/redact.ts";
@@ -13,6 +15,8 @@ export interface CheckResult {
 	latencyMs: number;
 	status?: number;
 	error?: string;
+	/** The check URL itself was down: this result was not recorded against the proxy. */
+	targetDown?: true;
 }
 
 export async function checkProxy(
@@ -52,6 +56,25 @@ export async function checkProxy(
 		};
 	} finally {
 		agent.destroy().catch(() => {});
+	}
+}
+
+/** The check URL asked directly (no proxy): null when it answers (any HTTP status), else why not. */
+export async function probeCheckTarget(checkUrl: string, timeoutMs: number): Promise<string | null> {
+	const signal = AbortSignal.timeout(timeoutMs);
+	try {
+		const res = await request(checkUrl, {
+			signal,
+			headersTimeout: timeoutMs,
+			bodyTimeout: timeoutMs,
+			headers: { "user-agent": "saguaro-proxy-check" },
+		});
+		await res.body.dump({ limit: 64 * 1024 });
+		return res.statusCode >= 500 ? `HTTP ${res.statusCode}` : null;
+	} catch (err) {
+		const e = err as Error & { code?: string; cause?: { code?: string } };
+		const reason = signal.aborted ? `timeout after ${timeoutMs} ms` : (e.cause?.code ?? e.code ?? e.message);
+		return redactString(String(reason)).slice(0, 200);
 	}
 }
 
