@@ -16,6 +16,7 @@
  */
 import moleculer, { type Context, type ServiceSchema } from "moleculer";
 import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
+import { callStore } from "../src/contracts/store.ts";
 import type { HostPolicy } from "../src/core/host-policy.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
 import type { PropertyEnrichment } from "../src/domain/property.ts";
@@ -28,8 +29,6 @@ import {
 	type EnricherEvent,
 	type EnrichmentStore,
 	LlmUnavailableError,
-	type PropertyRow,
-	type StoreVerdict,
 } from "../src/llm/enricher.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
 import { redact } from "../src/utils/redact.ts";
@@ -57,20 +56,11 @@ const llmService: ServiceFactory = ({ config, state }) => {
 	let onEvent: (e: EnricherEvent) => void;
 
 	const storeVia = (ctx: Context): EnrichmentStore => ({
-		async get(key) {
-			return (await ctx.call("properties.get", { key })) as PropertyRow | null;
-		},
-		async page(zip, page, pageSize) {
-			return (await ctx.call("properties.find", { zip, page, pageSize })) as {
-				rows: PropertyRow[];
-				totalPages: number;
-			};
-		},
+		get: (key) => callStore(ctx, "properties.get", { key }),
+		page: (zip, page, pageSize) => callStore(ctx, "properties.find", { zip, page, pageSize }),
 		async setEnrichment(key, enrichment, expectedInputHash) {
-			const out = (await ctx.call("properties.setEnrichment", { key, enrichment, expectedInputHash })) as {
-				status: StoreVerdict;
-			};
-			return out.status;
+			return (await callStore(ctx, "properties.setEnrichment", { key, enrichment, expectedInputHash }))
+				.status;
 		},
 	});
 
@@ -174,7 +164,7 @@ const llmService: ServiceFactory = ({ config, state }) => {
 				},
 				async handler(ctx: Context<{ key: string; force?: boolean }>) {
 					const key = normalizeApn(ctx.params.key) ?? ctx.params.key;
-					const row = (await ctx.call("properties.get", { key })) as PropertyRow | null;
+					const row = await callStore(ctx, "properties.get", { key });
 					if (!row) throw new MoleculerClientError(`no property ${ctx.params.key}`, 404, "NOT_FOUND");
 					return answer(() => enricherFor(ctx).enrich(row, { force: ctx.params.force ?? false }));
 				},

@@ -15,6 +15,7 @@
  */
 import moleculer, { type Context, type ServiceSchema } from "moleculer";
 import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
+import type { IngestOutcome } from "../src/contracts/store.ts";
 import { sharedServiceError } from "../src/core/errors.ts";
 import { HostFatalError, HostRequestError } from "../src/core/host-policy.ts";
 import type { RequestOutcome } from "../src/core/http.ts";
@@ -28,7 +29,6 @@ import type { RequestTally } from "../src/maricopa/http.ts";
 import type { AssessorPropertyType } from "../src/maricopa/normalize.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
 import { RecordRejectedError, StoreClient } from "../src/store/client.ts";
-import type { IngestOutcome } from "../src/store/ingest.ts";
 import { redact } from "../src/utils/redact.ts";
 
 const { MoleculerClientError, MoleculerError, MoleculerRetryableError } = moleculer.Errors;

@@ -7,6 +7,16 @@
 import FastestValidator from "fastest-validator";
 import moleculer, { type Context, type ServiceSchema } from "moleculer";
 import DbService, { type DbAdapter, type DbServiceSettings } from "moleculer-db";
+import {
+	AGES_MAX_IDS,
+	INGEST_MAX_RECORDS,
+	type IngestOutcome,
+	type IngestParams,
+	type IngestRecord,
+	type IngestResult,
+	type RawAgesParams,
+	type RoundTrips,
+} from "../src/contracts/store.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
 import { enrichmentContentProps } from "../src/domain/enrichment-input.ts";
 import type { PropertyDoc, PropertyEnrichment } from "../src/domain/property.ts";
@@ -19,16 +29,6 @@ import {
 import type { NodeContext, ServiceFactory } from "../src/node/context.ts";
 import { createStoreAdapter } from "../src/store/adapters.ts";
 import type { Query, Tally } from "../src/store/collection.ts";
-import {
-	AGES_MAX_IDS,
-	INGEST_MAX_RECORDS,
-	type IngestOutcome,
-	type IngestParams,
-	type IngestRecord,
-	type IngestResult,
-	type RawAgesParams,
-	type RoundTrips,
-} from "../src/store/ingest.ts";
 import { LockTimeoutError, MongoKeyLocks } from "../src/store/key-lock.ts";
 import {
 	MergeConflictError,

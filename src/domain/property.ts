@@ -349,9 +349,12 @@ export interface MergeOptions {
 	logEntry?: MatchLogEntry;
 }
 
+/** What a merge did to the canonical property (the store's verdict on one record). */
+export type MergeVerdict = "new" | "updated" | "unchanged";
+
 export interface MergeResult {
 	doc: PropertyDoc;
-	status: "new" | "updated" | "unchanged";
+	status: MergeVerdict;
 	changes: HistoryEntry[];
 }
 

@@ -13,6 +13,7 @@
  *
  * The store and the broker are reached through `EnrichmentStore`, so this stays testable and thin.
  */
+import type { EnrichmentVerdict, PropertyRow } from "../contracts/store.ts";
 import { HostFatalError, type HostPolicy, HostRequestError } from "../core/host-policy.ts";
 import { inputHash, type PropertyFacts, propertyFacts, RULES_MODEL } from "../domain/enrichment-input.ts";
 import {
@@ -20,7 +21,6 @@ import {
 	type EnrichmentContent,
 	type EnrichmentSource,
 	type PropertyEnrichment,
-	type PropertyFields,
 } from "../domain/property.ts";
 import { EMPTY_COUNTS, type TaskCounts } from "../jobs/types.ts";
 import type { SharedState } from "../shared-state/index.ts";
@@ -31,13 +31,7 @@ import { costUsd, requestBound, type TokenUsage } from "./cost.ts";
 import { rulesEnrichment } from "./fallback.ts";
 import { buildMessages } from "./prompt.ts";
 
-/** A property as the store's `properties.get` / `properties.find` answer it. */
-export interface PropertyRow extends PropertyFields {
-	key: string;
-	enrichment?: PropertyEnrichment | null;
-}
-
-export type StoreVerdict = "stored" | "stale" | "missing";
+export type { PropertyRow };
 
 export interface EnrichmentStore {
 	get(key: string): Promise<PropertyRow | null>;
@@ -46,7 +40,7 @@ export interface EnrichmentStore {
 		key: string,
 		enrichment: PropertyEnrichment,
 		expectedInputHash: string,
-	): Promise<StoreVerdict>;
+	): Promise<EnrichmentVerdict>;
 }
 
 /** Why a property got the fallback (metrics label values). */

@@ -16,17 +16,15 @@
  * retried page never duplicates. A store that cannot be reached fails the page (the orchestrator
  * retries it), never records one by one.
  */
+import type { IngestOutcome, IngestRecord, IngestResult, MergeVerdict } from "../contracts/store.ts";
 import { DependencyUnavailableError } from "../core/errors.ts";
 import { HostFatalError, HostRequestError } from "../core/host-policy.ts";
 import type { AssessorParcelRecord } from "../domain/records.ts";
-import type { IngestOutcome, IngestRecord, IngestResult } from "../store/ingest.ts";
 import { sleep } from "../utils/time.ts";
 import type { MaricopaApiClient } from "./api-client.ts";
 import type { MaricopaGisClient } from "./gis-client.ts";
 import type { RequestTally } from "./http.ts";
 import type { AssessorPropertyType } from "./normalize.ts";
-
-export type MergeStatus = "new" | "updated" | "unchanged";
 
 /** The store as the collector needs it (the service wires it to `properties.ingest` and `raw.ages`). */
 export interface StoreGateway {
@@ -217,7 +215,7 @@ export class ZipCollector {
 			opts.force,
 			signal,
 		);
-		const status = new Map<string, MergeStatus>();
+		const status = new Map<string, MergeVerdict>();
 		const changed = new Set<string>();
 		for (const [i, out] of bulk.entries()) {
 			const apn = parcels[i]!.apn;
@@ -327,7 +325,7 @@ export class ZipCollector {
 		opts: CollectOptions,
 		tally: RequestTally,
 		result: CollectResult,
-		status: Map<string, MergeStatus>,
+		status: Map<string, MergeVerdict>,
 		typeOf: Map<string, string | null>,
 		signal: AbortSignal,
 		stop: AbortController,
@@ -414,7 +412,7 @@ function finishCounts(result: CollectResult): CollectResult {
 	return result;
 }
 
-function combine(a: MergeStatus, b: MergeStatus): MergeStatus {
+function combine(a: MergeVerdict, b: MergeVerdict): MergeVerdict {
 	if (a === "new" || b === "new") return "new";
 	if (a === "updated" || b === "updated") return "updated";
 	return "unchanged";

@@ -5,8 +5,7 @@
  * out the task's whole timeout. A store that cannot be reached is a DependencyUnavailableError: the
  * task stops and waits for the store, rather than failing record after record.
  */
-import { DependencyUnavailableError } from "../core/errors.ts";
-import { chunksOf } from "../utils/chunks.ts";
+
 import {
 	AGES_MAX_IDS,
 	INGEST_MAX_RECORDS,
@@ -17,7 +16,9 @@ import {
 	type RawAges,
 	type RawAgesParams,
 	type RoundTrips,
-} from "./ingest.ts";
+} from "../contracts/store.ts";
+import { DependencyUnavailableError } from "../core/errors.ts";
+import { chunksOf } from "../utils/chunks.ts";
 
 /** What the client needs of a Moleculer Context or ServiceBroker. */
 export interface Caller {

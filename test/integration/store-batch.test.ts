@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import type moleculer from "moleculer";
 import { MongoClient } from "mongodb";
 import { generateWorld, type Listing, type Parcel } from "../../sandbox/generator.ts";
-import type { IngestRecord, IngestResult, RawAges } from "../../src/store/ingest.ts";
+import type { IngestRecord, IngestResult, RawAges } from "../../src/contracts/store.ts";
 import type { MergeOutcome } from "../../src/store/property-store.ts";
 import { waitFor } from "../../src/utils/time.ts";
 import { type RunningServer, startFerretDb } from "../harness/servers.ts";

@@ -8,9 +8,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type moleculer from "moleculer";
 import { generateWorld, type Listing, type Parcel } from "../../sandbox/generator.ts";
+import type { IngestResult } from "../../src/contracts/store.ts";
 import type { MatchInfo, MatchLogEntry } from "../../src/domain/property.ts";
 import type { AssessorParcelRecord, MlsListingRecord } from "../../src/domain/records.ts";
-import type { IngestResult } from "../../src/store/ingest.ts";
 import type { MergeOutcome } from "../../src/store/property-store.ts";
 import { type RunningServer, startFerretDb } from "../harness/servers.ts";
 import {

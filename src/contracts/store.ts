@@ -1,4 +1,6 @@
 /**
+ * The store's actions (services/store.service.ts: `properties.*`, `raw.*`) as its callers see them.
+ *
  * `properties.ingest`: a page of records (1..INGEST_MAX_RECORDS) stored in a few round trips — their
  * raw payloads upserted in bulk (`RawStore.upsertMany`), then merged in bulk
  * (`PropertyStore.mergeMany`). Each record is judged on its own: an invalid or unjoinable one is
@@ -8,7 +10,11 @@
  *
  * Callers (the collectors) import these types; the store service implements the action.
  */
+import type { MergeVerdict, PropertyEnrichment, PropertyFields } from "../domain/property.ts";
 import type { PropertySource, SourceRecord } from "../domain/records.ts";
+import { type Action, callerOf } from "./call.ts";
+
+export type { MergeVerdict };
 
 export const INGEST_MAX_RECORDS = 500;
 /** `raw.ages` answers for at most this many ids per call. */
@@ -34,7 +40,8 @@ export interface IngestParams {
 	force?: boolean;
 }
 
-export type IngestStatus = "new" | "updated" | "unchanged" | "rejected";
+/** What became of one record: the merge's verdict, or refused. */
+export type IngestStatus = MergeVerdict | "rejected";
 export type RawStatus = "created" | "updated" | "unchanged";
 
 export interface IngestOutcome {
@@ -69,3 +76,52 @@ export interface RawAgesParams {
 
 /** collectedAt (ISO) of each stored record, by sourceId; ids not stored are absent. */
 export type RawAges = Record<string, string>;
+
+/** A property as `properties.get` / `properties.find` / `properties.byApn` answer it. */
+export interface PropertyRow extends PropertyFields {
+	key: string;
+	enrichment?: PropertyEnrichment | null;
+}
+
+/** `properties.setEnrichment`: stored, or refused because the property changed or is gone. */
+export type EnrichmentVerdict = "stored" | "stale" | "missing";
+
+export interface SetEnrichmentParams {
+	key: string;
+	enrichment: PropertyEnrichment;
+	/** The input hash the enrichment was made from; a property that changed since is "stale". */
+	expectedInputHash: string;
+}
+
+export interface FindParams {
+	zip?: string;
+	status?: string;
+	changedSince?: string;
+	/** Keyset paging ("" = from the start): answers `{ rows, nextKey }` instead of pages. */
+	afterKey?: string;
+	page?: number;
+	pageSize?: number;
+}
+
+export interface PropertyPage {
+	rows: PropertyRow[];
+	total: number;
+	page: number;
+	pageSize: number;
+	totalPages: number;
+}
+
+/** The catalog (a type alias, not an interface: only aliases fit `ActionCatalog`). */
+export type StoreActions = {
+	"properties.ingest": Action<IngestParams, IngestResult>;
+	"properties.get": Action<{ key?: string; id?: string; history?: boolean }, PropertyRow | null>;
+	"properties.byApn": Action<{ apn: string; history?: boolean }, PropertyRow | null>;
+	"properties.find": Action<FindParams, PropertyPage>;
+	"properties.setEnrichment": Action<SetEnrichmentParams, { key: string; status: EnrichmentVerdict }>;
+	"properties.stats": Action<Record<string, never>, Record<string, unknown>>;
+	"raw.ages": Action<RawAgesParams, RawAges>;
+	"raw.count": Action<Record<string, unknown>, number>;
+};
+
+/** `callStore(ctx, "properties.get", { key })`: a store call typed by its action. */
+export const callStore = callerOf<StoreActions>();
