@@ -1,31 +1,34 @@
 /**
- * Gateway overhead, side by side in one run, same upstreams (the sandbox proxy farm), same
- * concurrency: absolute-form HTTP GETs
- *   - direct:  client -> upstream proxy (credentials in the client, rotated client-side)
- *   - gateway: client -> Saguaro gateway (pool lease, failover) -> upstream proxy
- *   - mubeng:  client -> mubeng (rotating every request) -> upstream proxy, when .tools/bin/mubeng
- *              exists (scripts/build-mubeng.sh builds it)
- * Prints p50/p99 latency and throughput per mode and as ratios to direct.
+ * Gateway overhead against direct proxying and mubeng, each contender in its own process, the same
+ * load generator for all. Absolute-form HTTP GETs through the same upstreams (the sandbox proxy farm):
+ *   - direct:  loader -> upstream proxy (credentials in the loader, rotated loader-side)
+ *   - gateway: loader -> Saguaro gateway (pool lease, failover on) -> upstream proxy
+ *   - mubeng:  loader -> mubeng (rotating every request) -> upstream proxy, when .tools/bin/mubeng
+ *              exists (scripts/build-mubeng.sh copies or builds it)
+ * Processes: the world (farm + target site), the gateway, mubeng, and one fresh loader process per
+ * measured run. Rounds alternate the order of the modes; the table gives each mode's median over the
+ * rounds, and ratios of medians. The CPU the gateway and mubeng processes spent per request comes
+ * from /proc (user + system time).
  *
- *   node bench/proxy-gateway.bench.ts [requests=3000] [concurrency=32]
+ *   node bench/proxy-gateway.bench.ts [requests=3000] [concurrency=32] [--rounds=3]
+ *                                     [--profile=<dir>] (gateway under node --cpu-prof, written there)
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
 import { startProxyFarm } from "../sandbox/proxy-farm.ts";
-import { ProxyGateway } from "../src/proxy/gateway.ts";
-import { ProxyPool } from "../src/proxy/pool.ts";
 import { parseProxyUrl, proxyAuthorization } from "../src/proxy/proxy-url.ts";
-import { MemorySharedState } from "../src/shared-state/index.ts";
 import { freePort } from "../src/utils/net.ts";
 import { waitFor } from "../src/utils/time.ts";
 import { startExitIpSite } from "../test/harness/exit-ip-site.ts";
 
-const REQUESTS = Number(process.argv[2] ?? 3000);
-const CONCURRENCY = Number(process.argv[3] ?? 32);
 const MUBENG = resolve(import.meta.dirname, "../.tools/bin/mubeng");
+const flag = (name: string, dflt: string) =>
+	process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
+const positional = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 
 interface Hop {
 	host: string;
@@ -34,22 +37,25 @@ interface Hop {
 }
 
 interface Result {
-	mode: string;
 	p50: number;
 	p99: number;
 	rps: number;
 	errors: number;
 }
 
-async function load(mode: string, hops: () => Hop, url: string): Promise<Result> {
-	const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+// ---------------------------------------------------------------------------------------------
+// Child: the load generator (the same for every mode).
+
+async function load(hops: Hop[], url: string, requests: number, concurrency: number): Promise<Result> {
+	const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
 	const latencies: number[] = [];
+	const target = new URL(url);
 	let errors = 0;
 	let next = 0;
+	let rr = 0;
 	const one = (): Promise<void> =>
 		new Promise((done) => {
-			const hop = hops();
-			const target = new URL(url);
+			const hop = hops[rr++ % hops.length]!;
 			const headers: Record<string, string> = { host: target.host };
 			if (hop.auth) headers["proxy-authorization"] = hop.auth;
 			const started = performance.now();
@@ -68,19 +74,82 @@ async function load(mode: string, hops: () => Hop, url: string): Promise<Result>
 			req.end();
 		});
 	const worker = async () => {
-		while (next < REQUESTS) {
+		while (next < requests) {
 			next++;
 			await one();
 		}
 	};
+	// Warm-up: connections opened before the clock starts, in every mode alike.
+	next = requests - Math.min(requests, concurrency * 4);
+	await Promise.all(Array.from({ length: concurrency }, worker));
+	latencies.length = 0;
+	errors = 0;
+	next = 0;
 	const t0 = performance.now();
-	await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+	await Promise.all(Array.from({ length: concurrency }, worker));
 	const seconds = (performance.now() - t0) / 1000;
 	agent.destroy();
 	latencies.sort((a, b) => a - b);
 	const q = (p: number) =>
 		latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
-	return { mode, p50: q(0.5), p99: q(0.99), rps: latencies.length / seconds, errors };
+	return { p50: q(0.5), p99: q(0.99), rps: latencies.length / seconds, errors };
+}
+
+// Child: the world (farm + site); prints its URLs, runs until stdin closes.
+async function world(): Promise<void> {
+	const farm = await startProxyFarm({ count: 5, seed: 9 });
+	const site = await startExitIpSite();
+	console.log(`READY ${JSON.stringify({ proxies: farm.urls(), site: site.url })}`);
+	await new Promise((r) => process.stdin.once("close", r).resume());
+	await farm.close();
+	await site.close();
+}
+
+// Child: the gateway with its pool (as the proxy-pool service runs it); prints its port, runs until
+// stdin closes.
+async function gatewayChild(proxyUrls: string[]): Promise<void> {
+	const { ProxyGateway } = await import("../src/proxy/gateway.ts");
+	const { ProxyPool } = await import("../src/proxy/pool.ts");
+	const { MemorySharedState } = await import("../src/shared-state/index.ts");
+	const state = new MemorySharedState();
+	const pool = new ProxyPool(state, { strategy: "round-robin", maxConcurrency: 0 });
+	pool.setSource(
+		"bench",
+		proxyUrls.map((u) => parseProxyUrl(u, "bench")),
+	);
+	const gateway = new ProxyGateway({ pool, port: 0 });
+	const port = await gateway.listen();
+	console.log(`READY ${JSON.stringify({ port, pids: [process.pid] })}`);
+	await new Promise((r) => process.stdin.once("close", r).resume());
+	await gateway.close();
+	await state.close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent.
+
+function child(args: string[], nodeArgs: string[] = []): Promise<{ proc: ChildProcess; ready: unknown }> {
+	const proc = spawn(process.execPath, [...nodeArgs, import.meta.filename, ...args], {
+		stdio: ["pipe", "pipe", "inherit"],
+	});
+	return new Promise((ok, fail) => {
+		const lines = createInterface({ input: proc.stdout! });
+		lines.on("line", (line) => {
+			if (line.startsWith("READY ")) ok({ proc, ready: JSON.parse(line.slice(6)) });
+			if (line.startsWith("RESULT ")) ok({ proc, ready: JSON.parse(line.slice(7)) });
+		});
+		proc.once("exit", (code) => fail(new Error(`${args[0]} exited ${code}`)));
+	});
+}
+
+/** CPU time (user + system, ms) of a process and its children that have been waited for. */
+function cpuMs(pid: number): number {
+	try {
+		const rest = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+		return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100;
+	} catch {
+		return 0;
+	}
 }
 
 async function startMubeng(
@@ -91,7 +160,7 @@ async function startMubeng(
 	const file = join(dir, "proxies.txt");
 	writeFileSync(file, `${proxyUrls.join("\n")}\n`);
 	const port = await freePort();
-	const child = spawn(MUBENG, ["-a", `127.0.0.1:${port}`, "-f", file, "-r", "1", "-m", "sequent"], {
+	const proc = spawn(MUBENG, ["-a", `127.0.0.1:${port}`, "-f", file, "-r", "1", "-m", "sequent"], {
 		stdio: "ignore",
 	});
 	await waitFor(
@@ -104,70 +173,119 @@ async function startMubeng(
 		"mubeng to listen",
 		10_000,
 	);
-	return { port, child };
+	return { port, child: proc };
 }
 
-async function main() {
-	const farm = await startProxyFarm({ count: 5, seed: 9 });
-	const site = await startExitIpSite();
-	const state = new MemorySharedState();
-	const endpoints = farm.urls().map((u) => parseProxyUrl(u, "bench"));
-	const pool = new ProxyPool(state, { strategy: "round-robin", maxConcurrency: 0 });
-	pool.setSource("bench", endpoints);
-	const gateway = new ProxyGateway({ pool, port: 0 });
-	const gwPort = await gateway.listen();
-	const dir = mkdtempSync(join(tmpdir(), "saguaro-bench-"));
-	const mubeng = await startMubeng(farm.urls(), dir);
-	try {
-		let rr = 0;
-		const direct = (): Hop => {
-			const p = endpoints[rr++ % endpoints.length]!;
-			return { host: p.host, port: p.port, auth: proxyAuthorization(p) };
-		};
-		const url = `${site.url}/bench`;
-		// Warm-up so connection set-up is not measured in the first mode only.
-		await load("warm-up", direct, url);
-		const results: Result[] = [];
-		results.push(await load("direct", direct, url));
-		results.push(await load("gateway", () => ({ host: "127.0.0.1", port: gwPort, auth: null }), url));
-		if (mubeng)
-			results.push(await load("mubeng", () => ({ host: "127.0.0.1", port: mubeng.port, auth: null }), url));
-		else console.log(`mubeng skipped: ${MUBENG} not found (build it with scripts/build-mubeng.sh)`);
+const median = (xs: number[]) => {
+	const s = [...xs].sort((a, b) => a - b);
+	const m = Math.floor(s.length / 2);
+	return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
 
-		const base = results[0]!;
-		console.log(
-			`\n${REQUESTS} requests, concurrency ${CONCURRENCY}, ${endpoints.length} upstream proxies (sandbox farm)\n`,
-		);
-		console.table(
-			results.map((r) => ({
-				mode: r.mode,
-				"p50 ms": r.p50.toFixed(2),
-				"p99 ms": r.p99.toFixed(2),
-				"req/s": r.rps.toFixed(0),
-				errors: r.errors,
-				"p50 x direct": (r.p50 / base.p50).toFixed(2),
-				"p99 x direct": (r.p99 / base.p99).toFixed(2),
-				"throughput x direct": (r.rps / base.rps).toFixed(2),
-			})),
-		);
-		const gw = results.find((r) => r.mode === "gateway")!;
-		const mb = results.find((r) => r.mode === "mubeng");
-		console.log(
-			`gateway added latency: p50 +${(gw.p50 - base.p50).toFixed(2)} ms, p99 +${(gw.p99 - base.p99).toFixed(2)} ms`,
-		);
-		if (mb) {
-			console.log(
-				`gateway vs mubeng: p50 x${(gw.p50 / mb.p50).toFixed(2)}, p99 x${(gw.p99 / mb.p99).toFixed(2)}, throughput x${(gw.rps / mb.rps).toFixed(2)}`,
-			);
+async function parent(): Promise<void> {
+	const requests = Number(positional[0] ?? 3000);
+	const concurrency = Number(positional[1] ?? 32);
+	const rounds = Number(flag("rounds", "3"));
+	const profileDir = flag("profile", "");
+	const w = await child(["--role=world"]);
+	const world = w.ready as { proxies: string[]; site: string };
+	const gwNodeArgs = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+	const g = await child(["--role=gateway", JSON.stringify(world.proxies)], gwNodeArgs);
+	const gw = g.ready as { port: number; pids: number[] };
+	const dir = mkdtempSync(join(tmpdir(), "saguaro-bench-"));
+	const mubeng = await startMubeng(world.proxies, dir);
+	const url = `${world.site}/bench`;
+	const hopsOf: Record<string, Hop[]> = {
+		direct: world.proxies.map((u) => {
+			const p = parseProxyUrl(u, "bench");
+			return { host: p.host, port: p.port, auth: proxyAuthorization(p) };
+		}),
+		gateway: [{ host: "127.0.0.1", port: gw.port, auth: null }],
+	};
+	const pidsOf: Record<string, number[]> = { direct: [], gateway: gw.pids };
+	if (mubeng) {
+		hopsOf.mubeng = [{ host: "127.0.0.1", port: mubeng.port, auth: null }];
+		pidsOf.mubeng = [mubeng.child.pid!];
+	} else console.log(`mubeng skipped: ${MUBENG} not found (scripts/build-mubeng.sh copies or builds it)`);
+	const modes = Object.keys(hopsOf);
+	const runs: Record<string, (Result & { cpuMsPerReq: number })[]> = Object.fromEntries(
+		modes.map((m) => [m, []]),
+	);
+	try {
+		for (let round = 0; round < rounds; round++) {
+			// Alternate the order: round r starts with mode r (mod n), so no mode always runs first.
+			const order = modes.map((_, i) => modes[(i + round) % modes.length]!);
+			for (const mode of order) {
+				const cpu0 = pidsOf[mode]!.reduce((s, p) => s + cpuMs(p), 0);
+				const { ready } = await child([
+					"--role=load",
+					JSON.stringify(hopsOf[mode]),
+					url,
+					String(requests),
+					String(concurrency),
+				]);
+				const cpu1 = pidsOf[mode]!.reduce((s, p) => s + cpuMs(p), 0);
+				const r = ready as Result;
+				runs[mode]!.push({ ...r, cpuMsPerReq: (cpu1 - cpu0) / (requests + concurrency * 4) });
+				console.log(
+					`round ${round + 1} ${mode.padEnd(7)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`,
+				);
+			}
 		}
 	} finally {
 		mubeng?.child.kill("SIGTERM");
-		await gateway.close();
-		await farm.close();
-		await site.close();
-		await state.close();
+		g.proc.stdin!.end();
+		w.proc.stdin!.end();
+		await Promise.all([g.proc, w.proc].map((p) => new Promise((r) => p.once("exit", r))));
 		rmSync(dir, { recursive: true, force: true });
 	}
+	const med = Object.fromEntries(
+		modes.map((m) => {
+			const rs = runs[m]!;
+			return [
+				m,
+				{
+					p50: median(rs.map((r) => r.p50)),
+					p99: median(rs.map((r) => r.p99)),
+					rps: median(rs.map((r) => r.rps)),
+					errors: rs.reduce((s, r) => s + r.errors, 0),
+					cpu: median(rs.map((r) => r.cpuMsPerReq)),
+				},
+			];
+		}),
+	);
+	console.log(
+		`\n${requests} requests x ${rounds} rounds, concurrency ${concurrency}, ${world.proxies.length} upstream proxies (sandbox farm), gateway in one process; medians over rounds\n`,
+	);
+	const base = med.direct!;
+	console.table(
+		modes.map((m) => ({
+			mode: m,
+			"p50 ms": med[m]!.p50.toFixed(2),
+			"p99 ms": med[m]!.p99.toFixed(2),
+			"req/s": med[m]!.rps.toFixed(0),
+			errors: med[m]!.errors,
+			"proxy CPU ms/req": m === "direct" ? "-" : med[m]!.cpu.toFixed(3),
+			"throughput x direct": (med[m]!.rps / base.rps).toFixed(2),
+			"p50 x direct": (med[m]!.p50 / base.p50).toFixed(2),
+		})),
+	);
+	const g1 = med.gateway!;
+	const mb = med.mubeng;
+	console.log(
+		`gateway vs direct: throughput x${(g1.rps / base.rps).toFixed(2)}, p50 x${(g1.p50 / base.p50).toFixed(2)}`,
+	);
+	if (mb)
+		console.log(
+			`gateway vs mubeng: throughput x${(g1.rps / mb.rps).toFixed(2)}, p50 x${(g1.p50 / mb.p50).toFixed(2)}, p99 x${(g1.p99 / mb.p99).toFixed(2)}`,
+		);
 }
 
-await main();
+const role = flag("role", "");
+if (role === "world") await world();
+else if (role === "gateway") await gatewayChild(JSON.parse(positional[0]!));
+else if (role === "load") {
+	const [hops, url, requests, concurrency] = positional;
+	const r = await load(JSON.parse(hops!), url!, Number(requests), Number(concurrency));
+	console.log(`RESULT ${JSON.stringify(r)}`);
+} else await parent();

@@ -1,35 +1,35 @@
 /**
- * The rotating local gateway: an unauthenticated proxy-chain `Server` that any HTTP client or
- * Chromium can point at. Per request (absolute-form HTTP) or per tunnel (CONNECT) it leases an
- * upstream from the pool, and when the upstream fails it tries another one before answering the
- * client — the failover proxy-chain lacks (apify/proxy-chain #542):
+ * The rotating local gateway: an unauthenticated forward proxy (node:http: absolute-form requests
+ * and CONNECT) that any HTTP client or Chromium can point at. Per request (absolute-form HTTP) or per
+ * tunnel (CONNECT) it leases an upstream from the pool, and when the upstream fails it tries another
+ * one before answering the client — the failover proxy-chain lacks (apify/proxy-chain #542):
  *
- * - absolute-form HTTP (`GET http://host/…`, what curl and Chromium send for http:// URLs): the
- *   request body is buffered, the request is replayed through the next proxy on a connection error,
+ * - absolute-form HTTP (`GET http://host/…`, what curl and Chromium send for http:// URLs): a request
+ *   body is kept for replay; the request is replayed through the next proxy on a connection error,
  *   timeout, 407, 502 or 59x; on 403/429 the proxy is banned for that site and idempotent requests
- *   are retried through another proxy. The answer is buffered (capped), then sent.
+ *   are retried through another proxy. The answer chosen is streamed, not buffered: failover is
+ *   decided on the answer's head. Upstream connections are kept alive and reused (one agent).
  * - CONNECT tunnels (what undici and browsers use for https://): the client's bytes are kept until
  *   the upstream answers its first byte, so a tunnel that fails before answering (refused, 407,
  *   reset during the TLS handshake, a proxy's 502 to plain HTTP) is replayed through another proxy.
  *   After the first answer byte the tunnel is committed and piped as is.
  *
  * A session key may ride in the proxy username (`http://<session>@127.0.0.1:<port>`): requests with
- * the same key keep their upstream while it works. Every socket the gateway opens is tracked and
- * destroyed with its peer, and all of them at close (no leaks: proxy-chain #670, #37).
+ * the same key keep their upstream while it works. Every socket the gateway opens or accepts is
+ * tracked and destroyed with its peer, and all of them at close (no leaks: proxy-chain #670, #37).
  */
 import { EventEmitter } from "node:events";
 import {
 	createServer,
 	Agent as HttpAgent,
 	request as httpRequest,
-	type IncomingHttpHeaders,
 	type IncomingMessage,
 	type Server,
+	type ServerResponse,
 } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { Server as ProxyChainServer } from "proxy-chain";
 import { redactString } from "../utils/redact.ts";
 import type { Acquired, AcquireRequest, ReleaseOutcome } from "./pool.ts";
 import { NoProxyAvailableError } from "./pool.ts";
@@ -84,7 +84,7 @@ export interface GatewayStats {
 	attempts: number;
 	failovers: number;
 	failures: number;
-	/** Client connections held by proxy-chain plus upstream sockets opened by the gateway. */
+	/** Client connections plus upstream sockets opened by the gateway. */
 	openSockets: number;
 }
 
@@ -142,14 +142,15 @@ function reasonOf(err: unknown): string {
 
 export class ProxyGateway {
 	readonly options: Required<Omit<GatewayOptions, "onAttempt">> & Pick<GatewayOptions, "onAttempt">;
-	readonly #server: ProxyChainServer;
-	/** Receives CONNECT sockets from proxy-chain (`customConnectServer`); never listens. */
-	readonly #tunnels: Server;
-	readonly #targets = new WeakMap<object, TunnelTarget>();
+	readonly #server: Server;
+	/** Client connections (absolute-form keep-alive and CONNECT tunnels alike). */
+	readonly #clients = new Set<Socket>();
 	readonly #upstreams = new Set<Socket>();
 	readonly #httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 512, timeout: 60_000 });
 	readonly #httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 512, timeout: 60_000 });
 	readonly #stats = { requests: 0, tunnels: 0, attempts: 0, failovers: 0, failures: 0 };
+	readonly #banStatuses: Set<number>;
+	#port = 0;
 	readonly events = new EventEmitter();
 
 	constructor(options: GatewayOptions) {
@@ -163,52 +164,60 @@ export class ProxyGateway {
 			banStatuses: [403, 429],
 			...options,
 		};
-		this.#tunnels = createServer();
-		this.#tunnels.removeAllListeners("connection");
-		this.#tunnels.on("connection", (socket: Socket) => {
-			this.#tunnel(socket).catch(() => socket.destroy());
+		this.#banStatuses = new Set(this.options.banStatuses);
+		// A plain node:http server: proxy-chain's Server cost about a fifth of the gateway's CPU per
+		// request (its handler options, the custom response's header copies) for routing the gateway
+		// does itself (profile in bench/proxy-gateway.bench.ts --profile).
+		this.#server = createServer({ keepAlive: true });
+		this.#server.on("connection", (socket: Socket) => {
+			this.#clients.add(socket);
+			socket.once("close", () => this.#clients.delete(socket));
 		});
-		this.#server = new ProxyChainServer({
-			port: this.options.port,
-			host: this.options.host,
-			prepareRequestFunction: ({ request, username, hostname, port, isHttp }) => {
-				const route = parseGatewayUsername(username);
-				if (isHttp) {
-					this.#stats.requests++;
-					// proxy-chain types header values as strings, but hands them to setHeader, which also
-					// takes the arrays multi-valued headers (set-cookie) need.
-					return {
-						customResponseFunction: () =>
-							this.#forwardHttp(request, route) as Promise<{
-								statusCode: number;
-								headers?: Record<string, string>;
-							}>,
-					};
-				}
-				this.#stats.tunnels++;
-				this.#targets.set(request.socket, { hostname, port, route });
-				return { customConnectServer: this.#tunnels };
-			},
+		this.#server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+			const route = parseGatewayUsername(usernameOf(req.headers["proxy-authorization"]));
+			this.#stats.requests++;
+			this.#forwardHttp(req, res, route).catch(() => res.destroy());
 		});
-		// Clients hanging up and upstream faults are routine here; they are counted, not thrown.
-		this.#server.on("requestFailed", () => {});
+		this.#server.on("connect", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+			const target = connectTarget(req.url ?? "");
+			if (!target) {
+				socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+				return;
+			}
+			this.#stats.tunnels++;
+			const route = parseGatewayUsername(usernameOf(req.headers["proxy-authorization"]));
+			socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+			if (head.length > 0) socket.unshift(head);
+			this.#tunnel(socket, { ...target, route }).catch(() => socket.destroy());
+		});
+		this.#server.on("clientError", (_err: Error, socket: Socket) => socket.destroy());
 	}
 
-	async listen(): Promise<number> {
-		await this.#server.listen();
-		return this.#server.port;
+	listen(): Promise<number> {
+		return new Promise((resolve, reject) => {
+			this.#server.once("error", reject);
+			this.#server.listen(this.options.port, this.options.host, () => {
+				this.#server.removeListener("error", reject);
+				const addr = this.#server.address();
+				this.#port = typeof addr === "object" && addr ? addr.port : this.options.port;
+				resolve(this.#port);
+			});
+		});
 	}
 
 	get port(): number {
-		return this.#server.port;
+		return this.#port;
 	}
 
 	stats(): GatewayStats {
-		return { ...this.#stats, openSockets: this.#server.getConnectionIds().length + this.#upstreams.size };
+		return { ...this.#stats, openSockets: this.#clients.size + this.#upstreams.size };
 	}
 
 	async close(): Promise<void> {
-		await this.#server.close(true);
+		const closed = new Promise<void>((r) => this.#server.close(() => r()));
+		for (const s of this.#clients) s.destroy();
+		this.#clients.clear();
+		await closed;
 		for (const s of this.#upstreams) s.destroy();
 		this.#upstreams.clear();
 		this.#httpAgent.destroy();
@@ -257,131 +266,171 @@ export class ProxyGateway {
 
 	// ---------- absolute-form HTTP ----------
 
-	async #forwardHttp(
-		request: IncomingMessage,
-		route: GatewayRoute,
-	): Promise<{ statusCode: number; headers?: Record<string, string | string[]>; body?: Buffer | string }> {
+	/**
+	 * Tries upstreams until one answers with a status that is not a proxy failure (407, 502, 59x) or,
+	 * for idempotent requests, a site's refusal (403/429, banned for the site). The answer of the
+	 * upstream chosen is streamed as it arrives; an answer set aside in case no other upstream is left
+	 * is held paused (not read), and dropped when another attempt starts. Only a request body is kept,
+	 * for replay. An answer cut after its head cannot be replayed: the client's connection is cut.
+	 */
+	async #forwardHttp(request: IncomingMessage, response: ServerResponse, route: GatewayRoute): Promise<void> {
+		const url = request.url ?? "";
 		let target: URL;
 		try {
-			target = new URL(request.url ?? "");
+			target = new URL(url);
 		} catch {
-			return plain(400, "bad request URL");
-		}
-		let body: Buffer;
-		try {
-			body = await readBody(request, this.options.maxReplayBytes);
-		} catch (err) {
-			return plain(413, (err as Error).message);
+			return sendPlain(response, 400, "bad request URL");
 		}
 		const method = request.method ?? "GET";
-		const idempotent = IDEMPOTENT.test(`${method} `);
-		const headers: Record<string, string | string[]> = {};
-		for (const [k, v] of Object.entries(request.headers)) {
-			if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+		const hasBody =
+			request.headers["content-length"] !== undefined || request.headers["transfer-encoding"] !== undefined;
+		let body: Buffer | null = null;
+		if (hasBody) {
+			try {
+				body = await readBody(request, this.options.maxReplayBytes);
+			} catch (err) {
+				return sendPlain(response, 413, (err as Error).message);
+			}
 		}
-		headers.host = target.host;
-		if (body.length > 0 || !["GET", "HEAD"].includes(method)) headers["content-length"] = String(body.length);
+		const idempotent = method === "GET" || method === "HEAD" || method === "OPTIONS";
+		// Raw header pairs, hop-by-hop ones left out: no per-request object of lower-cased names.
+		const raw = request.rawHeaders;
+		const headers: string[] = [];
+		for (let i = 0; i < raw.length; i += 2) {
+			const name = raw[i] as string;
+			const lower = name.length <= 19 ? name.toLowerCase() : "";
+			if (HOP_BY_HOP.has(lower) || lower === "host" || lower === "content-length") continue;
+			headers.push(name, raw[i + 1] as string);
+		}
+		headers.push("host", target.host);
+		if ((body && body.length > 0) || (method !== "GET" && method !== "HEAD"))
+			headers.push("content-length", String(body?.length ?? 0));
 
 		const tried: string[] = [];
-		let last: {
-			statusCode: number;
-			headers?: Record<string, string | string[]>;
-			body?: Buffer | string;
-		} | null = null;
+		let held: IncomingMessage | null = null;
+		let last: { status: number; message: string } | null = null;
+		const drop = () => {
+			held?.resume();
+			held = null;
+		};
 		for (let attempt = 0; attempt < this.options.maxAttempts; attempt++) {
 			const lease = await this.#lease(target.hostname, route, tried);
 			if (!lease) break;
 			tried.push(lease.proxy.id);
+			drop();
 			const started = performance.now();
+			let res: IncomingMessage;
 			try {
-				const res = await this.#viaProxy(lease.proxy, method, target, headers, body);
-				const latencyMs = Math.round(performance.now() - started);
-				if (
-					res.statusCode === 407 ||
-					res.statusCode === 502 ||
-					(res.statusCode >= 590 && res.statusCode <= 599)
-				) {
-					const reason =
-						res.statusCode === 407 ? "upstream auth failed" : `upstream answered ${res.statusCode}`;
-					await this.#release(lease, { ok: false, error: reason });
-					this.#attempted("http", attempt, false, reason);
-					last = res.statusCode === 407 ? plain(STATUS.AUTH_FAILED, "upstream proxy auth failed") : res;
-					continue;
-				}
-				await this.#release(lease, { ok: true, status: res.statusCode, latencyMs });
-				const refused = this.options.banStatuses.includes(res.statusCode);
-				this.#attempted("http", attempt, true);
-				last = res;
-				if (refused && idempotent) continue;
-				return res;
+				res = await this.#viaProxy(lease.proxy, method, url, headers, body);
 			} catch (err) {
 				const reason = reasonOf(err);
 				await this.#release(lease, { ok: false, error: reason });
 				this.#attempted("http", attempt, false, reason);
-				last = plain(errorStatus(err), `upstream failed: ${reason}`);
+				last = { status: errorStatus(err), message: `upstream failed: ${reason}` };
 				if (!idempotent && (err as NodeJS.ErrnoException).code !== "ECONNREFUSED") break;
+				continue;
 			}
+			const status = res.statusCode ?? 502;
+			const latencyMs = Math.round(performance.now() - started);
+			if (status === 407 || status === 502 || (status >= 590 && status <= 599)) {
+				const reason = status === 407 ? "upstream auth failed" : `upstream answered ${status}`;
+				await this.#release(lease, { ok: false, error: reason });
+				this.#attempted("http", attempt, false, reason);
+				if (status === 407) {
+					res.resume();
+					last = { status: STATUS.AUTH_FAILED, message: "upstream proxy auth failed" };
+				} else {
+					held = res;
+					last = null;
+				}
+				continue;
+			}
+			this.#attempted("http", attempt, true);
+			if (this.#banStatuses.has(status) && idempotent) {
+				await this.#release(lease, { ok: true, status, latencyMs });
+				held = res;
+				last = null;
+				continue;
+			}
+			// Committed: stream the answer; the lease is given back once it has been carried.
+			this.#stream(res, response, () =>
+				this.#release(lease, { ok: true, status, latencyMs }).catch(() => undefined),
+			);
+			return;
 		}
 		this.#stats.failures++;
-		return last ?? plain(STATUS.GENERIC, `no upstream proxy available for ${target.hostname}`);
+		if (held) {
+			this.#stream(held, response, () => undefined);
+			return;
+		}
+		const final = last ?? {
+			status: STATUS.GENERIC,
+			message: `no upstream proxy available for ${target.hostname}`,
+		};
+		sendPlain(response, final.status, final.message);
+	}
+
+	/** Carries an upstream answer to the client as it arrives (hop-by-hop headers left out). */
+	#stream(res: IncomingMessage, response: ServerResponse, done: () => void): void {
+		const raw = res.rawHeaders;
+		const out: string[] = [];
+		for (let i = 0; i < raw.length; i += 2) {
+			const name = raw[i] as string;
+			if (!HOP_BY_HOP.has(name.length <= 19 ? name.toLowerCase() : "")) out.push(name, raw[i + 1] as string);
+		}
+		response.writeHead(res.statusCode ?? 502, out);
+		let finished = false;
+		const finish = () => {
+			if (finished) return;
+			finished = true;
+			done();
+		};
+		res.once("end", finish);
+		res.once("error", () => {
+			response.destroy();
+			finish();
+		});
+		res.once("aborted", () => response.destroy());
+		response.once("close", () => {
+			if (!res.complete) res.destroy();
+			finish();
+		});
+		res.pipe(response);
 	}
 
 	#viaProxy(
 		proxy: ProxyEndpoint,
 		method: string,
-		target: URL,
-		headers: Record<string, string | string[]>,
-		body: Buffer,
-	): Promise<{ statusCode: number; headers: Record<string, string | string[]>; body: Buffer }> {
+		path: string,
+		headers: string[],
+		body: Buffer | null,
+	): Promise<IncomingMessage> {
 		const auth = proxyAuthorization(proxy);
-		const send = proxy.protocol === "https" ? httpsRequest : httpRequest;
+		const https = proxy.protocol === "https";
 		return new Promise((resolve, reject) => {
-			const req = send({
+			const req = (https ? httpsRequest : httpRequest)({
 				host: proxy.host,
 				port: proxy.port,
 				method,
-				path: target.href,
-				headers: auth ? { ...headers, "proxy-authorization": auth } : headers,
-				agent: proxy.protocol === "https" ? this.#httpsAgent : this.#httpAgent,
+				path,
+				headers: auth ? [...headers, "proxy-authorization", auth] : headers,
+				agent: https ? this.#httpsAgent : this.#httpAgent,
 				timeout: this.options.responseTimeoutMs,
 			});
 			req.once("timeout", () => req.destroy(new AttemptError(STATUS.TIMEOUT, "upstream timed out")));
 			req.once("error", reject);
-			req.once("response", (res) => {
-				const chunks: Buffer[] = [];
-				let size = 0;
-				res.on("data", (c: Buffer) => {
-					size += c.length;
-					if (size > this.options.maxResponseBytes) {
-						res.destroy(new AttemptError(STATUS.GENERIC, "answer larger than the gateway buffer"));
-						return;
-					}
-					chunks.push(c);
-				});
-				res.once("error", reject);
-				res.once("aborted", () => reject(new AttemptError(STATUS.RESET, "upstream cut the answer")));
-				res.once("end", () => {
-					const out: Record<string, string | string[]> = {};
-					for (const [k, v] of Object.entries(res.headers as IncomingHttpHeaders)) {
-						if (v !== undefined && !HOP_BY_HOP.has(k) && k !== "content-length") out[k] = v;
-					}
-					const buf = Buffer.concat(chunks);
-					out["content-length"] = String(buf.length);
-					resolve({ statusCode: res.statusCode ?? 502, headers: out, body: buf });
-				});
+			req.once("response", (res: IncomingMessage) => {
+				// Past the head the answer is the client's: a late socket timeout must not cut a slow body.
+				req.setTimeout(0);
+				resolve(res);
 			});
-			req.end(body.length > 0 ? body : undefined);
+			req.end(body && body.length > 0 ? body : undefined);
 		});
 	}
 
 	// ---------- CONNECT tunnels ----------
 
-	async #tunnel(client: Socket): Promise<void> {
-		const target = this.#targets.get(client);
-		if (!target) {
-			client.destroy();
-			return;
-		}
+	async #tunnel(client: Socket, target: TunnelTarget): Promise<void> {
 		const kept: Buffer[] = [];
 		let keptBytes = 0;
 		let replayable = true;
@@ -580,8 +629,28 @@ function httpStatusOf(buf: Buffer): number | null {
 	return m ? Number(m[1]) : null;
 }
 
-function plain(statusCode: number, message: string) {
-	return { statusCode, headers: { "content-type": "text/plain; charset=utf-8" }, body: message };
+function sendPlain(response: ServerResponse, statusCode: number, message: string): void {
+	response.writeHead(statusCode, {
+		"content-type": "text/plain; charset=utf-8",
+		"content-length": Buffer.byteLength(message),
+	});
+	response.end(message);
+}
+
+/** The username of a `Proxy-Authorization: Basic …` header (the route), or undefined. */
+export function usernameOf(header: string | undefined): string | undefined {
+	if (!header || !/^basic /i.test(header)) return undefined;
+	const decoded = Buffer.from(header.slice(6).trim(), "base64").toString("utf8");
+	const colon = decoded.indexOf(":");
+	return colon < 0 ? decoded : decoded.slice(0, colon);
+}
+
+/** `host:port` of a CONNECT request (IPv6 in brackets), or null. */
+function connectTarget(authority: string): { hostname: string; port: number } | null {
+	const m = /^(?:\[([^\]]+)\]|([^:/\s]+)):(\d{1,5})$/.exec(authority);
+	if (!m) return null;
+	const port = Number(m[3]);
+	return port > 0 && port < 65536 ? { hostname: (m[1] ?? m[2]) as string, port } : null;
 }
 
 function customStatus(status: number, message: string): string {
