@@ -41,6 +41,8 @@ interface Result {
 	p99: number;
 	rps: number;
 	errors: number;
+	/** CPU the loader itself spent per request (user + system). */
+	loaderCpuMs: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -85,14 +87,22 @@ async function load(hops: Hop[], url: string, requests: number, concurrency: num
 	latencies.length = 0;
 	errors = 0;
 	next = 0;
+	const cpu0 = process.cpuUsage();
 	const t0 = performance.now();
 	await Promise.all(Array.from({ length: concurrency }, worker));
 	const seconds = (performance.now() - t0) / 1000;
+	const cpu = process.cpuUsage(cpu0);
 	agent.destroy();
 	latencies.sort((a, b) => a - b);
 	const q = (p: number) =>
 		latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
-	return { p50: q(0.5), p99: q(0.99), rps: latencies.length / seconds, errors };
+	return {
+		p50: q(0.5),
+		p99: q(0.99),
+		rps: latencies.length / seconds,
+		errors,
+		loaderCpuMs: (cpu.user + cpu.system) / 1000 / requests,
+	};
 }
 
 // Child: the world (farm + site); prints its URLs, runs until stdin closes.
@@ -208,7 +218,7 @@ async function parent(): Promise<void> {
 		pidsOf.mubeng = [mubeng.child.pid!];
 	} else console.log(`mubeng skipped: ${MUBENG} not found (scripts/build-mubeng.sh copies or builds it)`);
 	const modes = Object.keys(hopsOf);
-	const runs: Record<string, (Result & { cpuMsPerReq: number })[]> = Object.fromEntries(
+	const runs: Record<string, (Result & { cpuMsPerReq: number; worldCpuMs: number })[]> = Object.fromEntries(
 		modes.map((m) => [m, []]),
 	);
 	try {
@@ -217,6 +227,7 @@ async function parent(): Promise<void> {
 			const order = modes.map((_, i) => modes[(i + round) % modes.length]!);
 			for (const mode of order) {
 				const cpu0 = pidsOf[mode]!.reduce((s, p) => s + cpuMs(p), 0);
+				const world0 = cpuMs(w.proc.pid!);
 				const { ready } = await child([
 					"--role=load",
 					JSON.stringify(hopsOf[mode]),
@@ -225,8 +236,10 @@ async function parent(): Promise<void> {
 					String(concurrency),
 				]);
 				const cpu1 = pidsOf[mode]!.reduce((s, p) => s + cpuMs(p), 0);
+				const world1 = cpuMs(w.proc.pid!);
 				const r = ready as Result;
-				runs[mode]!.push({ ...r, cpuMsPerReq: (cpu1 - cpu0) / (requests + concurrency * 4) });
+				const sent = requests + concurrency * 4;
+				runs[mode]!.push({ ...r, cpuMsPerReq: (cpu1 - cpu0) / sent, worldCpuMs: (world1 - world0) / sent });
 				console.log(
 					`round ${round + 1} ${mode.padEnd(7)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`,
 				);
@@ -250,6 +263,8 @@ async function parent(): Promise<void> {
 					rps: median(rs.map((r) => r.rps)),
 					errors: rs.reduce((s, r) => s + r.errors, 0),
 					cpu: median(rs.map((r) => r.cpuMsPerReq)),
+					world: median(rs.map((r) => r.worldCpuMs)),
+					loader: median(rs.map((r) => r.loaderCpuMs)),
 				},
 			];
 		}),
@@ -265,7 +280,9 @@ async function parent(): Promise<void> {
 			"p99 ms": med[m]!.p99.toFixed(2),
 			"req/s": med[m]!.rps.toFixed(0),
 			errors: med[m]!.errors,
-			"proxy CPU ms/req": m === "direct" ? "-" : med[m]!.cpu.toFixed(3),
+			"CPU ms/req: proxy": m === "direct" ? "-" : med[m]!.cpu.toFixed(3),
+			"farm+site": med[m]!.world.toFixed(3),
+			loader: med[m]!.loader.toFixed(3),
 			"throughput x direct": (med[m]!.rps / base.rps).toFixed(2),
 			"p50 x direct": (med[m]!.p50 / base.p50).toFixed(2),
 		})),
