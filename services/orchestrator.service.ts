@@ -4,14 +4,12 @@
  * expiry in SharedState), the others answer actions and take over when the leader dies. The logic
  * lives in src/jobs/; this file wires it to the broker.
  */
-import moleculer, { type Context, type ServiceBroker, type ServiceSchema } from "moleculer";
+import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import { regionOf } from "../src/cluster/region-strategy.ts";
 import type { Config } from "../src/config/index.ts";
-import { JobNotFoundError, Orchestrator } from "../src/jobs/orchestrator.ts";
-import { JOB_ID_SHAPE, PlanError } from "../src/jobs/plan.ts";
+import { Orchestrator } from "../src/jobs/orchestrator.ts";
+import { JOB_ID_SHAPE } from "../src/jobs/plan.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
-
-const { MoleculerClientError, ValidationError } = moleculer.Errors;
 
 interface RegistryService {
 	name: string;
@@ -75,19 +73,6 @@ function budgetRate(config: Config, source: string): number | null {
 	return null;
 }
 
-/** A missing job is a 404; a PlanError a 422 that names every problem; anything else passes through. */
-async function answer<T>(work: () => Promise<T>): Promise<T> {
-	try {
-		return await work();
-	} catch (err) {
-		if (err instanceof JobNotFoundError)
-			throw new MoleculerClientError(err.message, 404, "NOT_FOUND", { id: err.jobId });
-		if (err instanceof PlanError)
-			throw new ValidationError(err.message, "INVALID_JOB", { problems: err.problems });
-		throw err;
-	}
-}
-
 const orchestratorService: ServiceFactory = ({ config, state }) => {
 	const jobs = config.jobs;
 	let engine: Orchestrator;
@@ -116,7 +101,7 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 						origin?: string;
 					}>,
 				) {
-					return answer(() => engine.collect(ctx.params));
+					return engine.collect(ctx.params);
 				},
 			},
 			status: {
@@ -125,7 +110,7 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 					tasks: { type: "boolean", optional: true, convert: true },
 				},
 				handler(ctx: Context<{ id: string; tasks?: boolean }>) {
-					return answer(() => engine.status(ctx.params.id, ctx.params.tasks === true));
+					return engine.status(ctx.params.id, ctx.params.tasks === true);
 				},
 			},
 			list: {
@@ -137,13 +122,13 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 			cancel: {
 				params: { id: { type: "string", pattern: JOB_ID_SHAPE } },
 				handler(ctx: Context<{ id: string }>) {
-					return answer(() => engine.cancel(ctx.params.id));
+					return engine.cancel(ctx.params.id);
 				},
 			},
 			retry: {
 				params: { id: { type: "string", pattern: JOB_ID_SHAPE } },
 				handler(ctx: Context<{ id: string }>) {
-					return answer(() => engine.retry(ctx.params.id));
+					return engine.retry(ctx.params.id);
 				},
 			},
 			sources: {

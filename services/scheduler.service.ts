@@ -2,25 +2,11 @@
  * Scheduler: the configured schedules (SCHEDULES), each tick fired once per cluster however many
  * nodes run this service. Logic in src/scheduler/; this file wires it to the broker.
  */
-import moleculer, { type Context, type ServiceBroker, type ServiceSchema } from "moleculer";
+import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import type { ServiceFactory } from "../src/node/context.ts";
 import { Scheduler } from "../src/scheduler/scheduler.ts";
 
-const { MoleculerClientError } = moleculer.Errors;
-
 const nameParam = { name: { type: "string", pattern: /^[A-Za-z0-9_-]{1,64}$/ } };
-
-/** An unknown schedule name is the caller's mistake: answer 404 with the known names. */
-async function answer<T>(work: () => Promise<T>): Promise<T> {
-	try {
-		return await work();
-	} catch (err) {
-		if (err instanceof Error && err.message.startsWith("no schedule")) {
-			throw new MoleculerClientError(err.message, 404, "SCHEDULE_NOT_FOUND");
-		}
-		throw err;
-	}
-}
 
 const schedulerService: ServiceFactory = ({ config, state }) => {
 	const jobs = config.jobs;
@@ -36,19 +22,19 @@ const schedulerService: ServiceFactory = ({ config, state }) => {
 			trigger: {
 				params: nameParam,
 				handler(ctx: Context<{ name: string }>) {
-					return answer(() => engine.trigger(ctx.params.name));
+					return engine.trigger(ctx.params.name);
 				},
 			},
 			pause: {
 				params: nameParam,
 				handler(ctx: Context<{ name: string }>) {
-					return answer(() => engine.pause(ctx.params.name));
+					return engine.pause(ctx.params.name);
 				},
 			},
 			resume: {
 				params: nameParam,
 				handler(ctx: Context<{ name: string }>) {
-					return answer(() => engine.resume(ctx.params.name));
+					return engine.resume(ctx.params.name);
 				},
 			},
 		},

@@ -1,8 +1,10 @@
 /**
  * Errors sized for the bus. NATS refuses a message over 1 MB (MAX_PAYLOAD_EXCEEDED), and an error
  * that echoes its input (a validator's `actual`, a message quoting a parameter) can be as large as
- * that input. Two guards, installed by moleculer.config.ts on every node:
+ * that input. Guards installed by moleculer.config.ts on every node:
  *
+ * - `toBusError` (src/core/errors.ts) turns a taxonomy error into the bus error of its kind, so no
+ *   service translates errors itself;
  * - `boundError` cuts an error's message, stack and data to a few KB (strings, arrays, depth and the
  *   whole `data` are capped), so no answer echoes unbounded input; the middleware applies it to every
  *   error a local action throws, validation errors included.
@@ -12,6 +14,7 @@
  *   client throws synchronously, which Moleculer's response path does not catch: a process exit).
  */
 import type { Middleware, ServiceBroker } from "moleculer";
+import { toBusError } from "./errors.ts";
 
 export const ERROR_MESSAGE_MAX = 1000;
 const STRING_MAX = 200;
@@ -122,8 +125,11 @@ export function refusedResponse(packet: PacketLike, reason: unknown, nodeID: str
 export function busSafeErrorsMiddleware(): Middleware {
 	return ((broker: ServiceBroker) => ({
 		name: "BusSafeErrors",
-		localAction(next: (ctx: unknown) => Promise<unknown>) {
-			return (ctx: unknown) => next(ctx).catch((err: unknown) => Promise.reject(boundError(err)));
+		// Every action answers taxonomy errors (src/core/errors.ts) as their bus errors, cut to size.
+		localAction(next: (ctx: unknown) => Promise<unknown>, action: { service?: { name?: string } }) {
+			const service = action?.service?.name;
+			return (ctx: unknown) =>
+				next(ctx).catch((err: unknown) => Promise.reject(boundError(toBusError(err, service))));
 		},
 		transitPublish(next: (packet: PacketLike) => Promise<unknown>) {
 			const publish = (packet: PacketLike): Promise<unknown> => {

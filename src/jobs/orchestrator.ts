@@ -13,6 +13,7 @@
  * The engine knows the broker only through `OrchestratorDeps`, so it stays testable and thin.
  */
 import { randomUUID } from "node:crypto";
+import { errorKindOf, NotFoundError, PERMANENT_KINDS } from "../core/errors.ts";
 import type { Lease, SharedState } from "../shared-state/index.ts";
 import { JobLedger, LEADER_LEASE_KEY, taskLeaseKey } from "./ledger.ts";
 import { type CollectRequest, newJobId, PlanError, pageTasks, planJob, validateRequest } from "./plan.ts";
@@ -42,11 +43,10 @@ import {
 } from "./types.ts";
 
 /** No such job (never created, or expired after the retention): a 404, not bad input. */
-export class JobNotFoundError extends Error {
+export class JobNotFoundError extends NotFoundError {
 	readonly jobId: string;
 	constructor(jobId: string) {
-		super(`no job '${jobId}'`);
-		this.name = "JobNotFoundError";
+		super(`no job '${jobId}'`, { type: "NOT_FOUND", data: { id: jobId } });
 		this.jobId = jobId;
 	}
 }
@@ -708,34 +708,28 @@ export class Orchestrator {
 	}
 }
 
-/** Error types a worker answers when what it depends on (the store) is unreachable. */
-export const DEPENDENCY_DOWN_TYPES = ["STORE_UNAVAILABLE"];
-
 function errorMessage(err: unknown): string {
 	if (err instanceof Error) return `${err.name}: ${err.message}`;
 	return String(err);
 }
 
 /**
- * Node gone (rejected, not available, left the cluster): re-dispatch soon. The worker's store
- * unreachable: wait with backoff, as long as it takes. Bad input or a refusal (4xx other than
- * 408/429): dead letter at once. Anything else: retry with backoff.
+ * A failed attempt by the kind of its error (src/core/errors.ts, `errorKindOf`). Node gone
+ * (rejected, not available, left the cluster) or a retryable answer: re-dispatch soon. A dependency
+ * of the worker down (the store): wait with backoff, as long as it takes, without using up attempts.
+ * A permanent kind (a refusal, bad input, not found, not configured): dead letter at once. Anything
+ * else: retry with backoff. A timeout is never re-dispatched at once (it would only time out again).
  */
 export function classify(err: unknown, node: string | null): FailureInfo {
-	const e = (err ?? {}) as { name?: string; code?: number; retryable?: boolean; type?: string };
-	// A dependency of the worker is down (the store): wait for it, without using up attempts.
-	if (DEPENDENCY_DOWN_TYPES.includes(e.type ?? "")) {
+	const kind = errorKindOf(err);
+	if (kind === "dependency") {
 		return { message: errorMessage(err), retryable: false, permanent: false, dependency: true, node };
 	}
-	const nodeGone = ["RequestRejectedError", "ServiceNotAvailableError", "ServiceNotFoundError"].includes(
-		e.name ?? "",
-	);
-	const code = typeof e.code === "number" ? e.code : 500;
-	const permanent = code >= 400 && code < 500 && code !== 408 && code !== 429 && !nodeGone;
+	const e = (err ?? {}) as { name?: string; retryable?: boolean };
 	return {
 		message: errorMessage(err),
-		retryable: nodeGone || (e.retryable === true && e.name !== "RequestTimeoutError"),
-		permanent,
+		retryable: (kind === "transient" || e.retryable === true) && e.name !== "RequestTimeoutError",
+		permanent: kind !== null && PERMANENT_KINDS.has(kind),
 		node,
 	};
 }

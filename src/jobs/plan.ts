@@ -3,6 +3,7 @@
  * into tasks: page 1 of each source x ZIP (a paged source reports the ZIP's other pages, planned
  * while the job runs by `pageTasks`), plus one enrichment task per ZIP when asked.
  */
+import { InvalidInputError } from "../core/errors.ts";
 import type { Job, JobSpec, Task, TaskKind } from "./types.ts";
 
 export const ZIP_SHAPE = /^\d{5}$/;
@@ -18,11 +19,11 @@ export interface CollectRequest {
 	priority?: number;
 }
 
-export class PlanError extends Error {
+/** A request that cannot be planned: answered 422 INVALID_JOB naming every problem. */
+export class PlanError extends InvalidInputError {
 	readonly problems: string[];
 	constructor(problems: string[]) {
-		super(`Cannot plan the job: ${problems.join("; ")}`);
-		this.name = "PlanError";
+		super(`Cannot plan the job: ${problems.join("; ")}`, { type: "INVALID_JOB", data: { problems } });
 		this.problems = problems;
 	}
 }

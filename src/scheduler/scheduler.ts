@@ -10,8 +10,16 @@
  * sched:paused:<name>, sched:run:<name> (batch rotation counter), sched:history:<name>.
  */
 import type { Cron } from "croner";
+import { NotFoundError } from "../core/errors.ts";
 import { batchFor, cronOf, decide, latestTick, nextTick, type ScheduleConfig } from "../domain/schedule.ts";
 import type { SharedState } from "../shared-state/index.ts";
+
+/** An unknown schedule name is the caller's mistake: a 404 naming the known ones. */
+export class ScheduleNotFoundError extends NotFoundError {
+	constructor(name: string, known: string) {
+		super(`no schedule '${name}' (known: ${known})`, { type: "SCHEDULE_NOT_FOUND", data: { name } });
+	}
+}
 
 export interface SchedulerDeps {
 	state: SharedState;
@@ -77,7 +85,7 @@ export class Scheduler {
 		const s = this.#deps.schedules.find((x) => x.name === name);
 		if (!s) {
 			const known = this.#deps.schedules.map((x) => x.name).join(", ") || "none";
-			throw new Error(`no schedule '${name}' (known: ${known})`);
+			throw new ScheduleNotFoundError(name, known);
 		}
 		return s;
 	}
