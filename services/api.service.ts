@@ -27,6 +27,18 @@ function clientKey(req: IncomingMessage): string {
 	return `a:${req.socket?.remoteAddress ?? "unknown"}`;
 }
 
+/** The 404 of a read whose action found nothing (GET /api/properties/<unknown key>, ...). */
+function notFound(req: IncomingRequest): Error {
+	const path = (req.originalUrl ?? req.url ?? "").split("?")[0] ?? "";
+	return new ApiGateway.Errors.NotFoundError("NOT_FOUND", { path: path.slice(0, 200) });
+}
+
+/** The token of an Authorization header: the scheme is case-insensitive (RFC 9110 section 11.1). */
+export function bearerToken(header: string | undefined): string {
+	const m = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? "");
+	return m?.[1] ?? "";
+}
+
 /** A client's X-Request-ID is kept only when it is a plain short id; else the gateway makes one. */
 const REQUEST_ID_SHAPE = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -63,7 +75,9 @@ const apiService: ServiceFactory = ({ config, state }) => {
 		mappingPolicy: "restrict",
 		// JSON only, bounded in size (413) and depth (400) before it is parsed.
 		bodyParsers: { json: { limit: API_BODY_LIMIT, verify: verifyJsonDepth } },
-		onAfterCall(_ctx: Context, _route: unknown, _req: unknown, _res: unknown, data: unknown) {
+		onAfterCall(_ctx: Context, _route: unknown, req: IncomingRequest, _res: unknown, data: unknown) {
+			// A read of something that does not exist (the action answers null): 404, never an empty 200.
+			if ((data === null || data === undefined) && req.method === "GET") throw notFound(req);
 			return redact(data);
 		},
 	} as const;
@@ -253,8 +267,7 @@ const apiService: ServiceFactory = ({ config, state }) => {
 				(this as unknown as { sendError(...a: unknown[]): void }).sendError(req, res, err);
 			},
 			authorize(_ctx: Context, _route: unknown, req: IncomingRequest) {
-				const header = req.headers.authorization ?? "";
-				const token = header.startsWith("Bearer ") ? header.slice(7) : "";
+				const token = bearerToken(req.headers.authorization);
 				if (!tokens.has(token)) {
 					throw new ApiGateway.Errors.UnAuthorizedError(
 						token ? ApiGateway.Errors.ERR_INVALID_TOKEN : ApiGateway.Errors.ERR_NO_TOKEN,

@@ -22,6 +22,7 @@ import { enrichmentContentProps } from "../src/domain/enrichment-input.ts";
 import type { PropertyDoc, PropertyEnrichment } from "../src/domain/property.ts";
 import {
 	assessorParcelSchema,
+	LISTING_STATUSES,
 	type MergeInput,
 	mlsListingSchema,
 	PROPERTY_SOURCES,
@@ -58,6 +59,34 @@ const isoTime = {
 	pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/,
 } as const;
 const rawSource = { type: "string", pattern: /^[a-z][a-z0-9-]{0,39}$/ } as const;
+
+/**
+ * A ZIP parameter. `[0-9]`, not `\d`: fastest-validator prints a pattern's backslashes away in the
+ * error's `expected` (`/^d{5}$/`); the message says what is asked in words.
+ */
+const zipParam = {
+	type: "string",
+	pattern: /^[0-9]{5}$/,
+	messages: { stringPattern: "The '{field}' field must be 5 digits (a ZIP code such as 85031)." },
+} as const;
+
+/**
+ * A listing `status` filter: one of LISTING_STATUSES in any case (`active` finds `Active`), turned
+ * into the stored spelling; anything else is refused with the allowed values.
+ */
+const statusParam = {
+	type: "string",
+	max: 40,
+	optional: true,
+	messages: { listingStatus: "The '{field}' field must be one of: {expected} (any case)." },
+	custom(value: unknown, errors: { type: string; expected?: unknown; actual?: unknown }[]) {
+		if (value === undefined || value === null) return value;
+		const found = LISTING_STATUSES.find((s) => s.toLowerCase() === String(value).trim().toLowerCase());
+		if (found) return found;
+		errors.push({ type: "listingStatus", expected: LISTING_STATUSES.join(", "), actual: value });
+		return value;
+	},
+};
 
 /** One record of `properties.ingest`, judged on its own (a bad one is rejected, not the call). */
 const checkIngestEnvelope = validator.compile({
@@ -335,8 +364,8 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 		{
 			key: { type: "string", min: 1, max: 300, optional: true },
 			apn: { type: "string", min: 1, max: 40, optional: true },
-			zip: { type: "string", pattern: /^\d{5}$/, optional: true },
-			status: { type: "string", max: 40, optional: true },
+			zip: { ...zipParam, optional: true },
+			status: statusParam,
 			propertyType: { type: "string", max: 40, optional: true },
 			mlsId: { type: "string", max: 40, optional: true },
 		},
@@ -566,8 +595,8 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 			// merge on any node. `zip` or `zips` (the scheduler gives `zips`).
 			reconcile: {
 				params: {
-					zip: { type: "string", pattern: /^\d{5}$/, optional: true },
-					zips: { type: "array", optional: true, max: 1000, items: { type: "string", pattern: /^\d{5}$/ } },
+					zip: { ...zipParam, optional: true },
+					zips: { type: "array", optional: true, max: 1000, items: zipParam },
 					pageSize: { type: "number", integer: true, min: 1, max: 1000, optional: true, convert: true },
 				},
 				async handler(ctx: Context<{ zip?: string; zips?: string[]; pageSize?: number }>) {
@@ -631,11 +660,13 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 			find: {
 				cache: false,
 				params: {
-					zip: { type: "string", pattern: /^\d{5}$/, optional: true },
-					status: { type: "string", max: 40, optional: true },
+					zip: { ...zipParam, optional: true },
+					status: statusParam,
 					changedSince: { ...isoTime, optional: true },
-					// Keyset paging ("" = from the start): answers { rows, nextKey } instead of pages.
+					// Keyset paging ("" = from the start): answers { rows, nextKey } instead of pages;
+					// rows written meanwhile never shift a page, unlike `page`. `after` is its REST name.
 					afterKey: { type: "string", max: 300, optional: true },
+					after: { type: "string", max: 300, optional: true },
 					...pageParams,
 				},
 				async handler(
@@ -644,11 +675,13 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 						status?: string;
 						changedSince?: string;
 						afterKey?: string;
+						after?: string;
 						page: number;
 						pageSize: number;
 					}>,
 				) {
-					const { zip, status, changedSince, afterKey, page, pageSize } = ctx.params;
+					const { zip, status, changedSince, page, pageSize } = ctx.params;
+					const afterKey = ctx.params.afterKey ?? ctx.params.after;
 					const query: Query = {};
 					if (zip) query.zip = zip;
 					if (status) query.status = status;

@@ -25,7 +25,8 @@ export async function startRepl(broker: ServiceBroker, config: Config): Promise<
 		Promise.resolve()
 			.then(() => own.action(broker, { options: {}, rawCommand: line } as never, {} as never))
 			.catch(printReplError)
-			.finally(() => cb(null)); // one argument: the REPL prints no "undefined"
+			// One argument: the REPL then prints no "undefined" after the command's output.
+			.finally(() => (cb as (err: Error | null) => void)(null));
 	};
 	(server as { eval: Eval }).eval = evaluate;
 	server.on("SIGINT", () => {
