@@ -32,6 +32,7 @@ import { FaultInjector, type FaultKnobs } from "./faults.ts";
 import type { Listing, World } from "./generator.ts";
 import { HttpError, type SimContext, type SimServer, startSimServer } from "./http.ts";
 import { escapeHtml, mergeParams, readCookies } from "./http-kit.ts";
+import { createPhotoCatalog, type PhotoCatalog, type PhotoCatalogOptions } from "./photos.ts";
 import { hashString } from "./rng.ts";
 
 /** The site's hCaptcha sitekey (UUID-shaped like real ones). */
@@ -146,6 +147,8 @@ export type MlsSite = {
 	/** Forgets every client's requests, strikes, challenges and bans, and all sessions. */
 	resetDefences(): void;
 	defenceStats(): MlsDefenceStats;
+	/** The photo CDN served at /az/{id}-{size}.jpg, with its ground truth (photos.ts). */
+	photos: PhotoCatalog;
 	close(): Promise<void>;
 };
 
@@ -404,10 +407,12 @@ function safeReturn(path: string | undefined): string {
 export type StartMlsOptions = Partial<Omit<MlsConfig, "defences">> & {
 	world: World;
 	defences?: Partial<MlsDefences>;
+	photos?: Partial<PhotoCatalogOptions>;
 };
 
 export async function startMlsSite(options: StartMlsOptions): Promise<MlsSite> {
-	const { world, defences: defencePatch, ...rest } = options;
+	const { world, defences: defencePatch, photos: photoOptions, ...rest } = options;
+	const photos = createPhotoCatalog(world, photoOptions);
 	const base = defaultMlsConfig();
 	const config: MlsConfig = { ...base, ...rest, defences: { ...base.defences, ...defencePatch } };
 	validateKnobs(config);
@@ -665,6 +670,17 @@ export async function startMlsSite(options: StartMlsOptions): Promise<MlsSite> {
 			return;
 		}
 
+		const photo = /^\/az\/([A-Za-z0-9_]{1,64})-([tmlo])\.jpg$/.exec(path);
+		if (photo) {
+			// The photo CDN: the same per-IP defences as pages.
+			if (!defend(ctx, returnTo, true)) return;
+			const img = await photos.render(photo[1]!, photo[2] as "t" | "m" | "l" | "o");
+			if (!img) return html(ctx, 404, notFoundHtml());
+			ctx.res.writeHead(200, { "content-type": img.contentType, "content-length": img.body.length });
+			ctx.res.end(img.body);
+			return;
+		}
+
 		if (path === "/") {
 			const passed = defend(ctx, returnTo, true);
 			if (!passed) return;
@@ -693,7 +709,9 @@ export async function startMlsSite(options: StartMlsOptions): Promise<MlsSite> {
 					? "listing"
 					: url.pathname === "/verify-human"
 						? "verify"
-						: "other",
+						: url.pathname.startsWith("/az/")
+							? "photo"
+							: "other",
 		malform: "body",
 		handle,
 		control: {
@@ -758,6 +776,7 @@ export async function startMlsSite(options: StartMlsOptions): Promise<MlsSite> {
 		clientState,
 		resetDefences,
 		defenceStats: () => ({ ...dstats }),
+		photos,
 		close: () => server.stop(),
 	};
 }
