@@ -3,13 +3,12 @@
  * goes through one `HostPolicy` keyed by the host's name, and the shared state makes them behave as
  * one client.
  *
- * - Rate budget with a sliding-window guarantee. The shared state's fixed windows can let 2x the
- *   budget through across a window boundary, so requests are instead given evenly spaced time
- *   slots: slot i starts at i * spacing (epoch ms), each slot index is handed out once cluster-wide
- *   (an atomic counter per epoch), and a request is sent at its slot's start. A request that wakes
- *   later than `lateToleranceMs` after its slot gives the slot up and takes a new one, and the
- *   spacing is (window + tolerance) / points, so N+1 requests always span at least one full window:
- *   no window of `durationMs` ever sees more than `points` requests, whatever the window's phase.
+ * - Rate budget with a sliding-window guarantee, used to the last request (src/core/sliding-budget.ts):
+ *   requests take numbers from one shared counter, and request k leaves only a window after request
+ *   k - points has finished, so no window of `durationMs` ever sees more than `points` requests
+ *   arriving at the host, whatever the timers, the network or the machine's load do, and the budget
+ *   is lost only for each request's answer time (evenly spaced slots had to leave a worst-case slack
+ *   of 250 ms per window unused: 0.80 of a 1 s budget).
  * - A 429's Retry-After pauses the host for every node (shared "pause until" value; slots that fall
  *   inside the pause are given up).
  * - Transient failures are retried with exponential backoff and jitter.
@@ -23,6 +22,7 @@
  */
 import type { SharedState } from "../shared-state/index.ts";
 import { sleep } from "../utils/time.ts";
+import { type BudgetClaim, SlidingBudget } from "./sliding-budget.ts";
 
 export interface HostRateBudget {
 	/** Requests allowed in any window of `durationMs` (sliding). */
@@ -55,7 +55,10 @@ export interface HostPolicyOptions {
 	rate: HostRateBudget;
 	retry?: Partial<HostRetryOptions>;
 	breaker?: Partial<HostBreakerOptions>;
-	/** Slack for timer and network jitter; slots are spaced so it never breaks the budget. Default 25. */
+	/**
+	 * Added to the window: clock skew between nodes (timer and network jitter need no slack, see
+	 * sliding-budget.ts). Default 25.
+	 */
 	lateToleranceMs?: number;
 	/** How long a fatal stop holds cluster-wide unless cleared with `resume()`. Default 6 h. */
 	fatalHoldMs?: number;
@@ -149,6 +152,8 @@ interface Ticket {
 	/** This request is the half-open breaker's trial. */
 	trial: boolean;
 	waitedMs: number;
+	/** Its number in the host's budget; marked done when the answer is in. */
+	claim: BudgetClaim;
 }
 
 const DEFAULT_RETRY: HostRetryOptions = { maxAttempts: 5, baseMs: 500, maxMs: 30_000 };
@@ -164,19 +169,16 @@ export class HostPolicy {
 	readonly rate: HostRateBudget;
 	readonly retry: HostRetryOptions;
 	readonly breaker: HostBreakerOptions;
-	/** Time between two slots: (window + tolerance) / points. */
+	/** Average time between two requests at the full budget: (window + margin) / points. */
 	readonly spacingMs: number;
 	readonly #state: SharedState;
 	readonly #toleranceMs: number;
+	readonly #budget: SlidingBudget;
 	readonly #fatalHoldMs: number;
 	readonly #maxWaitMs: number;
 	readonly #nodeId: string;
 	readonly #onEvent: (e: HostPolicyEvent) => void;
-	readonly #slotsPerEpoch: number;
-	readonly #epochMs: number;
 	#lastBreakerState: BreakerState = "closed";
-	/** Round trip to the shared state (EWMA, ms): a region far from Redis claims slots this far ahead. */
-	#rttMs = 0;
 
 	constructor(state: SharedState, opts: HostPolicyOptions) {
 		if (!/^[A-Za-z0-9._-]{1,64}$/.test(opts.host)) throw new RangeError(`invalid host name '${opts.host}'`);
@@ -197,9 +199,11 @@ export class HostPolicy {
 		this.#state = state;
 		this.#toleranceMs = Math.max(1, opts.lateToleranceMs ?? 25);
 		this.spacingMs = (durationMs + this.#toleranceMs) / points;
-		// Slot counters are per epoch so an idle host never leaves a stale counter far behind the clock.
-		this.#slotsPerEpoch = Math.max(points, 16);
-		this.#epochMs = this.#slotsPerEpoch * this.spacingMs;
+		this.#budget = new SlidingBudget(state, (part) => this.#key(`budget:${part}`), {
+			points,
+			windowMs: durationMs,
+			marginMs: this.#toleranceMs,
+		});
 		this.#fatalHoldMs = opts.fatalHoldMs ?? 6 * 3_600_000;
 		this.#maxWaitMs = opts.maxWaitMs ?? 600_000;
 		this.#nodeId = opts.nodeId ?? `pid-${process.pid}`;
@@ -224,11 +228,14 @@ export class HostPolicy {
 		while (attempts < this.retry.maxAttempts && rateLimited < this.retry.maxAttempts * 4) {
 			const ticket = await this.#acquire(label, signal);
 			let result: Attempt<T>;
+			this.#budget.sent(ticket.claim);
 			try {
 				result = await attempt();
 			} catch (err) {
+				await this.#budget.done(ticket.claim);
 				result = { kind: "transient", reason: `request error: ${(err as Error).message}` };
 			}
+			await this.#budget.done(ticket.claim);
 			this.#onEvent({
 				type: "request",
 				host: this.host,
@@ -344,18 +351,23 @@ export class HostPolicy {
 				await sleep(Math.min(gate.waitMs, Math.max(1, deadline - Date.now())), signal);
 				continue;
 			}
-			const slotAt = await this.#claimSlot();
-			const delay = slotAt - Date.now();
-			if (delay > 0) await sleep(delay, signal);
-			// A pause or a stop set by another node while this request waited for its slot wins.
-			const late = await this.#gate(gate.trial);
-			if (late.waitMs > 0 || Date.now() - slotAt > this.#toleranceMs) {
+			const claim = await this.#budget.claim(signal);
+			// A pause or a stop set by another node while this request waited for its turn wins.
+			let late: { waitMs: number };
+			try {
+				late = await this.#gate(gate.trial);
+			} catch (err) {
+				await this.#budget.unused(claim);
+				throw err;
+			}
+			if (late.waitMs > 0) {
+				await this.#budget.unused(claim);
 				if (gate.trial) await this.#state.del(this.#key("breaker-trial"));
 				continue;
 			}
 			const waitedMs = Date.now() - started;
 			this.#onEvent({ type: "wait", host: this.host, ms: waitedMs });
-			return { trial: gate.trial, waitedMs };
+			return { trial: gate.trial, waitedMs, claim };
 		}
 	}
 
@@ -389,28 +401,6 @@ export class HostPolicy {
 		return won
 			? { waitMs: 0, trial: true }
 			: { waitMs: Math.min(1000, this.breaker.openMs / 4), trial: false };
-	}
-
-	/** Claim the next free slot cluster-wide; returns its start time (epoch ms). */
-	async #claimSlot(): Promise<number> {
-		for (;;) {
-			const now = Date.now();
-			const epoch = Math.floor(now / this.#epochMs);
-			const epochStart = epoch * this.#epochMs;
-			const key = this.#key(`slots:${epoch}`);
-			// Two round trips (this claim, the gate after it) pass before the request leaves: claim a
-			// slot at least that far ahead, or a node in a region far from Redis (issue 15) would find
-			// its slot past the tolerance and give it up.
-			const lead = Math.min(2 * this.#rttMs, this.#epochMs / 4);
-			const earliest = Math.ceil((now + lead - epochStart) / this.spacingMs);
-			// A counter lagging the clock (the host was idle) is raised to now's slot in the same atomic
-			// step, so concurrent callers after an idle spell get consecutive slots, none in the past.
-			const offset = (await this.#state.incrAtLeast(key, earliest, 2 * this.#epochMs + 10_000)) - 1;
-			this.#rttMs = 0.8 * this.#rttMs + 0.2 * Math.min(Date.now() - now, 1000);
-			if (offset < this.#slotsPerEpoch) return epochStart + offset * this.spacingMs;
-			// This epoch is fully booked: wait for the next one rather than spin on its counter.
-			await sleep(Math.max(1, epochStart + this.#epochMs - Date.now()));
-		}
 	}
 
 	async #recordOutcome(ok: boolean, trial: boolean, reason: string): Promise<void> {
