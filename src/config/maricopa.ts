@@ -107,9 +107,9 @@ export const maricopaSettings = {
 	},
 	MARICOPA_RATE_SLACK_MS: {
 		rule: intRule(1, 60_000),
-		default: "250",
+		default: "10",
 		description:
-			"Jitter allowance (timers, network, clock skew between nodes) of the budgets: requests are spaced (window + slack) / budget apart, so the budget holds in every sliding window even when a request leaves up to this late.",
+			"Clock-skew allowance between nodes of the budgets: a request leaves window + slack after the request a budget before it got its answer, so the budget holds in every sliding window on the host's clock (timers, network and load need no slack).",
 	},
 	MARICOPA_GIS_FIELDS: {
 		rule: gisFieldsRule,
