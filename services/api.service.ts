@@ -8,6 +8,7 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import ApiGateway, { type ApiSettingsSchema, type IncomingRequest } from "moleculer-web";
 import type { DataQuality } from "../src/analytics/data-quality.ts";
@@ -78,6 +79,8 @@ const apiService: ServiceFactory = ({ config, state }) => {
 		onAfterCall(_ctx: Context, _route: unknown, req: IncomingRequest, _res: unknown, data: unknown) {
 			// A read of something that does not exist (the action answers null): 404, never an empty 200.
 			if ((data === null || data === undefined) && req.method === "GET") throw notFound(req);
+			// A stream (a photo's bytes) is passed through as it is: there is no JSON to redact.
+			if (data instanceof Readable) return data;
 			return redact(data);
 		},
 	} as const;

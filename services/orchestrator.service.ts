@@ -86,6 +86,7 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 					county: { type: "boolean", optional: true, convert: true },
 					sources: { type: "array", items: { type: "string", pattern: /^[a-z][a-z0-9-]*$/ }, optional: true },
 					enrich: { type: "boolean", optional: true },
+					photos: { type: "boolean", optional: true },
 					priority: { type: "number", integer: true, min: -100, max: 100, optional: true },
 					jobId: { type: "string", pattern: JOB_ID_SHAPE, optional: true },
 					origin: { type: "string", max: 100, optional: true },
@@ -96,6 +97,7 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 						county?: boolean;
 						sources?: string[];
 						enrich?: boolean;
+						photos?: boolean;
 						priority?: number;
 						jobId?: string;
 						origin?: string;

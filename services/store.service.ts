@@ -31,6 +31,7 @@ import type { NodeContext, ServiceFactory } from "../src/node/context.ts";
 import { createStoreAdapter } from "../src/store/adapters.ts";
 import type { Query, Tally } from "../src/store/collection.ts";
 import { LockTimeoutError, MongoKeyLocks } from "../src/store/key-lock.ts";
+import { photoIndexService } from "../src/store/photo-index.ts";
 import {
 	MergeConflictError,
 	PropertyStore,
@@ -741,7 +742,8 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 		},
 	};
 
-	return [raw, properties] as unknown as ServiceSchema[];
+	// photo-index: listing photos and their stored images (issue 18, src/store/photo-index.ts).
+	return [raw, properties, photoIndexService(config, storeErrorHooks)] as unknown as ServiceSchema[];
 };
 
 export default storeService;

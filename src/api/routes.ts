@@ -12,6 +12,9 @@ export const API_ALIASES: Readonly<Record<string, string>> = {
 	"GET properties": "properties.find",
 	"GET properties/stats": "properties.stats",
 	"GET properties/:key/history": "properties.history",
+	// Listing photos (photos service): the ordered list, and one photo's bytes streamed.
+	"GET properties/:key/photos": "photos.list",
+	"GET properties/:key/photos/:photoId": "photos.object",
 	"GET properties/:key": "properties.get",
 	"GET parcels/:apn": "properties.byApn",
 
@@ -33,6 +36,7 @@ export const API_ALIASES: Readonly<Record<string, string>> = {
 	"GET hosts/maricopa": "maricopa.status",
 	"GET hosts/mls": "mls.status",
 	"GET hosts/llm": "llm.status",
+	"GET hosts/photos": "photos.status",
 	// Clear a fatal stop (a revoked token or key) once it is fixed.
 	"POST hosts/maricopa/resume": "maricopa.resume",
 	"POST hosts/mls/resume": "mls.resume",

@@ -11,6 +11,7 @@ import { type JobsConfig, jobsSettings, toJobsConfig } from "./jobs.ts";
 import { type LlmConfig, llmSettings, toLlmConfig } from "./llm.ts";
 import { type MaricopaConfig, maricopaSettings, toMaricopaConfig } from "./maricopa.ts";
 import { type MlsConfig, mlsSettings, toMlsConfig } from "./mls.ts";
+import { type PhotosConfig, photosSettings, toPhotosConfig } from "./photos.ts";
 import { type ProxyConfig, proxySettings, toProxyConfig } from "./proxy.ts";
 import { type StoreConfig, storeSettings, toStoreConfig } from "./store.ts";
 
@@ -21,6 +22,7 @@ export type { JobsConfig } from "./jobs.ts";
 export type { LlmConfig } from "./llm.ts";
 export type { MaricopaConfig } from "./maricopa.ts";
 export type { MlsConfig } from "./mls.ts";
+export type { PhotosConfig } from "./photos.ts";
 export type { ProxyConfig } from "./proxy.ts";
 export type { StoreConfig } from "./store.ts";
 
@@ -33,6 +35,7 @@ export const SETTING_GROUPS: Record<string, SettingGroup> = {
 	proxy: proxySettings,
 	store: storeSettings,
 	llm: llmSettings,
+	photos: photosSettings,
 };
 
 export interface Config {
@@ -44,6 +47,7 @@ export interface Config {
 	proxy: ProxyConfig;
 	store: StoreConfig;
 	llm: LlmConfig;
+	photos: PhotosConfig;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -57,6 +61,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		proxy: toProxyConfig(values),
 		store: toStoreConfig(values),
 		llm: toLlmConfig(values),
+		photos: toPhotosConfig(values),
 	};
 }
 

@@ -12,6 +12,7 @@ export const SERVICE_NAMES = [
 	"browser-pool",
 	"mls",
 	"llm",
+	"photos",
 ] as const;
 
 export type ServiceName = (typeof SERVICE_NAMES)[number];

@@ -16,8 +16,13 @@ export interface CollectRequest {
 	county?: boolean;
 	sources?: string[];
 	enrich?: boolean;
+	/** Also collect the listings' photos: the `photos` source, run after each ZIP's other sources. */
+	photos?: boolean;
 	priority?: number;
 }
+
+/** The photos source (issue 18): never a default source (heavy), asked for by name or `photos: true`. */
+export const PHOTOS_SOURCE = "photos";
 
 /** A request that cannot be planned: answered 422 INVALID_JOB naming every problem. */
 export class PlanError extends InvalidInputError {
@@ -59,7 +64,14 @@ export function validateRequest(
 	const enrichOnly = enrich && Array.isArray(req.sources) && req.sources.length === 0;
 	const sources = enrichOnly
 		? []
-		: [...new Set(req.sources && req.sources.length > 0 ? req.sources : defaultSources)];
+		: [
+				...new Set(
+					req.sources && req.sources.length > 0
+						? req.sources
+						: defaultSources.filter((s) => s !== PHOTOS_SOURCE),
+				),
+			];
+	if (req.photos === true && !sources.includes(PHOTOS_SOURCE)) sources.push(PHOTOS_SOURCE);
 	if (sources.length === 0 && !enrichOnly) problems.push("no sources given and no source service is running");
 	const unknown = sources.filter((s) => !available.includes(s));
 	if (unknown.length > 0) {

@@ -135,8 +135,16 @@ export function jobOutcome(job: Job, tasks: Task[]): JobStatus {
 	return dead === 0 && !recordFailures ? "completed" : "completed_with_errors";
 }
 
-/** Enrichment tasks wait until every collect task of the job has settled. */
+/**
+ * Enrichment tasks wait until every collect task of the job has settled; photos tasks until the
+ * other sources' tasks of their ZIP have (the photos are those of the listings just collected).
+ */
 export function phaseOpen(task: Task, tasks: Task[]): boolean {
+	if (task.kind === "collect" && task.source === "photos") {
+		return tasks.every(
+			(t) => t.kind !== "collect" || t.source === "photos" || t.zip !== task.zip || isSettled(t),
+		);
+	}
 	if (task.kind !== "enrich") return true;
 	return tasks.every((t) => t.kind !== "collect" || isSettled(t));
 }

@@ -6,6 +6,7 @@ import type { Config } from "../config/index.ts";
 import { jobReplCommands } from "../jobs/repl.ts";
 import { llmReplCommands } from "../llm/repl.ts";
 import { mlsReplCommands } from "../mls/repl.ts";
+import { photosReplCommands } from "../photos/repl.ts";
 import { storeReplCommands } from "../store/repl.ts";
 import type { ReplCommand } from "../types/repl.ts";
 import { redact } from "../utils/redact.ts";
@@ -121,5 +122,6 @@ function allReplCommands(config: Config): ReplCommand[] {
 		...storeReplCommands(),
 		...mlsReplCommands(),
 		...llmReplCommands(),
+		...photosReplCommands(),
 	];
 }

@@ -48,7 +48,7 @@ export function portOpen(port: number): Promise<boolean> {
 	});
 }
 
-interface ProcessOptions {
+export interface ProcessOptions {
 	/** Name in messages and of the temp dir. */
 	name: string;
 	/** Executable path. */
@@ -65,7 +65,7 @@ interface ProcessOptions {
 	user?: { uid: number; gid: number };
 }
 
-async function startProcess(opts: ProcessOptions): Promise<RunningServer> {
+export async function startProcess(opts: ProcessOptions): Promise<RunningServer> {
 	const port = await freePort();
 	const dir = mkdtempSync(join(tmpdir(), `saguaro-${opts.name}-`));
 	if (opts.user) chownSync(dir, opts.user.uid, opts.user.gid);
