@@ -29,6 +29,11 @@ export const proxySettings = {
 		default: "600",
 		description: "How often the provider list is re-read; 0 = only at start.",
 	},
+	PROXY_COUNTRIES: {
+		rule: { type: "string", pattern: /^[A-Za-z]{2}(\s*,\s*[A-Za-z]{2})*$/ },
+		description:
+			"Country codes (ISO 3166 alpha-2, e.g. US,CA) this node's pool keeps, for sources that tag their proxies (the provider list's country_code); untagged proxies are kept. Unset = every country. With REGION, run-time additions and sticky sessions are kept per region too.",
+	},
 	PROXY_ROTATION: {
 		rule: { type: "enum", values: [...ROTATION_STRATEGIES] },
 		default: "weighted",
@@ -161,6 +166,10 @@ export interface ProxyConfig {
 	banCooldownS: number;
 	sessionTtlS: number;
 	leaseTtlS: number;
+	/** REGION of this node: run-time additions and sticky sessions are the region's own. */
+	region: string | null;
+	/** Country codes (upper case) the pool keeps; empty = all. */
+	countries: string[];
 	maxConcurrency: number;
 	gatewayPort: number;
 	gatewayHost: string;
@@ -194,6 +203,11 @@ export function toProxyConfig(v: Record<string, unknown>): ProxyConfig {
 		banCooldownS: v.PROXY_BAN_COOLDOWN_S as number,
 		sessionTtlS: v.PROXY_SESSION_TTL_S as number,
 		leaseTtlS: v.PROXY_LEASE_TTL_S as number,
+		region: (v.REGION as string | undefined) ?? null,
+		countries: ((v.PROXY_COUNTRIES as string | undefined) ?? "")
+			.split(",")
+			.map((c) => c.trim().toUpperCase())
+			.filter(Boolean),
 		maxConcurrency: v.PROXY_MAX_CONCURRENCY as number,
 		gatewayPort: v.PROXY_GATEWAY_PORT as number,
 		gatewayHost: v.PROXY_GATEWAY_HOST as string,

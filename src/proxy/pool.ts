@@ -51,6 +51,13 @@ export interface PoolOptions {
 	 * (fine while the state is this process's memory); null = such additions are refused.
 	 */
 	secretBox?: SecretBox | null;
+	/**
+	 * The node's REGION (issue 15): run-time additions, removals and sticky sessions are kept per
+	 * region, so a region's pool is its own; health and bans stay shared (a proxy is one proxy).
+	 */
+	region?: string | null;
+	/** Country codes (upper case) the pool keeps among proxies tagged with one; empty = all. */
+	countries?: string[];
 }
 
 export const defaultPoolOptions: PoolOptions = {
@@ -146,6 +153,8 @@ export class ProxyPool {
 	readonly #now: () => number;
 	readonly #random: () => number;
 	readonly #box: SecretBox | null;
+	/** Key prefix of what is the region's own: run-time additions, removals, sticky sessions. */
+	readonly #scope: string;
 	/** Run-time additions the last sync could not open (sealed under another key) or parse. */
 	unreadableRuntime = 0;
 
@@ -155,6 +164,7 @@ export class ProxyPool {
 		this.#now = this.options.now ?? Date.now;
 		this.#random = this.options.random ?? Math.random;
 		this.#box = options.secretBox === undefined ? SecretBox.ephemeral() : options.secretBox;
+		this.#scope = this.options.region ? `${P}${this.options.region}:` : P;
 	}
 
 	/** Replace the proxies of one source (a reload of the file, a refresh of the provider list). */
@@ -162,11 +172,14 @@ export class ProxyPool {
 		this.#sources.set(name, proxies);
 	}
 
-	/** Every proxy this node may use, deduplicated by id, minus the removed ones. */
+	/** Every proxy this node may use, deduplicated by id, minus the removed ones and other countries'. */
 	proxies(): ProxyEndpoint[] {
 		const byId = new Map<string, ProxyEndpoint>();
+		const countries = this.options.countries ?? [];
+		const inScope = (p: ProxyEndpoint) =>
+			countries.length === 0 || !p.countryCode || countries.includes(p.countryCode.toUpperCase());
 		for (const list of [...this.#sources.values(), this.#runtime]) {
-			for (const p of list) if (!byId.has(p.id)) byId.set(p.id, p);
+			for (const p of list) if (!byId.has(p.id) && inScope(p)) byId.set(p.id, p);
 		}
 		for (const id of this.#removed) byId.delete(id);
 		return [...byId.values()];
@@ -178,7 +191,7 @@ export class ProxyPool {
 
 	/** Pull run-time additions/removals made on any node. */
 	async syncRuntime(): Promise<void> {
-		const added = (await this.state.get<Record<string, string>>(`${P}runtime`)) ?? {};
+		const added = (await this.state.get<Record<string, string>>(`${this.#scope}runtime`)) ?? {};
 		const runtime: ProxyEndpoint[] = [];
 		let unreadable = 0;
 		let inClear = false;
@@ -201,8 +214,8 @@ export class ProxyPool {
 		this.#runtime = runtime;
 		this.unreadableRuntime = unreadable;
 		if (inClear && this.#box) await this.#storeRuntime(added);
-		const removedKeys = await this.state.keys(`${P}removed:`);
-		this.#removed = new Set(removedKeys.map((k) => k.slice(`${P}removed:`.length)));
+		const removedKeys = await this.state.keys(`${this.#scope}removed:`);
+		this.#removed = new Set(removedKeys.map((k) => k.slice(`${this.#scope}removed:`.length)));
 	}
 
 	/** Write the run-time map back with every credentialed URL sealed (values already sealed stay). */
@@ -217,7 +230,7 @@ export class ProxyPool {
 				// unparseable: left as it is (it is skipped on read)
 			}
 		}
-		await this.state.set(`${P}runtime`, out);
+		await this.state.set(`${this.#scope}runtime`, out);
 	}
 
 	async add(url: string): Promise<ProxyEndpoint> {
@@ -228,22 +241,22 @@ export class ProxyPool {
 			);
 		}
 		// Not atomic across nodes: two simultaneous adds may lose one; adds are rare operator actions.
-		const added = (await this.state.get<Record<string, string>>(`${P}runtime`)) ?? {};
+		const added = (await this.state.get<Record<string, string>>(`${this.#scope}runtime`)) ?? {};
 		added[p.id] = p.url;
 		await this.#storeRuntime(added);
-		await this.state.del(`${P}removed:${p.id}`);
+		await this.state.del(`${this.#scope}removed:${p.id}`);
 		await this.syncRuntime();
 		return p;
 	}
 
 	async remove(id: string): Promise<boolean> {
 		const known = this.get(id) !== undefined;
-		const added = (await this.state.get<Record<string, string>>(`${P}runtime`)) ?? {};
+		const added = (await this.state.get<Record<string, string>>(`${this.#scope}runtime`)) ?? {};
 		if (id in added) {
 			delete added[id];
 			await this.#storeRuntime(added);
 		}
-		await this.state.set(`${P}removed:${id}`, { at: this.#now() });
+		await this.state.set(`${this.#scope}removed:${id}`, { at: this.#now() });
 		await this.syncRuntime();
 		return known;
 	}
@@ -275,12 +288,12 @@ export class ProxyPool {
 		const healthById = new Map(ids.map((id, i) => [id, healths[i]]));
 
 		if (session) {
-			const stickyId = await this.state.get<string>(`${P}session:${session}`);
+			const stickyId = await this.state.get<string>(`${this.#scope}session:${session}`);
 			const sticky = stickyId ? usable.find((p) => p.id === stickyId) : undefined;
 			if (sticky) {
 				const lease = await this.#take(sticky, domain, session, now);
 				if (lease) {
-					await this.state.set(`${P}session:${session}`, sticky.id, this.options.sessionTtlMs);
+					await this.state.set(`${this.#scope}session:${session}`, sticky.id, this.options.sessionTtlMs);
 					return { ...lease, sticky: true };
 				}
 			}
@@ -302,7 +315,7 @@ export class ProxyPool {
 		for (const c of orderCandidates(candidates, strategy, cursor - 1, this.#random)) {
 			const lease = await this.#take(byId.get(c.id)!, domain, session, now);
 			if (!lease) continue;
-			if (session) await this.state.set(`${P}session:${session}`, c.id, this.options.sessionTtlMs);
+			if (session) await this.state.set(`${this.#scope}session:${session}`, c.id, this.options.sessionTtlMs);
 			return { ...lease, sticky: false };
 		}
 		throw new NoProxyAvailableError(
@@ -381,8 +394,8 @@ export class ProxyPool {
 			...(outcome.error !== undefined ? { error: outcome.error } : {}),
 		});
 		if ((refused || !outcome.ok) && session) {
-			const current = await this.state.get<string>(`${P}session:${session}`);
-			if (current === proxyId) await this.state.del(`${P}session:${session}`);
+			const current = await this.state.get<string>(`${this.#scope}session:${session}`);
+			if (current === proxyId) await this.state.del(`${this.#scope}session:${session}`);
 		}
 		if (refused && domain) {
 			await this.ban(proxyId, domain, outcome.blocked ? "blocked" : `HTTP ${outcome.status}`);

@@ -53,6 +53,8 @@ export class ProxyRuntime {
 			sessionTtlMs: config.sessionTtlS * 1000,
 			leaseTtlMs: config.leaseTtlS * 1000,
 			health: { deadAfter: config.deadAfter, deadRetryMs: config.deadRetryS * 1000, alpha: 0.3 },
+			region: config.region,
+			countries: config.countries,
 			// Run-time additions live in the shared state: sealed under the cluster's key, or, with no
 			// key, under this process's own key while that state is this process's memory.
 			secretBox: config.secretsKey
