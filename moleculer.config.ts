@@ -7,7 +7,7 @@ import type { BrokerOptions, Errors } from "moleculer";
 type MaybeMoleculerError = Error & Partial<Errors.MoleculerError>;
 
 import { clusterBreakerMiddleware } from "./src/cluster/cluster-breaker.ts";
-import { RegionStrategy } from "./src/cluster/region-strategy.ts";
+import { RegionStrategy, regionCallsMiddleware } from "./src/cluster/region-strategy.ts";
 import type { Config } from "./src/config/index.ts";
 import { busSafeErrorsMiddleware } from "./src/core/bus-errors.ts";
 import { createReplCommands } from "./src/repl/commands.ts";
@@ -81,6 +81,7 @@ export function createBrokerOptions(config: Config): BrokerOptions {
 		internalMiddlewares: false,
 		middlewares: [
 			clusterBreakerMiddleware(),
+			regionCallsMiddleware(),
 			"ActionHook",
 			"Validator",
 			"Bulkhead",

@@ -10,10 +10,10 @@
  * ping rounds before it knows anything; the region is known from the first heartbeat, and a
  * region's endpoints are near by construction.
  *
- * Each broker's choices are counted (`regionCallCounts(broker)`): calls kept in the region, calls
- * that crossed, calls made where no region applies.
+ * Each broker's remote calls are counted by `regionCallsMiddleware` (`regionCallCounts(broker)`):
+ * calls kept in the region, calls that crossed, calls made where no region applies.
  */
-import moleculer, { type Endpoint, type ServiceBroker } from "moleculer";
+import moleculer, { type Context, type Endpoint, type Middleware, type ServiceBroker } from "moleculer";
 
 export interface RegionCallCounts {
 	/** Calls that went to an endpoint of the caller's region. */
@@ -49,17 +49,39 @@ export class RegionStrategy extends Base {
 
 	select(list: Endpoint[]): Endpoint {
 		const own = regionOf(this.broker.metadata as { region?: unknown });
-		const c = regionCallCounts(this.broker);
 		let pool = list;
 		if (own) {
 			const same = list.filter((ep) => regionOf(ep.node?.metadata) === own);
-			if (same.length > 0) {
-				pool = same;
-				c.local++;
-			} else if (list.some((ep) => regionOf(ep.node?.metadata) !== null)) c.cross++;
-			else c.unknown++;
-		} else c.unknown++;
+			if (same.length > 0) pool = same;
+		}
 		if (this.#counter >= pool.length) this.#counter = 0;
 		return pool[this.#counter++];
 	}
+}
+
+/**
+ * Counts each remote call this broker makes by where it went (whatever chose the endpoint: this
+ * strategy, another, or the only endpoint there was): `regionCallCounts(broker)`.
+ */
+export function regionCallsMiddleware(): Middleware {
+	let broker: ServiceBroker | null = null;
+	return {
+		name: "RegionCalls",
+		created(b: ServiceBroker) {
+			broker = b;
+		},
+		remoteAction(next: (ctx: Context) => Promise<unknown>) {
+			return (ctx: Context) => {
+				if (broker) {
+					const c = regionCallCounts(broker);
+					const own = regionOf(broker.metadata as { region?: unknown });
+					const theirs = regionOf((ctx.endpoint as Endpoint | null)?.node?.metadata);
+					if (!own || !theirs) c.unknown++;
+					else if (own === theirs) c.local++;
+					else c.cross++;
+				}
+				return next(ctx);
+			};
+		},
+	} as Middleware;
 }

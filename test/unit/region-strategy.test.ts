@@ -8,7 +8,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import moleculer from "moleculer";
 import { createBrokerOptions } from "../../moleculer.config.ts";
-import { RegionStrategy, regionCallCounts } from "../../src/cluster/region-strategy.ts";
+import {
+	RegionStrategy,
+	regionCallCounts,
+	regionCallsMiddleware,
+} from "../../src/cluster/region-strategy.ts";
 import { loadConfig } from "../../src/config/index.ts";
 
 function broker(nodeID: string, region: string | null) {
@@ -19,6 +23,7 @@ function broker(nodeID: string, region: string | null) {
 		logger: false,
 		metadata: region ? { region } : {},
 		registry: { strategy: RegionStrategy, preferLocal: true },
+		middlewares: [regionCallsMiddleware()],
 	});
 }
 
