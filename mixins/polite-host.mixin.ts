@@ -2,7 +2,8 @@
  * Mixin for services that call an outside host (maricopa, mls): builds their cluster-wide
  * HostPolicy objects (src/core/host-policy.ts) with one set of metrics and logs for every host, and
  * gives the service `status` (budget, pause, breaker, fatal stop of each host) and `resume` (clear a
- * fatal stop and the breakers, e.g. after a token was replaced) actions.
+ * fatal stop and the breakers, e.g. after a token was replaced) actions. When the service stops,
+ * every call still waiting on a host (budget, pause, breaker) ends at once.
  */
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { HostPolicy, type HostPolicyEvent, type HostPolicyOptions } from "../src/core/host-policy.ts";
@@ -57,6 +58,10 @@ export function politeHostMixin(state: SharedState): Partial<ServiceSchema> {
 					description: "1 when the host is stopped",
 				});
 			}
+		},
+		stopped() {
+			// Calls waiting on a budget, a pause or an open breaker end now, not after the wait.
+			for (const p of (this as unknown as PoliteHostService).hostPolicies) p.close();
 		},
 		methods: {
 			createHostPolicy(this: PoliteHostService, options: Omit<HostPolicyOptions, "nodeId" | "onEvent">) {

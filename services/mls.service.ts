@@ -17,7 +17,7 @@ import { resolve } from "node:path";
 import moleculer, { type Context, type ServiceSchema } from "moleculer";
 import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
 import type { RenderResult as BrowserRenderResult } from "../src/browser/pool.ts";
-import { sharedServiceError } from "../src/core/errors.ts";
+import { notConfiguredOf, sharedServiceError } from "../src/core/errors.ts";
 import { type HostPolicy, HostRequestError } from "../src/core/host-policy.ts";
 import type { MlsListingRecord } from "../src/domain/records.ts";
 import { type CollectZipParams, collectZipParams, runSourceTask } from "../src/jobs/source-contract.ts";
@@ -126,9 +126,14 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 				renderer: c.useBrowser
 					? {
 							async render(req) {
-								const r = (await broker.call("browser-pool.render", req, {
-									timeout: (config.browser.pageTimeoutS * 2 + 15 + config.browser.queueTimeoutS) * 1000,
-								})) as BrowserRenderResult;
+								const r = (await broker
+									.call("browser-pool.render", req, {
+										timeout: (config.browser.pageTimeoutS * 2 + 15 + config.browser.queueTimeoutS) * 1000,
+									})
+									.catch((err: unknown) => {
+										// No Chromium there: a permanent, named failure of the page, not a retry.
+										throw notConfiguredOf(err) ?? err;
+									})) as BrowserRenderResult;
 								return { status: r.status, url: r.url, html: r.html ?? "", captcha: r.captcha };
 							},
 						}
@@ -147,7 +152,8 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 			searchZip: {
 				params: { zip: collectZipParams.zip },
 				async handler(ctx: Context<{ zip: string }>) {
-					return wrap(() => scraper.searchZip(ctx.params.zip));
+					// The work stops when its caller gives up (or the service stops), never runs on unseen.
+					return wrap(() => scraper.searchZip(ctx.params.zip, undefined, callerSignal(ctx)));
 				},
 			},
 			listing: {
@@ -157,7 +163,7 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 					if (url.origin !== new URL(c.baseUrl).origin) {
 						throw new MoleculerClientError("url is not on the MLS site (MLS_BASE_URL)", 422, "FOREIGN_URL");
 					}
-					return wrap(() => scraper.listing(url.toString()));
+					return wrap(() => scraper.listing(url.toString(), undefined, callerSignal(ctx)));
 				},
 			},
 			collectZip: {
@@ -198,6 +204,12 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 	};
 	return schema;
 };
+
+/** Aborts when the call's own timeout passes: its caller has given up by then. */
+function callerSignal(ctx: Context): AbortSignal | undefined {
+	const timeout = Number(ctx.options?.timeout ?? 0);
+	return timeout > 0 ? AbortSignal.timeout(timeout) : undefined;
+}
 
 /** Host-level failures are retryable by the caller (another node, later); page failures are not. */
 async function wrap<T>(run: () => Promise<T>): Promise<T> {

@@ -10,7 +10,8 @@
  *   Leases one upstream (skipping dead ones, ones `domain` banned, and full ones). `proxyUrl` is the
  *   gateway with the lease pinned (`http://lease.<leaseId>@host:port`): use it as the HTTP proxy
  *   (no password needed; null when the gateway is off). Call `release` when done. Throws
- *   NO_PROXY_AVAILABLE (429) when nothing fits.
+ *   NO_PROXY_AVAILABLE (429) when nothing fits, PROXY_NOT_CONFIGURED (424, permanent) when no proxy
+ *   source is configured at all.
  * - `release` { leaseId, ok, status?, latencyMs?, blocked?, error? } → { known, banned }
  *   `ok` = the proxy carried the request (false for refused/reset/timeout/407/502). A 403/429 or
  *   `blocked: true` (captcha/block page) bans the proxy for the lease's domain for the cooldown.
@@ -105,7 +106,8 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 				{ info: (m, e) => log.info(m, redact(e ?? {})), warn: (m, e) => log.warn(m, redact(e ?? {})) },
 				{
 					onCheck: (results) => {
-						for (const r of results) metrics?.increment(M.checks, { result: r.ok ? "ok" : "failed" });
+						for (const r of results)
+							metrics?.increment(M.checks, { result: r.targetDown ? "target-down" : r.ok ? "ok" : "failed" });
 						void this.updateStateGauge();
 					},
 					onAttempt: (e) =>
@@ -173,6 +175,16 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 					} catch (err) {
 						if (err instanceof NoProxyAvailableError) {
 							this.metrics?.increment(M.leases, { result: "none" });
+							// Nothing will ever be in the pool: permanent, and worded as what to set.
+							const c = config.proxy;
+							if (runtime.pool.proxies().length === 0 && c.proxies.length === 0 && !c.file && !c.listUrl) {
+								throw new MoleculerClientError(
+									"no proxy configured: set PROXIES, PROXY_FILE or PROXY_LIST_URL (or MLS_USE_PROXIES=false to reach sites directly)",
+									424,
+									"PROXY_NOT_CONFIGURED",
+									{ what: "proxy" },
+								);
+							}
 							throw new MoleculerClientError(err.message, 429, "NO_PROXY_AVAILABLE", {
 								domain: ctx.params.domain,
 							});

@@ -1,4 +1,21 @@
+import type { ValidationRule } from "fastest-validator";
 import { intRule, listRule, type SettingGroup, urlRule } from "./define.ts";
+
+/** PROXY_GATEWAY_PORT: `auto` (a free port), `off` (or 0), or a port number. */
+const gatewayPortRule = {
+	type: "string",
+	custom(value: unknown, errors: unknown[]) {
+		const v = String(value).trim().toLowerCase();
+		if (v === "auto" || v === "off") return v;
+		const n = Number(v);
+		if (/^\d+$/.test(v) && n >= 0 && n <= 65535) return n === 0 ? "off" : n;
+		(errors as { type: string; message: string }[]).push({
+			type: "gatewayPort",
+			message: "must be auto, off or a port number (1-65535)",
+		});
+		return value;
+	},
+} as ValidationRule;
 
 /** Rotation strategies of the proxy pool (src/proxy/rotation.ts implements them). */
 export const ROTATION_STRATEGIES = ["round-robin", "random", "least-used", "weighted"] as const;
@@ -90,9 +107,10 @@ export const proxySettings = {
 		description: "Leases at once per proxy across the cluster; 0 = unlimited.",
 	},
 	PROXY_GATEWAY_PORT: {
-		rule: intRule(0, 65535),
-		default: "0",
-		description: "Port of the rotating local gateway (no credentials; session key in the username); 0 = off.",
+		rule: gatewayPortRule,
+		default: "auto",
+		description:
+			"Port of the rotating local gateway that MLS and browser traffic goes through (no credentials; session key in the username): auto = a free port (enough when the proxy-pool and its users share a machine), a number = that port (set one when nodes on other machines use this gateway), off (or 0) = no gateway (MLS_USE_PROXIES then fails, saying so).",
 	},
 	PROXY_GATEWAY_HOST: {
 		rule: { type: "string", min: 1 },
@@ -171,7 +189,8 @@ export interface ProxyConfig {
 	/** Country codes (upper case) the pool keeps; empty = all. */
 	countries: string[];
 	maxConcurrency: number;
-	gatewayPort: number;
+	/** A port, "auto" (a free one) or "off". */
+	gatewayPort: number | "auto" | "off";
 	gatewayHost: string;
 	gatewayAttempts: number;
 	captcha: {
@@ -209,7 +228,7 @@ export function toProxyConfig(v: Record<string, unknown>): ProxyConfig {
 			.map((c) => c.trim().toUpperCase())
 			.filter(Boolean),
 		maxConcurrency: v.PROXY_MAX_CONCURRENCY as number,
-		gatewayPort: v.PROXY_GATEWAY_PORT as number,
+		gatewayPort: v.PROXY_GATEWAY_PORT as number | "auto" | "off",
 		gatewayHost: v.PROXY_GATEWAY_HOST as string,
 		gatewayAttempts: v.PROXY_GATEWAY_ATTEMPTS as number,
 		captcha: {

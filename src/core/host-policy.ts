@@ -22,6 +22,7 @@
  */
 import type { SharedState } from "../shared-state/index.ts";
 import { sleep } from "../utils/time.ts";
+import { NotConfiguredError } from "./errors.ts";
 import { type BudgetClaim, SlidingBudget } from "./sliding-budget.ts";
 
 export interface HostRateBudget {
@@ -190,6 +191,8 @@ export class HostPolicy {
 		}
 		this.host = opts.host;
 		this.rate = { points, durationMs };
+	/** Aborted by `close()` (the service stops): every wait of every call ends at once. */
+	readonly #closing = new AbortController();
 		this.retry = { ...DEFAULT_RETRY, ...opts.retry };
 		this.breaker = { ...DEFAULT_BREAKER, ...opts.breaker };
 		if (!(this.retry.maxAttempts >= 1)) throw new RangeError("retry.maxAttempts must be >= 1");
@@ -218,16 +221,44 @@ export class HostPolicy {
 	 * Run one logical request: wait for a slot, attempt, classify, retry transient outcomes.
 	 * Throws HostFatalError (cluster stopped) or HostRequestError (gave up); never retries a fatal.
 	 */
-	async run<T>(label: string, attempt: () => Promise<Attempt<T>>, signal?: AbortSignal): Promise<T> {
+	async run<T>(
+		label: string,
+		attempt: () => Promise<Attempt<T>>,
+		callerSignal?: AbortSignal,
+		opts: { maxWaitMs?: number } = {},
+	): Promise<T> {
+		const signal = callerSignal
+			? AbortSignal.any([callerSignal, this.#closing.signal])
+			: this.#closing.signal;
 		let lastReason = "no attempt made";
 		let lastKind: HostOutcomeKind = "transient";
 		let attempts = 0;
 		// A 429 is the host asking us to slow down, not a failure of the request: it does not use up
 		// an attempt, but a bound keeps a host that only ever answers 429 from holding a call forever.
 		let rateLimited = 0;
+	/**
+	 * End every wait of this process's calls (the service stops): they reject with the reason given.
+	 * Calls made afterwards fail at once.
+	 */
+	close(
+		reason: Error = new HostRequestError(
+			this.host,
+			"-",
+			0,
+			"timeout",
+			"the service is stopping; retry elsewhere",
+		),
+	): void {
+		if (!this.#closing.signal.aborted) this.#closing.abort(reason);
+	}
+
 		while (attempts < this.retry.maxAttempts && rateLimited < this.retry.maxAttempts * 4) {
-			const ticket = await this.#acquire(label, signal);
+			const ticket = await this.#acquire(label, signal, opts.maxWaitMs ?? this.#maxWaitMs);
 			let result: Attempt<T>;
+	 * `signal` (a cancelled job, a caller that gave up) ends every wait at once with its reason, as
+	 * `close()` does; `maxWaitMs` bounds this call's waits for a slot, a pause or an open breaker
+	 * (default: the policy's), and a wait known to be longer fails at once, saying why.
+	 * A NotConfiguredError thrown by `attempt` is passed through (no retry, not a host failure).
 			this.#budget.sent(ticket.claim);
 			try {
 				result = await attempt();
@@ -244,6 +275,11 @@ export class HostPolicy {
 				...(result.kind === "ok" ? {} : { reason: result.reason }),
 			});
 			switch (result.kind) {
+				// Cancelled mid-request, or nothing to send it with: neither says anything about the host.
+				if (signal.aborted || err instanceof NotConfiguredError) {
+					if (ticket.trial) await this.#state.del(this.#key("breaker-trial"));
+					throw signal.aborted ? signal.reason : err;
+				}
 				case "ok":
 					await this.#recordOutcome(true, ticket.trial, "");
 					return result.value;
@@ -332,19 +368,13 @@ export class HostPolicy {
 	}
 
 	/** Wait until this process may send one request now. */
-	async #acquire(label: string, signal?: AbortSignal): Promise<Ticket> {
+	async #acquire(label: string, signal: AbortSignal, maxWaitMs: number): Promise<Ticket> {
 		const started = Date.now();
-		const deadline = started + this.#maxWaitMs;
+		const deadline = started + maxWaitMs;
 		for (;;) {
-			signal?.throwIfAborted();
+			signal.throwIfAborted();
 			if (Date.now() > deadline) {
-				throw new HostRequestError(
-					this.host,
-					label,
-					0,
-					"timeout",
-					`no request slot within ${this.#maxWaitMs} ms`,
-				);
+				throw new HostRequestError(this.host, label, 0, "timeout", `no request slot within ${maxWaitMs} ms`);
 			}
 			const gate = await this.#gate();
 			if (gate.waitMs > 0) {
@@ -359,6 +389,16 @@ export class HostPolicy {
 			} catch (err) {
 				await this.#budget.unused(claim);
 				throw err;
+				// A pause or an open breaker that outlasts what this call may wait: say so now.
+				if (gate.why && Date.now() + gate.waitMs > deadline) {
+					throw new HostRequestError(
+						this.host,
+						label,
+						0,
+						"timeout",
+						`${gate.why} for ${Math.ceil(gate.waitMs / 1000)} s more, longer than this call waits (${Math.round(maxWaitMs / 1000)} s)`,
+					);
+				}
 			}
 			if (late.waitMs > 0) {
 				await this.#budget.unused(claim);
@@ -375,7 +415,7 @@ export class HostPolicy {
 	 * Whether the host may be called now: throws when stopped; a wait when paused or the breaker is
 	 * open; in half-open, only the node that wins the trial lease goes on.
 	 */
-	async #gate(holdingTrial = false): Promise<{ waitMs: number; trial: boolean }> {
+	async #gate(holdingTrial = false): Promise<{ waitMs: number; trial: boolean; why?: string }> {
 		// Read from the shared state every time (not cached): `resume()` on any node lifts the stop everywhere.
 		const [fatal, pause, breaker] = await this.#state.getMany<unknown>([
 			this.#key("fatal"),
@@ -384,7 +424,9 @@ export class HostPolicy {
 		]);
 		if (fatal) throw new HostFatalError(this.host, (fatal as FatalRecord).reason);
 		const now = Date.now();
-		if (typeof pause === "number" && pause > now) return { waitMs: pause - now, trial: false };
+		if (typeof pause === "number" && pause > now) {
+			return { waitMs: pause - now, trial: false, why: "the host is paused (Retry-After)" };
+		}
 		const b = breaker as BreakerRecord | undefined;
 		if (!b) {
 			this.#setBreakerState("closed");
@@ -392,7 +434,7 @@ export class HostPolicy {
 		}
 		if (now < b.until) {
 			this.#setBreakerState("open");
-			return { waitMs: b.until - now, trial: false };
+			return { waitMs: b.until - now, trial: false, why: `the host breaker is open (${b.reason})` };
 		}
 		this.#setBreakerState("half-open");
 		if (holdingTrial) return { waitMs: 0, trial: true };

@@ -6,7 +6,7 @@
  * released with that outcome and the page is retried on another session, a captcha wall is solved
  * (within a budget) and the token posted back.
  */
-import { DependencyUnavailableError } from "../core/errors.ts";
+import { DependencyUnavailableError, NotConfiguredError } from "../core/errors.ts";
 import type { Attempt, HostPolicy } from "../core/host-policy.ts";
 import type { MlsListingRecord } from "../domain/records.ts";
 import { type CaptchaForm, classifyPage, type PageVerdict } from "./blocks.ts";
@@ -211,6 +211,7 @@ export class MlsScraper {
 		form: CaptchaForm,
 		pageUrl: string,
 		budget: RunBudget,
+		signal?: AbortSignal,
 	): Promise<FetchedPage | null> {
 		if (!this.options.solver || budget.captchasLeft <= 0) {
 			this.#emit({ type: "captcha", solved: false, reason: "no solving budget" });
@@ -230,6 +231,7 @@ export class MlsScraper {
 			method: "POST",
 			form: { ...form.fields, [form.tokenField]: token },
 			timeoutMs: this.options.requestTimeoutMs,
+			...(signal ? { signal } : {}),
 		});
 		this.#emit({ type: "captcha", solved: true });
 		return page;
@@ -243,19 +245,25 @@ export class MlsScraper {
 		url: string,
 		kind: "search" | "listing",
 		budget: RunBudget,
+		signal?: AbortSignal,
 	): Promise<Attempt<FetchedPage>> {
 		const s = await this.#takeSession();
 		try {
 			await this.#lease(s);
 		} catch (err) {
 			this.#giveBack(s);
+			// No proxy configured at all: permanent, passed through the host policy untouched.
+			if (err instanceof NotConfiguredError) throw err;
 			return { kind: "transient", reason: `no proxy: ${(err as Error).message}` };
 		}
 		const started = Date.now();
 		let page: FetchedPage;
 		try {
 			budget.requests++;
-			page = await fetchPage(s, url, { timeoutMs: this.options.requestTimeoutMs });
+			page = await fetchPage(s, url, {
+				timeoutMs: this.options.requestTimeoutMs,
+				...(signal ? { signal } : {}),
+			});
 		} catch (err) {
 			await this.#unlease(s, { ok: false, error: (err as Error).message });
 			await this.#discard(s);
@@ -264,7 +272,7 @@ export class MlsScraper {
 		let verdict = classifyPage(page.status, page.html, page.headers, page.url, this.options.fields);
 		if (verdict.kind === "captcha" && verdict.form) {
 			try {
-				const after = await this.#passCaptcha(s, verdict.form, url, budget);
+				const after = await this.#passCaptcha(s, verdict.form, url, budget, signal);
 				if (after) {
 					page = after;
 					verdict = classifyPage(page.status, page.html, page.headers, page.url, this.options.fields);
@@ -318,9 +326,16 @@ export class MlsScraper {
 		}
 	}
 
-	async #fetch(url: string, kind: "search" | "listing", budget: RunBudget): Promise<FetchedPage> {
-		return this.options.policy.run(`${kind} ${new URL(url).pathname}`, () =>
-			this.#httpAttempt(url, kind, budget),
+	async #fetch(
+		url: string,
+		kind: "search" | "listing",
+		budget: RunBudget,
+		signal?: AbortSignal,
+	): Promise<FetchedPage> {
+		return this.options.policy.run(
+			`${kind} ${new URL(url).pathname}`,
+			() => this.#httpAttempt(url, kind, budget, signal),
+			signal,
 		);
 	}
 
@@ -349,6 +364,8 @@ export class MlsScraper {
 			});
 		} catch (err) {
 			if (solveCaptchas) budget.captchasLeft++;
+			// No browser on this cluster (Chromium missing): this page fails, clearly, with no retry.
+			if (err instanceof NotConfiguredError) return { kind: "failed", reason: err.message };
 			return { kind: "transient", reason: `render failed: ${(err as Error).message}` };
 		}
 		if (result.captcha === "solved" || result.captcha === "unsolved") {
@@ -375,12 +392,16 @@ export class MlsScraper {
 	}
 
 	/** Every listing card of a ZIP, across result pages. */
-	async searchZip(zip: string, budget: RunBudget = newBudget(this.options.captchaBudget)) {
+	async searchZip(
+		zip: string,
+		budget: RunBudget = newBudget(this.options.captchaBudget),
+		signal?: AbortSignal,
+	) {
 		const cards = new Map<string, SearchCard>();
 		let url: string | null = `${this.options.baseUrl}/simple-search/?q=${encodeURIComponent(zip)}&page=1`;
 		let pages = 0;
 		while (url && pages < this.options.maxPages) {
-			const page = await this.#fetch(url, "search", budget);
+			const page = await this.#fetch(url, "search", budget, signal);
 			pages++;
 			const parsed = parseSearchPage(page.html, page.url, this.options.fields);
 			for (const card of parsed.cards) if (!cards.has(card.mlsId)) cards.set(card.mlsId, card);
@@ -393,15 +414,18 @@ export class MlsScraper {
 	async listing(
 		url: string,
 		budget: RunBudget = newBudget(this.options.captchaBudget),
+		signal?: AbortSignal,
 	): Promise<ListingResult> {
-		const page = await this.#fetch(url, "listing", budget);
+		const page = await this.#fetch(url, "listing", budget, signal);
 		const parsed = parseListingPage(page.html, page.url, this.options.fields);
 		if (parsed.ok) return { record: parsed.record, extra: parsed.extra, via: "http" };
 		if (!parsed.needsScript) throw new MlsPageError(url, `parse failure: ${parsed.reason}`);
 		if (!this.options.renderer) throw new MlsPageError(url, "page needs script and no browser is available");
 		const session = this.#idle[this.#idle.length - 1];
-		const rendered = await this.options.policy.run(`render ${new URL(url).pathname}`, () =>
-			this.#renderAttempt(page.url, session?.cookies ?? new Map(), budget),
+		const rendered = await this.options.policy.run(
+			`render ${new URL(url).pathname}`,
+			() => this.#renderAttempt(page.url, session?.cookies ?? new Map(), budget),
+			signal,
 		);
 		const again = parseListingPage(rendered.html, rendered.url, this.options.fields);
 		if (again.ok) return { record: again.record, extra: again.extra, via: "browser" };
@@ -411,7 +435,7 @@ export class MlsScraper {
 	/** Every listing of a ZIP into the sink. Failed listings are counted and named, never half-stored. */
 	async collectZip(zip: string, sink: ListingSink, signal?: AbortSignal): Promise<CollectResult> {
 		const budget = newBudget(this.options.captchaBudget);
-		const search = await this.searchZip(zip, budget);
+		const search = await this.searchZip(zip, budget, signal);
 		const result: CollectResult = {
 			zip,
 			listings: 0,
@@ -437,14 +461,15 @@ export class MlsScraper {
 						result.fresh++;
 						continue;
 					}
-					const got = await this.listing(card.url, budget);
+					const got = await this.listing(card.url, budget, signal);
 					const saved = await sink.save(got.record, got.extra);
 					result.listings++;
 					result[saved]++;
 					this.#emit({ type: "listing", ok: true });
 				} catch (err) {
-					// Cancelled, or the store is away: the whole run stops (its retry carries on).
-					if (signal?.aborted || err instanceof DependencyUnavailableError) throw err;
+					// Cancelled, the store is away, or no proxy is configured: the whole run stops.
+					if (signal?.aborted) throw signal.reason;
+					if (err instanceof DependencyUnavailableError || err instanceof NotConfiguredError) throw err;
 					result.failures++;
 					const reason = err instanceof MlsPageError ? err.reason : (err as Error).message;
 					if (result.failed.length < 100) result.failed.push({ mlsId: card.mlsId, reason });

@@ -3,24 +3,32 @@
  * (credential-free, the session riding in the username). The one place that asks proxy-pool for it.
  */
 import type { ServiceBroker } from "moleculer";
+import { NotConfiguredError, notConfiguredOf } from "../core/errors.ts";
 
 export interface GatewayLease {
 	leaseId: string;
 	proxyUrl: string;
 }
 
-/** Take a lease for `domain`/`session`; with the gateway off the lease is given back at once. */
+/**
+ * Take a lease for `domain`/`session`. With no proxy configured in the cluster, or the gateway off,
+ * throws a NotConfiguredError (permanent: no retry helps) naming what to set.
+ */
 export async function acquireGatewayLease(
 	broker: ServiceBroker,
 	req: { domain: string; session: string },
 ): Promise<GatewayLease> {
-	const lease = (await broker.call("proxy-pool.acquire", req)) as {
-		leaseId: string;
-		proxyUrl: string | null;
-	};
+	const lease = (await broker.call("proxy-pool.acquire", req).catch((err: unknown) => {
+		throw notConfiguredOf(err) ?? err;
+	})) as { leaseId: string; proxyUrl: string | null };
 	if (!lease.proxyUrl) {
-		await broker.call("proxy-pool.release", { leaseId: lease.leaseId, ok: true }).catch(() => undefined);
-		throw new Error("proxy-pool gateway is off (PROXY_GATEWAY_PORT)");
+		await broker
+			.call("proxy-pool.release", { leaseId: lease.leaseId, ok: true, unused: true })
+			.catch(() => undefined);
+		throw new NotConfiguredError(
+			"proxy",
+			"no proxy gateway: proxy-pool runs with PROXY_GATEWAY_PORT=off; set it to auto (the default) or a port, or MLS_USE_PROXIES=false",
+		);
 	}
 	return { leaseId: lease.leaseId, proxyUrl: lease.proxyUrl };
 }

@@ -8,7 +8,7 @@ import type { SharedState } from "../shared-state/index.ts";
 import { redactString } from "../utils/redact.ts";
 import { SecretBox } from "../utils/secret-box.ts";
 import { CaptchaSolver, DEFAULT_CAPTCHA_BASE_URLS, type SolverEvents, TwoCaptchaClient } from "./captcha.ts";
-import { type CheckResult, checkAll } from "./checker.ts";
+import { type CheckResult, checkAll, probeCheckTarget } from "./checker.ts";
 import { type GatewayOptions, ProxyGateway } from "./gateway.ts";
 import { ProxyPool } from "./pool.ts";
 import { fetchProviderList, loadProxyFile, parseProxyList, watchProxyFile } from "./sources.ts";
@@ -101,10 +101,10 @@ export class ProxyRuntime {
 			this.#every(c.checkIntervalS * 1000, () => this.scheduledCheck());
 			setImmediate(() => void this.scheduledCheck());
 		}
-		if (c.gatewayPort > 0) {
+		if (c.gatewayPort !== "off") {
 			this.gateway = new ProxyGateway({
 				pool: this.pool,
-				port: c.gatewayPort,
+				port: c.gatewayPort === "auto" ? 0 : c.gatewayPort,
 				host: c.gatewayHost,
 				maxAttempts: c.gatewayAttempts,
 				...(this.#hooks.onAttempt ? { onAttempt: this.#hooks.onAttempt } : {}),
@@ -184,10 +184,27 @@ export class ProxyRuntime {
 		if (!ids && this.#checking) return this.#checking;
 		const proxies = this.pool.proxies().filter((p) => !ids || ids.includes(p.id));
 		const run = (async () => {
-			const results = await checkAll(proxies, this.config.checkUrl, {
-				timeoutMs: this.config.checkTimeoutMs,
+			const { checkUrl, checkTimeoutMs } = this.config;
+			const results = await checkAll(proxies, checkUrl, {
+				timeoutMs: checkTimeoutMs,
 				concurrency: this.config.checkConcurrency,
 			});
+			// Not one proxy passed: if the check URL does not answer directly either, it is the target
+			// that is down (or unreachable from here, e.g. offline), not every proxy. Health stays as is.
+			const targetDown =
+				results.length > 0 && !results.some((r) => r.ok)
+					? await probeCheckTarget(checkUrl, checkTimeoutMs)
+					: null;
+			if (targetDown !== null) {
+				this.#log.warn(
+					`proxy health check skipped: the check URL (PROXY_CHECK_URL) answers through no proxy and not directly either (${targetDown}); proxy health left as it was`,
+					{ checkUrl: redactString(checkUrl) },
+				);
+				this.lastCheckAt = Date.now();
+				const skipped = results.map((r) => ({ ...r, targetDown: true as const }));
+				this.#hooks.onCheck?.(skipped);
+				return skipped;
+			}
 			for (const r of results) {
 				await this.pool.recordHealth(r.proxyId, {
 					ok: r.ok,
