@@ -180,6 +180,8 @@ export class HostPolicy {
 	readonly #nodeId: string;
 	readonly #onEvent: (e: HostPolicyEvent) => void;
 	#lastBreakerState: BreakerState = "closed";
+	/** Aborted by `close()` (the service stops): every wait of every call ends at once. */
+	readonly #closing = new AbortController();
 
 	constructor(state: SharedState, opts: HostPolicyOptions) {
 		if (!/^[A-Za-z0-9._-]{1,64}$/.test(opts.host)) throw new RangeError(`invalid host name '${opts.host}'`);
@@ -191,8 +193,6 @@ export class HostPolicy {
 		}
 		this.host = opts.host;
 		this.rate = { points, durationMs };
-	/** Aborted by `close()` (the service stops): every wait of every call ends at once. */
-	readonly #closing = new AbortController();
 		this.retry = { ...DEFAULT_RETRY, ...opts.retry };
 		this.breaker = { ...DEFAULT_BREAKER, ...opts.breaker };
 		if (!(this.retry.maxAttempts >= 1)) throw new RangeError("retry.maxAttempts must be >= 1");
@@ -218,8 +218,28 @@ export class HostPolicy {
 	}
 
 	/**
+	 * End every wait of this process's calls (the service stops): they reject with the reason given.
+	 * Calls made afterwards fail at once.
+	 */
+	close(
+		reason: Error = new HostRequestError(
+			this.host,
+			"-",
+			0,
+			"timeout",
+			"the service is stopping; retry elsewhere",
+		),
+	): void {
+		if (!this.#closing.signal.aborted) this.#closing.abort(reason);
+	}
+
+	/**
 	 * Run one logical request: wait for a slot, attempt, classify, retry transient outcomes.
 	 * Throws HostFatalError (cluster stopped) or HostRequestError (gave up); never retries a fatal.
+	 * `signal` (a cancelled job, a caller that gave up) ends every wait at once with its reason, as
+	 * `close()` does; `maxWaitMs` bounds this call's waits for a slot, a pause or an open breaker
+	 * (default: the policy's), and a wait known to be longer fails at once, saying why.
+	 * A NotConfiguredError thrown by `attempt` is passed through (no retry, not a host failure).
 	 */
 	async run<T>(
 		label: string,
@@ -236,34 +256,19 @@ export class HostPolicy {
 		// A 429 is the host asking us to slow down, not a failure of the request: it does not use up
 		// an attempt, but a bound keeps a host that only ever answers 429 from holding a call forever.
 		let rateLimited = 0;
-	/**
-	 * End every wait of this process's calls (the service stops): they reject with the reason given.
-	 * Calls made afterwards fail at once.
-	 */
-	close(
-		reason: Error = new HostRequestError(
-			this.host,
-			"-",
-			0,
-			"timeout",
-			"the service is stopping; retry elsewhere",
-		),
-	): void {
-		if (!this.#closing.signal.aborted) this.#closing.abort(reason);
-	}
-
 		while (attempts < this.retry.maxAttempts && rateLimited < this.retry.maxAttempts * 4) {
 			const ticket = await this.#acquire(label, signal, opts.maxWaitMs ?? this.#maxWaitMs);
 			let result: Attempt<T>;
-	 * `signal` (a cancelled job, a caller that gave up) ends every wait at once with its reason, as
-	 * `close()` does; `maxWaitMs` bounds this call's waits for a slot, a pause or an open breaker
-	 * (default: the policy's), and a wait known to be longer fails at once, saying why.
-	 * A NotConfiguredError thrown by `attempt` is passed through (no retry, not a host failure).
 			this.#budget.sent(ticket.claim);
 			try {
 				result = await attempt();
 			} catch (err) {
 				await this.#budget.done(ticket.claim);
+				// Cancelled mid-request, or nothing to send it with: neither says anything about the host.
+				if (signal.aborted || err instanceof NotConfiguredError) {
+					if (ticket.trial) await this.#state.del(this.#key("breaker-trial"));
+					throw signal.aborted ? signal.reason : err;
+				}
 				result = { kind: "transient", reason: `request error: ${(err as Error).message}` };
 			}
 			await this.#budget.done(ticket.claim);
@@ -275,11 +280,6 @@ export class HostPolicy {
 				...(result.kind === "ok" ? {} : { reason: result.reason }),
 			});
 			switch (result.kind) {
-				// Cancelled mid-request, or nothing to send it with: neither says anything about the host.
-				if (signal.aborted || err instanceof NotConfiguredError) {
-					if (ticket.trial) await this.#state.del(this.#key("breaker-trial"));
-					throw signal.aborted ? signal.reason : err;
-				}
 				case "ok":
 					await this.#recordOutcome(true, ticket.trial, "");
 					return result.value;
@@ -378,6 +378,16 @@ export class HostPolicy {
 			}
 			const gate = await this.#gate();
 			if (gate.waitMs > 0) {
+				// A pause or an open breaker that outlasts what this call may wait: say so now.
+				if (gate.why && Date.now() + gate.waitMs > deadline) {
+					throw new HostRequestError(
+						this.host,
+						label,
+						0,
+						"timeout",
+						`${gate.why} for ${Math.ceil(gate.waitMs / 1000)} s more, longer than this call waits (${Math.round(maxWaitMs / 1000)} s)`,
+					);
+				}
 				await sleep(Math.min(gate.waitMs, Math.max(1, deadline - Date.now())), signal);
 				continue;
 			}
@@ -389,16 +399,6 @@ export class HostPolicy {
 			} catch (err) {
 				await this.#budget.unused(claim);
 				throw err;
-				// A pause or an open breaker that outlasts what this call may wait: say so now.
-				if (gate.why && Date.now() + gate.waitMs > deadline) {
-					throw new HostRequestError(
-						this.host,
-						label,
-						0,
-						"timeout",
-						`${gate.why} for ${Math.ceil(gate.waitMs / 1000)} s more, longer than this call waits (${Math.round(maxWaitMs / 1000)} s)`,
-					);
-				}
 			}
 			if (late.waitMs > 0) {
 				await this.#budget.unused(claim);
