@@ -6,6 +6,7 @@ import type { BrokerOptions, Errors } from "moleculer";
 
 type MaybeMoleculerError = Error & Partial<Errors.MoleculerError>;
 
+import { callerCircuitBreakerMiddleware } from "./src/cluster/caller-circuit-breaker.ts";
 import { clusterBreakerMiddleware } from "./src/cluster/cluster-breaker.ts";
 import { RegionStrategy, regionCallsMiddleware } from "./src/cluster/region-strategy.ts";
 import type { Config } from "./src/config/index.ts";
@@ -88,7 +89,8 @@ export function createBrokerOptions(config: Config): BrokerOptions {
 			"Cacher",
 			"ContextTracker",
 			"Timeout",
-			"CircuitBreaker",
+			// Judged by callers only: a serving node never refuses requests on its own breaker's verdict.
+			callerCircuitBreakerMiddleware(),
 			"Retry",
 			"Fallback",
 			"ErrorHandler",
