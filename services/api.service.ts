@@ -1,7 +1,7 @@
 /**
  * REST gateway (moleculer-web): the dashboard page at `/`, and under `/api` the routes of
- * src/api/routes.ts (properties, jobs, schedules, proxies, sites, nodes). Bearer-token auth when
- * API_TOKENS is set; a per-client rate limit shared by every api node; every answer passes through
+ * src/api/routes.ts (properties, jobs, schedules, proxies, sites, nodes). Bearer-token auth per
+ * API_AUTH (on when API_TOKENS is set); a per-client rate limit shared by every api node; every answer passes through
  * the redactor so no secret leaves over HTTP. Bodies are bounded in size and depth, errors in size,
  * and a 5xx carries no internals, only a request id (src/api/http-guards.ts). Reads may be retried on
  * another node; writes (POST) are never retried by the gateway: a lost answer must not start a job twice.
@@ -72,7 +72,8 @@ const apiService: ServiceFactory = ({ config, state }) => {
 	let quality: { at: number; value: Promise<DataQuality> } | null = null;
 	const apiRoute = {
 		path: "/api",
-		authorization: tokens.size > 0,
+		// API_AUTH (src/config/core.ts): on when asked for, or when tokens are set; off only when said so.
+		authorization: config.core.apiAuth,
 		mappingPolicy: "restrict",
 		// JSON only, bounded in size (413) and depth (400) before it is parsed.
 		bodyParsers: { json: { limit: API_BODY_LIMIT, verify: verifyJsonDepth } },

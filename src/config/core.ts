@@ -70,8 +70,15 @@ export const coreSettings = {
 	},
 	API_TOKENS: {
 		rule: listRule(null),
-		description: "Comma-separated bearer tokens accepted by the REST API. Unset = no auth (embedded use).",
+		description:
+			"Comma-separated bearer tokens accepted by the REST API (Authorization: Bearer <token>). Unset = no auth, unless API_AUTH=on.",
 		secret: true,
+	},
+	API_AUTH: {
+		rule: { type: "enum", values: ["auto", "on", "off"] },
+		default: "auto",
+		description:
+			"REST API auth: on = a bearer token is required, and a node running the api refuses to start without API_TOKENS (docker-compose.yml and k8s/ set on); off = no auth even with API_TOKENS (say so explicitly); auto = on when API_TOKENS is set.",
 	},
 	API_RATE_PER_MIN: {
 		rule: intRule(1, 1_000_000),
@@ -161,6 +168,9 @@ export interface CoreConfig {
 	healthPort: number;
 	apiPort: number;
 	apiTokens: string[];
+	/** The REST API asks for a bearer token (API_AUTH on, or auto with API_TOKENS set). */
+	apiAuth: boolean;
+	apiAuthSetting: "auto" | "on" | "off";
 	apiRatePerMin: number;
 	requestTimeoutMs: number;
 	retries: number;
@@ -199,6 +209,10 @@ export function toCoreConfig(v: Record<string, unknown>): CoreConfig {
 		healthPort: v.HEALTH_PORT as number,
 		apiPort: v.API_PORT as number,
 		apiTokens: (v.API_TOKENS as string[] | undefined) ?? [],
+		apiAuth:
+			v.API_AUTH === "on" ||
+			(v.API_AUTH === "auto" && ((v.API_TOKENS as string[] | undefined) ?? []).length > 0),
+		apiAuthSetting: v.API_AUTH as CoreConfig["apiAuthSetting"],
 		apiRatePerMin: v.API_RATE_PER_MIN as number,
 		requestTimeoutMs: v.REQUEST_TIMEOUT_MS as number,
 		retries: v.RETRIES as number,

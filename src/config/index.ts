@@ -6,7 +6,7 @@
  */
 import { type BrowserConfig, browserSettings, toBrowserConfig } from "./browser.ts";
 import { type CoreConfig, coreSettings, toCoreConfig } from "./core.ts";
-import { type SettingGroup, validateEnv } from "./define.ts";
+import { ConfigError, type SettingGroup, validateEnv } from "./define.ts";
 import { type JobsConfig, jobsSettings, toJobsConfig } from "./jobs.ts";
 import { type LlmConfig, llmSettings, toLlmConfig } from "./llm.ts";
 import { type MaricopaConfig, maricopaSettings, toMaricopaConfig } from "./maricopa.ts";
@@ -52,7 +52,7 @@ export interface Config {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 	const values = validateEnv(Object.values(SETTING_GROUPS), env);
-	return {
+	const config: Config = {
 		core: toCoreConfig(values),
 		browser: toBrowserConfig(values),
 		mls: toMlsConfig(values),
@@ -63,6 +63,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		llm: toLlmConfig(values),
 		photos: toPhotosConfig(values),
 	};
+	const problems = crossChecks(config);
+	if (problems.length > 0) throw new ConfigError(problems);
+	return config;
+}
+
+/**
+ * Settings that are valid alone but wrong together: each would let a node start and then fail
+ * quietly (a deployed API open to anyone, a provider key nothing reads).
+ */
+function crossChecks(config: Config): string[] {
+	const problems: string[] = [];
+	const { core, proxy } = config;
+	if (core.services.includes("api") && core.apiAuthSetting === "on" && core.apiTokens.length === 0) {
+		problems.push(
+			"API_AUTH=on but API_TOKENS is empty: set API_TOKENS=<token>[,<token>...] (e.g. `openssl rand -hex 24`), or API_AUTH=off to serve the REST API without auth",
+		);
+	}
+	if (proxy.listKey && !proxy.listUrl) {
+		problems.push(
+			"PROXY_LIST_KEY is set but PROXY_LIST_URL is not: the key only reads a provider's proxy list; set PROXY_LIST_URL (e.g. https://proxy.webshare.io/api/v2/proxy/list/), or give the proxies in PROXIES or PROXY_FILE",
+		);
+	}
+	return problems;
 }
 
 /** Every variable name the configuration knows (for docs and deployment-file checks). */
