@@ -17,23 +17,18 @@
 import moleculer, { type Context, type ServiceSchema } from "moleculer";
 import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
 import { callStore } from "../src/contracts/store.ts";
+import { DependencyUnavailableError, NotFoundError } from "../src/core/errors.ts";
 import type { HostPolicy } from "../src/core/host-policy.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
-import type { PropertyEnrichment } from "../src/domain/property.ts";
 import { ZIP_SHAPE } from "../src/jobs/plan.ts";
 import { type CollectZipParams, collectZipParams, runSourceTask } from "../src/jobs/source-contract.ts";
 import { LlmBudget } from "../src/llm/budget.ts";
 import { LlmClient } from "../src/llm/client.ts";
-import {
-	Enricher,
-	type EnricherEvent,
-	type EnrichmentStore,
-	LlmUnavailableError,
-} from "../src/llm/enricher.ts";
+import { Enricher, type EnricherEvent, type EnrichmentStore } from "../src/llm/enricher.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
 import { redact } from "../src/utils/redact.ts";
 
-const { MoleculerClientError, MoleculerError, MoleculerRetryableError, ValidationError } = moleculer.Errors;
+const { ValidationError } = moleculer.Errors;
 
 const M = {
 	requests: "saguaro_llm_requests_total",
@@ -165,8 +160,8 @@ const llmService: ServiceFactory = ({ config, state }) => {
 				async handler(ctx: Context<{ key: string; force?: boolean }>) {
 					const key = normalizeApn(ctx.params.key) ?? ctx.params.key;
 					const row = await callStore(ctx, "properties.get", { key });
-					if (!row) throw new MoleculerClientError(`no property ${ctx.params.key}`, 404, "NOT_FOUND");
-					return answer(() => enricherFor(ctx).enrich(row, { force: ctx.params.force ?? false }));
+					if (!row) throw new NotFoundError(`no property ${ctx.params.key}`);
+					return redact(await enricherFor(ctx).enrich(row, { force: ctx.params.force ?? false }));
 				},
 			},
 			enrichPending: {
@@ -196,11 +191,7 @@ const llmService: ServiceFactory = ({ config, state }) => {
 						]);
 					}
 					await this.broker.waitForServices(["properties"], STORE_WAIT_MS).catch(() => {
-						throw new MoleculerRetryableError(
-							"the store (properties) is not reachable",
-							503,
-							"STORE_UNAVAILABLE",
-						);
+						throw new DependencyUnavailableError("store", "the store (properties) is not reachable");
 					});
 					return runSourceTask(state, ctx.params, async (signal) =>
 						redact(await enricherFor(ctx).enrichPending(zips, signal)),
@@ -230,20 +221,5 @@ const llmService: ServiceFactory = ({ config, state }) => {
 	};
 	return schema;
 };
-
-/** With LLM_FALLBACK=none an enrichment the LLM could not make is an upstream fault, not this node's. */
-async function answer<T extends { enrichment: PropertyEnrichment }>(run: () => Promise<T>): Promise<T> {
-	try {
-		return redact(await run());
-	} catch (err) {
-		if (err instanceof LlmUnavailableError) {
-			throw new MoleculerError(String(redact(err.message)), 503, "LLM_UNAVAILABLE", {
-				reason: err.reason,
-				upstream: true,
-			});
-		}
-		throw err;
-	}
-}
 
 export default llmService;

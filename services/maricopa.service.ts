@@ -13,25 +13,23 @@
  * - `status` {} -> both hosts' budget, pause, breaker and stop flag
  * - `resume` {} -> clear a fatal stop (after the token was replaced) and the breakers
  */
-import moleculer, { type Context, type ServiceSchema } from "moleculer";
+import type moleculer from "moleculer";
+import type { Context, ServiceSchema } from "moleculer";
 import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
 import type { IngestOutcome } from "../src/contracts/store.ts";
-import { sharedServiceError } from "../src/core/errors.ts";
-import { HostFatalError, HostRequestError } from "../src/core/host-policy.ts";
+import { DependencyUnavailableError, PermanentError } from "../src/core/errors.ts";
 import type { RequestOutcome } from "../src/core/http.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
 import type { AssessorParcelRecord } from "../src/domain/records.ts";
 import { type CollectZipParams, collectZipParams, runSourceTask } from "../src/jobs/source-contract.ts";
-import { MaricopaApiClient, MaricopaConfigError, SEARCH_PAGE_SIZE } from "../src/maricopa/api-client.ts";
+import { MaricopaApiClient, SEARCH_PAGE_SIZE } from "../src/maricopa/api-client.ts";
 import { RAW_SOURCE, type StoreGateway, ZipCollector } from "../src/maricopa/collect.ts";
 import { GisLayerError, MaricopaGisClient } from "../src/maricopa/gis-client.ts";
 import type { RequestTally } from "../src/maricopa/http.ts";
 import type { AssessorPropertyType } from "../src/maricopa/normalize.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
-import { RecordRejectedError, StoreClient } from "../src/store/client.ts";
+import { StoreClient } from "../src/store/client.ts";
 import { redact } from "../src/utils/redact.ts";
-
-const { MoleculerClientError, MoleculerError, MoleculerRetryableError } = moleculer.Errors;
 
 const M = {
 	requests: "saguaro_maricopa_requests_total",
@@ -133,30 +131,28 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 				async handler(ctx: Context<{ zip: string; via: "gis" | "search"; page: number }>) {
 					const { zip, via, page } = ctx.params;
 					const tally: RequestTally = { bulk: 0, detail: 0 };
-					return wrap(async () => {
-						if (via === "gis") {
-							const offset = (page - 1) * c.gisPageSize;
-							const res = await gis.query(`PHYSICAL_ZIP='${zip}'`, offset, tally);
-							return {
-								zip,
-								via,
-								page,
-								more: res.exceededTransferLimit,
-								parcels: res.rows.map((r) => slim(r.record)),
-								requests: tally.bulk,
-							};
-						}
-						const res = await api.searchPage(zip, page, tally);
+					if (via === "gis") {
+						const offset = (page - 1) * c.gisPageSize;
+						const res = await gis.query(`PHYSICAL_ZIP='${zip}'`, offset, tally);
 						return {
 							zip,
 							via,
 							page,
-							total: res.total,
-							more: page * SEARCH_PAGE_SIZE < res.total,
+							more: res.exceededTransferLimit,
 							parcels: res.rows.map((r) => slim(r.record)),
 							requests: tally.bulk,
 						};
-					});
+					}
+					const res = await api.searchPage(zip, page, tally);
+					return {
+						zip,
+						via,
+						page,
+						total: res.total,
+						more: page * SEARCH_PAGE_SIZE < res.total,
+						parcels: res.rows.map((r) => slim(r.record)),
+						requests: tally.bulk,
+					};
 				},
 			},
 			parcel: {
@@ -167,26 +163,24 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 				async handler(ctx: Context<{ apn: string; store: boolean }>) {
 					const apn = normalizeApn(ctx.params.apn);
 					if (!apn)
-						throw new MoleculerClientError(`'${ctx.params.apn}' is not a parcel number`, 422, "INVALID_APN");
+						throw new PermanentError(`'${ctx.params.apn}' is not a parcel number`, { type: "INVALID_APN" });
 					const tally: RequestTally = { bulk: 0, detail: 0 };
-					return wrap(async () => {
-						const detail = await api.parcel(apn, tally);
-						if (!detail) return { apn, found: false, record: null, stored: false, requests: tally.detail };
-						// Without a bulk row the address comes from its sub-resource (the detail's line is ambiguous).
-						const address = await api.parcelAddress(apn, tally);
-						const record: AssessorParcelRecord = address ? { ...detail.record, address } : detail.record;
-						let stored: IngestOutcome["status"] | false = false;
-						if (ctx.params.store) {
-							const out = await new StoreClient(ctx, config.store.callTimeoutMs).ingestOne({
-								source: "maricopa",
-								sourceId: apn,
-								record,
-								raw: { source: RAW_SOURCE.parcel, payload: detail.raw },
-							});
-							stored = out.status;
-						}
-						return { apn, found: true, record, stored, requests: tally.detail };
-					});
+					const detail = await api.parcel(apn, tally);
+					if (!detail) return { apn, found: false, record: null, stored: false, requests: tally.detail };
+					// Without a bulk row the address comes from its sub-resource (the detail's line is ambiguous).
+					const address = await api.parcelAddress(apn, tally);
+					const record: AssessorParcelRecord = address ? { ...detail.record, address } : detail.record;
+					let stored: IngestOutcome["status"] | false = false;
+					if (ctx.params.store) {
+						const out = await new StoreClient(ctx, config.store.callTimeoutMs).ingestOne({
+							source: "maricopa",
+							sourceId: apn,
+							record,
+							raw: { source: RAW_SOURCE.parcel, payload: detail.raw },
+						});
+						stored = out.status;
+					}
+					return { apn, found: true, record, stored, requests: tally.detail };
 				},
 			},
 			collectZip: {
@@ -194,11 +188,7 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 				async handler(this: moleculer.Service, ctx: Context<CollectZipParams & { force?: boolean }>) {
 					// No request is spent on parcels that could not be stored.
 					await this.broker.waitForServices(["raw", "properties"], STORE_WAIT_MS).catch(() => {
-						throw new MoleculerRetryableError(
-							"the store (raw, properties) is not reachable",
-							503,
-							"STORE_UNAVAILABLE",
-						);
+						throw new DependencyUnavailableError("store", "the store (raw, properties) is not reachable");
 					});
 					const collector = new ZipCollector(api, gis, storeVia(ctx));
 					const page = ctx.params.page;
@@ -212,7 +202,7 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 							force: ctx.params.force ?? false,
 							signal,
 						};
-						return wrap(() => (page ? collector.collectPage({ ...opts, page }) : collector.collectZip(opts)));
+						return page ? collector.collectPage({ ...opts, page }) : collector.collectZip(opts);
 					});
 				},
 			},
@@ -230,35 +220,6 @@ function slim(r: AssessorParcelRecord) {
 		city: r.address?.city ?? null,
 		zip: r.address?.zip ?? null,
 	};
-}
-
-/**
- * A fatal stop is not retryable (another node would be refused too); a host that stays down is
- * retryable later; a missing token is a configuration error.
- */
-async function wrap<T>(run: () => Promise<T>): Promise<T> {
-	try {
-		return await run();
-	} catch (err) {
-		const message = String(redact((err as Error).message));
-		const shared = sharedServiceError(err, message);
-		if (shared) throw shared;
-		if (err instanceof HostFatalError) {
-			throw new MoleculerError(message, 500, "MARICOPA_STOPPED", {
-				host: err.host,
-				reason: redact(err.reason),
-			});
-		}
-		if (err instanceof MaricopaConfigError) throw new MoleculerError(message, 500, "MARICOPA_CONFIG");
-		// No retry fixes a field name the layer does not have: a dead letter with the reason, at once.
-		if (err instanceof GisLayerError) throw new MoleculerClientError(message, 422, "MARICOPA_GIS_FIELDS");
-		if (err instanceof RecordRejectedError) throw new MoleculerClientError(message, 422, "REJECTED");
-		if (err instanceof HostRequestError) {
-			if (err.outcome === "failed") throw new MoleculerClientError(message, 422, "MARICOPA_REQUEST_FAILED");
-			throw new MoleculerRetryableError(message, 503, "MARICOPA_UNAVAILABLE");
-		}
-		throw err;
-	}
 }
 
 export default maricopaService;

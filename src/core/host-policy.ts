@@ -22,7 +22,7 @@
  */
 import type { SharedState } from "../shared-state/index.ts";
 import { sleep } from "../utils/time.ts";
-import { NotConfiguredError } from "./errors.ts";
+import { HostStoppedError, NotConfiguredError, SaguaroError } from "./errors.ts";
 import { type BudgetClaim, SlidingBudget } from "./sliding-budget.ts";
 
 export interface HostRateBudget {
@@ -93,19 +93,27 @@ export type Attempt<T> =
 	/** The host refuses us for good (revoked token): stop the whole cluster. */
 	| { kind: "fatal"; reason: string };
 
-export class HostFatalError extends Error {
+/** Answered `<SERVICE>_STOPPED` (500): no node calls the host until it is resumed. */
+export class HostFatalError extends HostStoppedError {
 	readonly host: string;
 	readonly reason: string;
 	constructor(host: string, reason: string) {
-		super(`${host}: stopped after a fatal answer: ${reason}`);
-		this.name = "HostFatalError";
+		super(`${host}: stopped after a fatal answer: ${reason}`, {
+			type: "STOPPED",
+			scoped: true,
+			data: { host, reason },
+		});
 		this.host = host;
 		this.reason = reason;
 	}
 }
 
-/** Retries exhausted, a permanent failure, or no slot within `maxWaitMs`. */
-export class HostRequestError extends Error {
+/**
+ * Retries exhausted, a permanent failure, or no slot within `maxWaitMs`. A definite refusal
+ * ("failed") is permanent, `<SERVICE>_REQUEST_FAILED` (422); anything else transient,
+ * `<SERVICE>_UNAVAILABLE` (503, retryable: later, or on another node).
+ */
+export class HostRequestError extends SaguaroError {
 	readonly host: string;
 	readonly label: string;
 	readonly attempts: number;
@@ -117,8 +125,11 @@ export class HostRequestError extends Error {
 		outcome: HostRequestError["outcome"],
 		reason: string,
 	) {
-		super(`${host} ${label}: ${reason} (after ${attempts} attempt${attempts === 1 ? "" : "s"})`);
-		this.name = "HostRequestError";
+		super(
+			outcome === "failed" ? "permanent" : "transient",
+			`${host} ${label}: ${reason} (after ${attempts} attempt${attempts === 1 ? "" : "s"})`,
+			{ type: outcome === "failed" ? "REQUEST_FAILED" : "UNAVAILABLE", scoped: true },
+		);
 		this.host = host;
 		this.label = label;
 		this.attempts = attempts;

@@ -13,7 +13,8 @@
  *
  * The store and the broker are reached through `EnrichmentStore`, so this stays testable and thin.
  */
-import type { EnrichmentVerdict, PropertyRow } from "../contracts/store.ts";
+import type { EnrichmentVerdict, MergeVerdict, PropertyRow } from "../contracts/store.ts";
+import { UpstreamError } from "../core/errors.ts";
 import { HostFatalError, type HostPolicy, HostRequestError } from "../core/host-policy.ts";
 import { inputHash, type PropertyFacts, propertyFacts, RULES_MODEL } from "../domain/enrichment-input.ts";
 import {
@@ -75,11 +76,11 @@ export interface EnricherOptions {
 }
 
 /** The LLM could not give an answer; the fallback (or a failure) follows. */
-export class LlmUnavailableError extends Error {
+/** With LLM_FALLBACK=none an enrichment the LLM could not make: an upstream fault, not this node's. */
+export class LlmUnavailableError extends UpstreamError {
 	readonly reason: FallbackReason;
 	constructor(reason: FallbackReason, message: string) {
-		super(message);
-		this.name = "LlmUnavailableError";
+		super(message, { type: "LLM_UNAVAILABLE", retryable: false, data: { reason, upstream: true } });
 		this.reason = reason;
 	}
 }
@@ -89,7 +90,8 @@ export interface Tally {
 	requests: number;
 }
 
-export type EnrichStatus = "new" | "updated" | "unchanged";
+/** What an enrichment did to the property: the store's merge verdict. */
+export type EnrichStatus = MergeVerdict;
 
 export interface EnrichOutcome {
 	key: string;

@@ -7,6 +7,7 @@
  * is 404 with an empty body (not found, not an error); an unknown path is 200 with an HTML page
  * (a failure, never parsed); malformed or truncated JSON is a transient failure of that call.
  */
+import { NotConfiguredError } from "../core/errors.ts";
 import type { HostPolicy } from "../core/host-policy.ts";
 import {
 	type Classified,
@@ -40,10 +41,10 @@ export const PARCEL_SUB_RESOURCES = [
 ] as const;
 export type ParcelSubResource = (typeof PARCEL_SUB_RESOURCES)[number];
 
-export class MaricopaConfigError extends Error {
+/** No Assessor token on this node (MARICOPA_TOKEN): no retry fixes that. */
+export class MaricopaConfigError extends NotConfiguredError {
 	constructor(message: string) {
-		super(message);
-		this.name = "MaricopaConfigError";
+		super("maricopa", message);
 	}
 }
 

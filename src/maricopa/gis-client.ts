@@ -7,6 +7,7 @@
  * layer's own field list (`.../MapServer/3?f=json`): a required field the layer lacks stops
  * collection with a clear error; an optional one is left out of the queries and reported as a gap.
  */
+import { PermanentError } from "../core/errors.ts";
 import type { HostPolicy } from "../core/host-policy.ts";
 import {
 	type Classified,
@@ -54,10 +55,9 @@ export interface GisLayerCheck {
 }
 
 /** The layer lacks a field Saguaro cannot work without: a configuration problem, not a retry. */
-export class GisLayerError extends Error {
+export class GisLayerError extends PermanentError {
 	constructor(message: string) {
-		super(message);
-		this.name = "GisLayerError";
+		super(message, { type: "MARICOPA_GIS_FIELDS" });
 	}
 }
 

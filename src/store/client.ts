@@ -17,7 +17,7 @@ import {
 	type RawAgesParams,
 	type RoundTrips,
 } from "../contracts/store.ts";
-import { DependencyUnavailableError } from "../core/errors.ts";
+import { DependencyUnavailableError, PermanentError } from "../core/errors.ts";
 import { chunksOf } from "../utils/chunks.ts";
 
 /** What the client needs of a Moleculer Context or ServiceBroker. */
@@ -99,12 +99,14 @@ export function storeUnreachable(err: unknown): boolean {
 }
 
 /** The store refused a record (invalid, or an address with no key): no retry changes that. */
-export class RecordRejectedError extends Error {
+export class RecordRejectedError extends PermanentError {
 	readonly source: string;
 	readonly sourceId: string;
 	constructor(source: string, sourceId: string, reason: string) {
-		super(`${source} record ${sourceId} refused by the store: ${reason}`);
-		this.name = "RecordRejectedError";
+		super(`${source} record ${sourceId} refused by the store: ${reason}`, {
+			type: "REJECTED",
+			data: { source, sourceId },
+		});
 		this.source = source;
 		this.sourceId = sourceId;
 	}
