@@ -1,10 +1,12 @@
 /**
  * `npm start`: one Saguaro node. Embedded (all services, one process, no server) by default;
  * a cluster node when TRANSPORTER is set. Extra service files may follow on the command line.
- * A bad environment stops it with exit code 2 and a message naming each bad variable.
+ * A bad environment stops it with exit code 2 and a message naming each bad variable (a port in use
+ * included).
  */
 import { ConfigError, loadConfig } from "../src/config/index.ts";
-import { startNode } from "../src/node/start-node.ts";
+import { busyPortLine, portErrorLine } from "../src/node/ports.ts";
+import { type RunningNode, startNode } from "../src/node/start-node.ts";
 import { startRepl } from "../src/repl/session.ts";
 
 let config: ReturnType<typeof loadConfig>;
@@ -18,7 +20,21 @@ try {
 	throw err;
 }
 
-const node = await startNode(config, { extraServiceFiles: process.argv.slice(2) });
+// A port another process holds is a bad setting too: one line naming it, exit 2.
+const busy = await busyPortLine(config);
+if (busy) {
+	console.error(`saguaro: ${busy}`);
+	process.exit(2);
+}
+let node: RunningNode;
+try {
+	node = await startNode(config, { extraServiceFiles: process.argv.slice(2) });
+} catch (err) {
+	const line = portErrorLine(err, config);
+	if (!line) throw err;
+	console.error(`saguaro: ${line}`);
+	process.exit(2);
+}
 
 let shuttingDown = false;
 async function shutdown(signal: string) {

@@ -13,3 +13,16 @@ export function freePort(): Promise<number> {
 		});
 	});
 }
+
+/** Whether something already listens on `port` (checked by trying to listen on `host` there). */
+export function portInUse(port: number, host = "0.0.0.0"): Promise<boolean> {
+	return new Promise((resolve, reject) => {
+		const srv = createServer();
+		srv.unref();
+		srv.once("error", (err: NodeJS.ErrnoException) => {
+			if (err.code === "EADDRINUSE" || err.code === "EACCES") resolve(true);
+			else reject(err);
+		});
+		srv.listen(port, host, () => srv.close(() => resolve(false)));
+	});
+}
