@@ -15,6 +15,7 @@ import { loadConfig } from "../../src/config/index.ts";
 import { type RunningNode, startNode } from "../../src/node/start-node.ts";
 import type { PhotoDoc } from "../../src/store/photo-index.ts";
 import { freePort } from "../../src/utils/net.ts";
+import { waitFor } from "../../src/utils/time.ts";
 import { listingRecord, parcelRecord } from "../harness/store.ts";
 
 const ZIP = "85031";
@@ -261,5 +262,99 @@ describe("photos service on the sandbox (embedded, filesystem storage)", () => {
 		assert.equal(missing.status, 404);
 		await missing.arrayBuffer();
 		void stat;
+	});
+});
+
+describe("a job collecting listings and their photos: collect({sources: ['mls'], photos: true})", () => {
+	let sandbox: Sandbox;
+	let node: RunningNode;
+	let dataDir: string;
+	const zips = ["85008", "85301"];
+
+	before(async () => {
+		sandbox = await startSandbox({
+			seed: 21,
+			world: { zips, parcelsPerZip: 60, listingShare: 0.12, relistShare: 0 },
+			mls: { jsRenderedShare: 0, defences: { rateLimit: null } },
+			proxies: { count: 3, listed: 3, behaviours: [] },
+		});
+		dataDir = await mkdtemp(join(tmpdir(), "saguaro-photos-job-"));
+		node = await startNode(
+			loadConfig({
+				...sandbox.env,
+				NODE_ID: "photos-job-test",
+				SERVICES: "store,proxy-pool,orchestrator,mls,photos",
+				DATA_DIR: dataDir,
+				LOG_LEVEL: "warn",
+				METRICS_PORT: "0",
+				HEALTH_PORT: "0",
+				API_PORT: "0",
+				REPL: "off",
+				PROXY_GATEWAY_PORT: String(await freePort()),
+				PROXY_GATEWAY_HOST: "127.0.0.1",
+				PROXY_CHECK_INTERVAL_S: "0",
+				MLS_USE_BROWSER: "false",
+				MLS_RATE_PER_MIN: "6000",
+				PHOTOS_RATE_PER_MIN: "600",
+				ORCHESTRATOR_TICK_MS: "100",
+			}),
+		);
+	});
+
+	after(async () => {
+		await node?.stop();
+		await sandbox?.stop();
+		if (dataDir) await rm(dataDir, { recursive: true, force: true });
+	});
+
+	test("the photos tasks run after their ZIP's listings and store every picture of them", async () => {
+		interface View {
+			job: { id: string; status: string; spec: { sources: string[] } };
+			progress: { bySource: Record<string, { counts: { items: number; new: number } }> };
+			tasks?: { source: string; zip: string; startedAt: number | null; finishedAt: number | null }[];
+		}
+		const started = await node.broker.call<View, object>("orchestrator.collect", {
+			zips,
+			sources: ["mls"],
+			photos: true,
+		});
+		assert.deepEqual(started.job.spec.sources, ["mls", "photos"]);
+		const done = await waitFor(
+			async () => {
+				const s = await node.broker.call<View, object>("orchestrator.status", {
+					id: started.job.id,
+					tasks: true,
+				});
+				return ["running", "cancelling"].includes(s.job.status) ? null : s;
+			},
+			"the job to finish",
+			240_000,
+			200,
+		);
+		assert.equal(done.job.status, "completed");
+		for (const zip of zips) {
+			const mls = done.tasks!.find((t) => t.source === "mls" && t.zip === zip)!;
+			const photos = done.tasks!.find((t) => t.source === "photos" && t.zip === zip)!;
+			assert.ok(photos.startedAt! >= mls.finishedAt!, `${zip}: photos after the listings`);
+		}
+		const pictures = new Set<string>();
+		let photoCount = 0;
+		for (const zip of zips) {
+			for (const l of sandbox.world.listingsByZip.get(zip) ?? []) {
+				for (const id of l.photoIds) {
+					photoCount++;
+					pictures.add(sandbox.mls.photos.truth(id)!.picture);
+				}
+			}
+		}
+		const p = done.progress.bySource.photos!.counts;
+		assert.equal(p.items, photoCount, "every photo of the collected listings seen");
+		assert.equal(p.new, pictures.size, "each picture stored once");
+		const job = await node.broker.call<{ seen: number; new: number; bytes: number }, object>("photos.job", {
+			jobId: started.job.id,
+		});
+		assert.equal(job.seen, photoCount);
+		assert.equal(job.new, pictures.size);
+		assert.ok(job.bytes > 0);
 	});
 });
