@@ -114,16 +114,13 @@ async function main(): Promise<void> {
 	const endAt = started + minutes * 60_000;
 	let next = 0;
 	let errors = 0;
-	// Sessions rotate over a few dozen names, so contexts are also replaced by session changes.
-	const worker = async (w: number) => {
+	// No session names: each slot keeps its context until recycled (after BROWSER_RECYCLE_PAGES).
+	const worker = async () => {
 		while (Date.now() < endAt) {
 			const i = next++;
 			try {
-				await pool.render({
-					url: urls[i % urls.length]!,
-					session: `s${(i + w) % 40}`,
-					waitFor: "[data-field]",
-				});
+				// As the MLS scraper asks (no selector: the page's load event).
+				await pool.render({ url: urls[i % urls.length]! });
 			} catch {
 				errors++;
 			}
@@ -151,7 +148,7 @@ async function main(): Promise<void> {
 		);
 	};
 	const timer = setInterval(sample, sampleS * 1000);
-	await Promise.all(Array.from({ length: slots }, (_, w) => worker(w)));
+	await Promise.all(Array.from({ length: slots }, () => worker()));
 	clearInterval(timer);
 	sample();
 	const stats = pool.stats();
