@@ -88,6 +88,11 @@ if [ ! -x "$TOOLS/gofakes3" ] || [ scripts/gofakes3/main.go -nt "$TOOLS/gofakes3
 fi
 log "gofakes3 $GOFAKES3_VERSION"
 
+# --- toxiproxy (latency and partitions between regions, and in the chaos suite) ----------------
+# test/cluster/regions.test.ts and bench:regions put it between two regions' NATS gateways and
+# between a region and Redis. Built like FerretDB, by scripts/build-toxiproxy.sh, into .tools/bin.
+bash "$ROOT/scripts/build-toxiproxy.sh"
+
 # --- mongo-java-server (MongoDB wire protocol, in memory; optional stand-in for FerretDB) ------
 # The harness uses it when SAGUARO_TEST_MONGO=java (test/harness/servers.ts). Jars from Maven
 # Central, launcher compiled with javac from scripts/mongo-java-server/Main.java, into
