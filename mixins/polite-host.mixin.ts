@@ -15,6 +15,7 @@ const M = {
 	waits: "saguaro_host_budget_waits_total",
 	breaker: "saguaro_host_breaker_state",
 	fatal: "saguaro_host_fatal",
+	requests: "saguaro_host_requests_total",
 } as const;
 
 const BREAKER_VALUE = { closed: 0, "half-open": 1, open: 2 } as const;
@@ -57,6 +58,13 @@ export function politeHostMixin(state: SharedState): Partial<ServiceSchema> {
 					labelNames: ["host"],
 					description: "1 when the host is stopped",
 				});
+				metrics.register({
+					type: "counter",
+					name: M.requests,
+					labelNames: ["host", "source", "outcome"],
+					description:
+						"Requests sent to a host by this node, by the source (service) that sent them and what came back (ok, rate-limited, transient, failed, fatal)",
+				});
 			}
 		},
 		stopped() {
@@ -67,8 +75,11 @@ export function politeHostMixin(state: SharedState): Partial<ServiceSchema> {
 			createHostPolicy(this: PoliteHostService, options: Omit<HostPolicyOptions, "nodeId" | "onEvent">) {
 				const { broker } = this;
 				const metrics = broker.isMetricsEnabled() ? broker.metrics : null;
+				const source = (this as unknown as { name: string }).name;
 				const onEvent = (e: HostPolicyEvent) => {
-					if (e.type === "wait") {
+					if (e.type === "request") {
+						metrics?.increment(M.requests, { host: e.host, source, outcome: e.outcome });
+					} else if (e.type === "wait") {
 						metrics?.increment(M.waitMs, { host: e.host }, e.ms);
 						metrics?.increment(M.waits, { host: e.host });
 					} else if (e.type === "breaker") {

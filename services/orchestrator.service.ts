@@ -7,6 +7,7 @@
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import { regionOf } from "../src/cluster/region-strategy.ts";
 import type { Config } from "../src/config/index.ts";
+import { JobMetrics } from "../src/jobs/metrics.ts";
 import { Orchestrator } from "../src/jobs/orchestrator.ts";
 import { JOB_ID_SHAPE } from "../src/jobs/plan.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
@@ -73,9 +74,14 @@ function budgetRate(config: Config, source: string): number | null {
 	return null;
 }
 
+/** How often the leader samples the ledger for the job metrics (src/jobs/metrics.ts). */
+const METRICS_SAMPLE_MS = 5000;
+
 const orchestratorService: ServiceFactory = ({ config, state }) => {
 	const jobs = config.jobs;
 	let engine: Orchestrator;
+	let jobMetrics: JobMetrics | null = null;
+	let sampler: NodeJS.Timeout | null = null;
 	const schema: ServiceSchema = {
 		name: "orchestrator",
 		actions: {
@@ -178,10 +184,32 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 				logger: this.logger,
 			});
 		},
-		started() {
+		started(this: { broker: ServiceBroker }) {
 			engine.start();
+			if (!config.core.enableMetrics || !this.broker.isMetricsEnabled()) return;
+			jobMetrics = new JobMetrics(this.broker.metrics as never);
+			// Every orchestrator samples (its baseline stays current); the leader exports.
+			const sample = async () => {
+				const leader = engine.isLeader;
+				jobMetrics?.sample(await engine.list(500), leader);
+			};
+			const loop = () => {
+				sampler = setTimeout(
+					() =>
+						void sample()
+							.catch(() => {})
+							.finally(() => sampler && loop()),
+					METRICS_SAMPLE_MS,
+				);
+				sampler.unref();
+			};
+			void sample()
+				.catch(() => {})
+				.finally(loop);
 		},
 		async stopped() {
+			if (sampler) clearTimeout(sampler);
+			sampler = null;
 			await engine.stop();
 		},
 	};
