@@ -14,29 +14,21 @@
  * - `status` {}, `resume` {} → the MLS host's budget, pause and breaker; clear a stop (polite-host mixin)
  */
 import { resolve } from "node:path";
-import moleculer, { type Context, type ServiceSchema } from "moleculer";
+import type { Context, ServiceSchema } from "moleculer";
 import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
 import type { RenderResult as BrowserRenderResult } from "../src/browser/pool.ts";
-import { notConfiguredOf, sharedServiceError } from "../src/core/errors.ts";
-import { type HostPolicy, HostRequestError } from "../src/core/host-policy.ts";
+import { callProxyPool } from "../src/contracts/proxy-pool.ts";
+import { notConfiguredOf, PermanentError } from "../src/core/errors.ts";
+import type { HostPolicy } from "../src/core/host-policy.ts";
 import type { MlsListingRecord } from "../src/domain/records.ts";
 import { type CollectZipParams, collectZipParams, runSourceTask } from "../src/jobs/source-contract.ts";
 import { loadFieldConfig } from "../src/mls/fields.ts";
 import type { FieldValue } from "../src/mls/parser.ts";
-import {
-	type ListingSink,
-	MlsPageError,
-	MlsScraper,
-	type ProxyProvider,
-	type SaveResult,
-	type ScraperEvent,
-} from "../src/mls/scraper.ts";
+import { type ListingSink, MlsScraper, type ProxyProvider, type ScraperEvent } from "../src/mls/scraper.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
 import { acquireGatewayLease } from "../src/proxy/gateway-lease.ts";
 import { StoreClient } from "../src/store/client.ts";
 import { redact } from "../src/utils/redact.ts";
-
-const { MoleculerClientError, MoleculerRetryableError } = moleculer.Errors;
 
 const M = {
 	pages: "saguaro_mls_pages_total",
@@ -72,7 +64,7 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 			const proxies: ProxyProvider = {
 				acquire: (req) => acquireGatewayLease(broker, req),
 				async release(lease, outcome) {
-					await broker.call("proxy-pool.release", {
+					await callProxyPool(broker, "proxy-pool.release", {
 						leaseId: lease.leaseId,
 						...outcome,
 						...(outcome.error ? { error: String(redact(outcome.error)).slice(0, 500) } : {}),
@@ -119,8 +111,7 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 				proxies: c.useProxies ? proxies : null,
 				solver: {
 					async solve(challenge) {
-						const r = (await broker.call("proxy-pool.solveCaptcha", challenge)) as { token: string };
-						return r.token;
+						return (await callProxyPool(broker, "proxy-pool.solveCaptcha", challenge)).token;
 					},
 				},
 				renderer: c.useBrowser
@@ -153,7 +144,7 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 				params: { zip: collectZipParams.zip },
 				async handler(ctx: Context<{ zip: string }>) {
 					// The work stops when its caller gives up (or the service stops), never runs on unseen.
-					return wrap(() => scraper.searchZip(ctx.params.zip, undefined, callerSignal(ctx)));
+					return scraper.searchZip(ctx.params.zip, undefined, callerSignal(ctx));
 				},
 			},
 			listing: {
@@ -161,9 +152,9 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 				async handler(ctx: Context<{ url: string }>) {
 					const url = new URL(ctx.params.url);
 					if (url.origin !== new URL(c.baseUrl).origin) {
-						throw new MoleculerClientError("url is not on the MLS site (MLS_BASE_URL)", 422, "FOREIGN_URL");
+						throw new PermanentError("url is not on the MLS site (MLS_BASE_URL)", { type: "FOREIGN_URL" });
 					}
-					return wrap(() => scraper.listing(url.toString(), undefined, callerSignal(ctx)));
+					return scraper.listing(url.toString(), undefined, callerSignal(ctx));
 				},
 			},
 			collectZip: {
@@ -179,7 +170,7 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 									isFresh: async (mlsId: string) => (await state.get(fetchedKey(mlsId))) !== undefined,
 								}
 							: {}),
-						async save(record: MlsListingRecord, extra: Record<string, FieldValue>): Promise<SaveResult> {
+						async save(record: MlsListingRecord, extra: Record<string, FieldValue>) {
 							const out = await store.ingestOne({
 								source: "mls",
 								sourceId: record.mlsId,
@@ -187,11 +178,11 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 								raw: { source: "mls", payload: { ...record, extra } },
 							});
 							if (c.listingMaxAgeMs > 0) await state.set(fetchedKey(record.mlsId), true, c.listingMaxAgeMs);
-							return out.status as SaveResult;
+							return out.status;
 						},
 					};
 					return runSourceTask(state, ctx.params, (signal) =>
-						wrap(() => scraper.collectZip(ctx.params.zip, sink, signal)),
+						scraper.collectZip(ctx.params.zip, sink, signal),
 					);
 				},
 			},
@@ -209,21 +200,6 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 function callerSignal(ctx: Context): AbortSignal | undefined {
 	const timeout = Number(ctx.options?.timeout ?? 0);
 	return timeout > 0 ? AbortSignal.timeout(timeout) : undefined;
-}
-
-/** Host-level failures are retryable by the caller (another node, later); page failures are not. */
-async function wrap<T>(run: () => Promise<T>): Promise<T> {
-	try {
-		return await run();
-	} catch (err) {
-		const message = String(redact((err as Error).message));
-		const shared = sharedServiceError(err, message);
-		if (shared) throw shared;
-		if (err instanceof MlsPageError)
-			throw new MoleculerClientError(message, 422, "MLS_PAGE_FAILED", { reason: err.reason });
-		if (err instanceof HostRequestError) throw new MoleculerRetryableError(message, 503, "MLS_UNAVAILABLE");
-		throw err;
-	}
 }
 
 export default mlsService;

@@ -30,9 +30,10 @@
  */
 import { hostname } from "node:os";
 import moleculer, { type ActionSchema, type Context, type ServiceSchema } from "moleculer";
+import type { LeaseOutcome } from "../src/contracts/proxy-pool.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
 import { CaptchaError, type CaptchaKind } from "../src/proxy/captcha.ts";
-import { NoProxyAvailableError, type ReleaseOutcome } from "../src/proxy/pool.ts";
+import { NoProxyAvailableError } from "../src/proxy/pool.ts";
 import { toPublic } from "../src/proxy/proxy-url.ts";
 import { ROTATION_STRATEGIES, type RotationStrategy } from "../src/proxy/rotation.ts";
 import { ProxyRuntime } from "../src/proxy/runtime.ts";
@@ -204,7 +205,7 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 					error: { type: "string", max: 500, optional: true },
 					unused: { type: "boolean", optional: true },
 				},
-				async handler(ctx: Context<ReleaseOutcome & { leaseId: string }>) {
+				async handler(ctx: Context<LeaseOutcome & { leaseId: string }>) {
 					const { leaseId, ...outcome } = ctx.params;
 					if (outcome.error) outcome.error = redact(outcome.error);
 					const r = await runtime.pool.release(leaseId, outcome);

@@ -6,7 +6,9 @@
  * released with that outcome and the page is retried on another session, a captcha wall is solved
  * (within a budget) and the token posted back.
  */
-import { DependencyUnavailableError, NotConfiguredError } from "../core/errors.ts";
+import type { CaptchaSolver, LeaseOutcome, ProxyLease } from "../contracts/proxy-pool.ts";
+import type { MergeVerdict } from "../contracts/store.ts";
+import { DependencyUnavailableError, NotConfiguredError, PermanentError } from "../core/errors.ts";
 import type { Attempt, HostPolicy } from "../core/host-policy.ts";
 import type { MlsListingRecord } from "../domain/records.ts";
 import { type CaptchaForm, classifyPage, type PageVerdict } from "./blocks.ts";
@@ -20,29 +22,10 @@ import {
 } from "./http-fetcher.ts";
 import { type FieldValue, parseListingPage, parseSearchPage, type SearchCard } from "./parser.ts";
 
-export interface ProxyLease {
-	leaseId: string;
-	/** URL with credentials to connect through (never logged or returned). */
-	proxyUrl: string;
-}
-
-/** What a request through a leased proxy met (proxy-pool's release outcome). */
-export interface LeaseOutcome {
-	ok: boolean;
-	status?: number;
-	blocked?: boolean;
-	error?: string;
-	latencyMs?: number;
-}
-
 export interface ProxyProvider {
 	/** A proxy for `session` (sticky: the same one while it works). */
 	acquire(req: { domain: string; session: string }): Promise<ProxyLease>;
 	release(lease: ProxyLease, outcome: LeaseOutcome): Promise<void>;
-}
-
-export interface CaptchaSolverPort {
-	solve(challenge: { type: "hcaptcha" | "recaptcha"; sitekey: string; pageurl: string }): Promise<string>;
 }
 
 export interface RenderRequest {
@@ -67,10 +50,8 @@ export interface RendererPort {
 	render(req: RenderRequest): Promise<RenderResult>;
 }
 
-export type SaveResult = "new" | "updated" | "unchanged";
-
 export interface ListingSink {
-	save(record: MlsListingRecord, extra: Record<string, FieldValue>): Promise<SaveResult>;
+	save(record: MlsListingRecord, extra: Record<string, FieldValue>): Promise<MergeVerdict>;
 	/** True when the listing was fetched recently enough not to fetch it again (optional). */
 	isFresh?(mlsId: string): Promise<boolean>;
 }
@@ -81,7 +62,7 @@ export interface ScraperOptions {
 	policy: HostPolicy;
 	/** Null = direct connections (a site that admits them, or a test). */
 	proxies: ProxyProvider | null;
-	solver: CaptchaSolverPort | null;
+	solver: CaptchaSolver | null;
 	renderer: RendererPort | null;
 	requestTimeoutMs: number;
 	maxPages: number;
@@ -96,11 +77,11 @@ export type ScraperEvent =
 	| { type: "captcha"; solved: boolean; reason?: string }
 	| { type: "listing"; ok: boolean; reason?: string };
 
-export class MlsPageError extends Error {
+/** A page that cannot be read (parse failure, needs a browser there is not): 422 MLS_PAGE_FAILED. */
+export class MlsPageError extends PermanentError {
 	readonly reason: string;
 	constructor(url: string, reason: string) {
-		super(`${url}: ${reason}`);
-		this.name = "MlsPageError";
+		super(`${url}: ${reason}`, { type: "MLS_PAGE_FAILED", data: { reason } });
 		this.reason = reason;
 	}
 }

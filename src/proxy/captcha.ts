@@ -5,28 +5,18 @@
  * timeout, and reports of bad tokens.
  */
 import { createHash } from "node:crypto";
+import type {
+	CaptchaChallenge,
+	CaptchaKind,
+	CaptchaSolution,
+	SolveCaptchaResult,
+} from "../contracts/proxy-pool.ts";
 import type { SharedState } from "../shared-state/index.ts";
 import { sleep } from "../utils/time.ts";
 
+export type { CaptchaChallenge, CaptchaKind, CaptchaSolution };
+
 export type CaptchaProtocol = "legacy" | "v2";
-export type CaptchaKind = "recaptcha" | "hcaptcha" | "image";
-
-export interface CaptchaChallenge {
-	type: CaptchaKind;
-	/** Site key (reCAPTCHA googlekey / hCaptcha sitekey). */
-	sitekey?: string;
-	pageurl?: string;
-	/** Base64 image for `image`. */
-	body?: string;
-}
-
-export interface CaptchaSolution {
-	/** The solver's task id (for reports). */
-	id: string;
-	token: string;
-	/** USD charged (estimated for the legacy protocol, which does not say). */
-	costUsd: number;
-}
 
 export class CaptchaError extends Error {
 	readonly code: string;
@@ -267,11 +257,6 @@ export interface SolverOptions {
 	now?: () => number;
 }
 
-export interface SolveResult extends CaptchaSolution {
-	/** True when this caller got another caller's solve instead of paying for its own. */
-	shared: boolean;
-}
-
 export interface SolverEvents {
 	onSolved?(r: CaptchaSolution, ch: CaptchaChallenge): void;
 	onFailed?(code: string): void;
@@ -287,7 +272,7 @@ export class CaptchaSolver {
 	readonly state: SharedState;
 	readonly options: SolverOptions;
 	readonly events: SolverEvents;
-	readonly #inflight = new Map<string, Promise<SolveResult>>();
+	readonly #inflight = new Map<string, Promise<SolveCaptchaResult>>();
 	readonly #abort = new AbortController();
 
 	constructor(
@@ -302,7 +287,7 @@ export class CaptchaSolver {
 		this.events = events;
 	}
 
-	solve(ch: CaptchaChallenge): Promise<SolveResult> {
+	solve(ch: CaptchaChallenge): Promise<SolveCaptchaResult> {
 		validateChallenge(ch);
 		const key = challengeKey(ch);
 		const local = this.#inflight.get(key);
@@ -312,7 +297,7 @@ export class CaptchaSolver {
 		return p;
 	}
 
-	async #solveClusterWide(key: string, ch: CaptchaChallenge): Promise<SolveResult> {
+	async #solveClusterWide(key: string, ch: CaptchaChallenge): Promise<SolveCaptchaResult> {
 		const deadline = this.#now() + this.options.timeoutMs;
 		while (this.#now() < deadline) {
 			const done = await this.state.get<CaptchaSolution>(`${C}result:${key}`);

@@ -3,12 +3,8 @@
  * (credential-free, the session riding in the username). The one place that asks proxy-pool for it.
  */
 import type { ServiceBroker } from "moleculer";
+import { callProxyPool, type ProxyLease } from "../contracts/proxy-pool.ts";
 import { NotConfiguredError, notConfiguredOf } from "../core/errors.ts";
-
-export interface GatewayLease {
-	leaseId: string;
-	proxyUrl: string;
-}
 
 /**
  * Take a lease for `domain`/`session`. With no proxy configured in the cluster, or the gateway off,
@@ -17,14 +13,16 @@ export interface GatewayLease {
 export async function acquireGatewayLease(
 	broker: ServiceBroker,
 	req: { domain: string; session: string },
-): Promise<GatewayLease> {
-	const lease = (await broker.call("proxy-pool.acquire", req).catch((err: unknown) => {
+): Promise<ProxyLease> {
+	const lease = await callProxyPool(broker, "proxy-pool.acquire", req).catch((err: unknown) => {
 		throw notConfiguredOf(err) ?? err;
-	})) as { leaseId: string; proxyUrl: string | null };
+	});
 	if (!lease.proxyUrl) {
-		await broker
-			.call("proxy-pool.release", { leaseId: lease.leaseId, ok: true, unused: true })
-			.catch(() => undefined);
+		await callProxyPool(broker, "proxy-pool.release", {
+			leaseId: lease.leaseId,
+			ok: true,
+			unused: true,
+		}).catch(() => undefined);
 		throw new NotConfiguredError(
 			"proxy",
 			"no proxy gateway: proxy-pool runs with PROXY_GATEWAY_PORT=off; set it to auto (the default) or a port, or MLS_USE_PROXIES=false",

@@ -30,15 +30,16 @@ import {
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
+import type { AcquireParams, LeaseOutcome } from "../contracts/proxy-pool.ts";
 import { redactString } from "../utils/redact.ts";
-import type { Acquired, AcquireRequest, ReleaseOutcome } from "./pool.ts";
+import type { Acquired } from "./pool.ts";
 import { NoProxyAvailableError } from "./pool.ts";
 import { type ProxyEndpoint, proxyAuthorization } from "./proxy-url.ts";
 
 /** What the gateway needs from the pool (the ProxyPool, or a remote one in tests). */
 export interface GatewayPool {
-	acquire(req: AcquireRequest): Promise<Acquired>;
-	release(leaseId: string, outcome: ReleaseOutcome): Promise<unknown>;
+	acquire(req: AcquireParams): Promise<Acquired>;
+	release(leaseId: string, outcome: LeaseOutcome): Promise<unknown>;
 	/** The proxy of a lease taken with the `acquire` action (username `lease.<leaseId>`). */
 	leasedProxy(leaseId: string): Promise<ProxyEndpoint | null>;
 }
@@ -260,7 +261,7 @@ export class ProxyGateway {
 	}
 
 	/** Pinned leases belong to whoever took them with `acquire`: they release (and report) them. */
-	async #release(lease: GatewayLease, outcome: ReleaseOutcome): Promise<void> {
+	async #release(lease: GatewayLease, outcome: LeaseOutcome): Promise<void> {
 		if (!lease.pinned) await this.options.pool.release(lease.leaseId, outcome);
 	}
 

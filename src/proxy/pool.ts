@@ -18,6 +18,7 @@
  * - `rr`                   round-robin cursor
  */
 import { randomBytes } from "node:crypto";
+import type { AcquireParams, LeaseOutcome } from "../contracts/proxy-pool.ts";
 import type { SharedState } from "../shared-state/index.ts";
 import { SecretBox } from "../utils/secret-box.ts";
 import {
@@ -70,16 +71,7 @@ export const defaultPoolOptions: PoolOptions = {
 	banStatuses: [403, 429],
 };
 
-export interface AcquireRequest {
-	/** Target site (hostname); proxies banned by it are skipped. */
-	domain?: string;
-	/** Sticky session key: the same proxy while it works and the session is fresh. */
-	session?: string;
-	/** Proxy ids not to use (e.g. the ones that just failed this request). */
-	exclude?: string[];
-	strategy?: RotationStrategy;
-}
-
+/** A lease inside the pool's process: the endpoint with its credentials (ProxyLease is the bus's view). */
 export interface Acquired {
 	leaseId: string;
 	proxy: ProxyEndpoint;
@@ -87,20 +79,6 @@ export interface Acquired {
 	session: string | null;
 	/** True when the session already had this proxy. */
 	sticky: boolean;
-}
-
-/** What a caller saw through the proxy. */
-export interface ReleaseOutcome {
-	/** The proxy carried the request (whatever the site answered). False = proxy/network failure. */
-	ok: boolean;
-	/** HTTP status the site answered, if any. */
-	status?: number;
-	latencyMs?: number;
-	/** The site showed a captcha or block page (a ban even with a 200). */
-	blocked?: boolean;
-	error?: string;
-	/** The proxy was never used (the caller failed before sending anything): free it, learn nothing. */
-	unused?: boolean;
 }
 
 export interface ProxyStatus extends PublicProxy {
@@ -261,7 +239,7 @@ export class ProxyPool {
 		return known;
 	}
 
-	async acquire(req: AcquireRequest = {}): Promise<Acquired> {
+	async acquire(req: AcquireParams = {}): Promise<Acquired> {
 		const domain = normalizeDomain(req.domain);
 		const session = req.session?.trim() || null;
 		const exclude = new Set(req.exclude ?? []);
@@ -362,7 +340,7 @@ export class ProxyPool {
 	 * sticky session); a refusal by the site (403/429/captcha) bans the proxy for that domain.
 	 * Returns false for an unknown or expired lease (its slot has already been freed).
 	 */
-	async release(leaseId: string, outcome: ReleaseOutcome): Promise<{ known: boolean; banned: boolean }> {
+	async release(leaseId: string, outcome: LeaseOutcome): Promise<{ known: boolean; banned: boolean }> {
 		const record = await this.state.get<LeaseRecord>(`${P}lease:${leaseId}`);
 		if (!record) return { known: false, banned: false };
 		await this.state.del(`${P}lease:${leaseId}`);
@@ -380,7 +358,7 @@ export class ProxyPool {
 	/** Passive health and bans from an outcome. Returns true when the outcome banned the proxy. */
 	async learn(
 		proxyId: string,
-		outcome: ReleaseOutcome,
+		outcome: LeaseOutcome,
 		domain: string | null,
 		session: string | null = null,
 	): Promise<boolean> {

@@ -13,6 +13,7 @@ import {
 	type IngestParams,
 	type IngestRecord,
 	type IngestResult,
+	type MergeVerdict,
 	type RawAges,
 	type RawAgesParams,
 	type RoundTrips,
@@ -64,11 +65,11 @@ export class StoreClient {
 	}
 
 	/** One record; a refusal (invalid, unjoinable) is thrown as a RecordRejectedError. */
-	async ingestOne(record: IngestRecord, force = false): Promise<IngestOutcome> {
+	async ingestOne(record: IngestRecord, force = false): Promise<IngestOutcome & { status: MergeVerdict }> {
 		const out = (await this.ingest([record], force)).outcomes[0]!;
 		if (out.status === "rejected")
 			throw new RecordRejectedError(record.source, record.sourceId, out.error ?? "");
-		return out;
+		return { ...out, status: out.status };
 	}
 
 	/** When each record of a raw source was stored (absent: never). */

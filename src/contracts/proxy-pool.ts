@@ -1,0 +1,108 @@
+/**
+ * proxy-pool's actions (services/proxy-pool.service.ts) as its callers see them, and the one type of
+ * each concept they share: a lease (`ProxyLease`), what a request through it met (`LeaseOutcome`),
+ * a captcha challenge and its solver (`CaptchaSolver`, used by mls and browser-pool alike).
+ */
+import type { RotationStrategy } from "../config/proxy.ts";
+import { type Action, callerOf } from "./call.ts";
+
+export interface AcquireParams {
+	/** Target site (hostname); proxies banned by it are skipped. */
+	domain?: string;
+	/** Sticky session key: the same proxy while it works and the session is fresh. */
+	session?: string;
+	/** Proxy ids not to use (e.g. the ones that just failed this request). */
+	exclude?: string[];
+	strategy?: RotationStrategy;
+}
+
+/** A proxy as answered over the bus: never its password. */
+export interface PublicProxyView {
+	id: string;
+	protocol: string;
+	host: string;
+	port: number;
+	username: string;
+	label: string;
+	source: string;
+	countryCode?: string;
+}
+
+export interface AcquireResult {
+	leaseId: string;
+	proxy: PublicProxyView;
+	/** True when the session already had this proxy. */
+	sticky: boolean;
+	/** The lease on the rotating gateway (credential-free); null when the gateway is off. */
+	proxyUrl: string | null;
+}
+
+/** A lease as a caller on any node uses it: its id and its URL on the gateway. */
+export interface ProxyLease {
+	leaseId: string;
+	/** URL to connect through (never logged or returned). */
+	proxyUrl: string;
+}
+
+/** What a caller saw through a leased proxy (proxy-pool.release). */
+export interface LeaseOutcome {
+	/** The proxy carried the request (whatever the site answered). False = proxy/network failure. */
+	ok: boolean;
+	/** HTTP status the site answered, if any. */
+	status?: number;
+	latencyMs?: number;
+	/** The site showed a captcha or block page (a ban even with a 200). */
+	blocked?: boolean;
+	error?: string;
+	/** The proxy was never used (the caller failed before sending anything): free it, learn nothing. */
+	unused?: boolean;
+}
+
+export type CaptchaKind = "recaptcha" | "hcaptcha" | "image";
+
+export interface CaptchaChallenge {
+	type: CaptchaKind;
+	/** Site key (reCAPTCHA googlekey / hCaptcha sitekey). */
+	sitekey?: string;
+	pageurl?: string;
+	/** Base64 image for `image`. */
+	body?: string;
+}
+
+export interface CaptchaSolution {
+	/** The solver's task id (for reports). */
+	id: string;
+	token: string;
+	/** USD charged (estimated for the legacy protocol, which does not say). */
+	costUsd: number;
+}
+
+/** `proxy-pool.solveCaptcha`'s answer. */
+export interface SolveCaptchaResult extends CaptchaSolution {
+	/** True when this caller got another caller's solve instead of paying for its own. */
+	shared: boolean;
+}
+
+/** Solves a captcha wall met on a page (mls over HTTP, browser-pool in Chromium): the token. */
+export interface CaptchaSolver {
+	solve(challenge: { type: "hcaptcha" | "recaptcha"; sitekey: string; pageurl: string }): Promise<string>;
+}
+
+/** One proxy as `proxy-pool.list` answers it. */
+export interface ProxyListRow extends PublicProxyView {
+	state: string;
+	health: { latencyMs: number | null; successRate: number } | null;
+	inFlight: number;
+	uses: number;
+	bans: { domain: string; remainingS: number; reason: string }[];
+}
+
+export type ProxyPoolActions = {
+	"proxy-pool.acquire": Action<AcquireParams, AcquireResult>;
+	"proxy-pool.release": Action<LeaseOutcome & { leaseId: string }, { known: boolean; banned: boolean }>;
+	"proxy-pool.solveCaptcha": Action<CaptchaChallenge, SolveCaptchaResult>;
+	"proxy-pool.list": Action<{ domain?: string }, ProxyListRow[]>;
+	"proxy-pool.stats": Action<Record<string, never>, Record<string, unknown>>;
+};
+
+export const callProxyPool = callerOf<ProxyPoolActions>();
