@@ -82,6 +82,14 @@ describe("REST API answers (embedded node)", () => {
 			assert.match(res.type, /^application\/json/, `${path}: content type ${res.type}`);
 			assert.equal(res.json?.code, 404, path);
 		}
+		for (const action of ["cancel", "retry"]) {
+			const res = await fetch(`${base}/api/jobs/no-such-job/${action}`, {
+				method: "POST",
+				headers: { authorization: `Bearer ${TOKEN}` },
+			});
+			assert.equal(res.status, 404, `${action} of an unknown job: ${await res.text()}`);
+			assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
+		}
 		const known = await get(`/api/properties/${encodeURIComponent(keyOf(1))}`);
 		assert.equal(known.status, 200, known.text);
 		assert.equal(known.json?.key, keyOf(1));
