@@ -14,6 +14,7 @@ import { loadConfig } from "../src/config/index.ts";
 import type { JobStatusView } from "../src/jobs/orchestrator.ts";
 import { formatDuration, progressBar } from "../src/jobs/progress.ts";
 import { TERMINAL_JOB_STATUSES } from "../src/jobs/types.ts";
+import { formatFindings, preflight } from "../src/node/preflight.ts";
 import { startNode } from "../src/node/start-node.ts";
 import { freePort } from "../src/utils/net.ts";
 import { sleep } from "../src/utils/time.ts";
@@ -54,6 +55,9 @@ console.log(
 	`Sandbox up: ${zips.length} ZIPs, ${sandbox.world.parcels.length} parcels, ${sandbox.world.listings.length} MLS listings.`,
 );
 console.log(`Starting an embedded node with: ${config.core.services.join(", ")}`);
+// What this machine lacks for the services (Chromium, proxies, tokens), before a job hides it.
+const findings = preflight(config);
+for (const line of formatFindings(findings)) console.log(`  ! ${line}`);
 const node = await startNode(config);
 const started = Date.now();
 let exitCode = 0;
@@ -143,7 +147,20 @@ try {
 		`  failures              ${p.counts.failures} record(s), ${view.job.deadLetters.length} dead-lettered task(s)`,
 	);
 	for (const d of view.job.deadLetters) console.log(`    ${d.source} ${d.zip}: ${d.reasons.at(-1) ?? ""}`);
-	if (view.job.status !== "completed") exitCode = 1;
+	// Why records failed, grouped by reason (the first ones the job kept).
+	const reasons = new Map<string, number>();
+	for (const f of view.job.failedRecords ?? []) {
+		const key = `${f.source}: ${f.reason}`;
+		reasons.set(key, (reasons.get(key) ?? 0) + 1);
+	}
+	for (const [reason, n] of reasons) console.log(`    ${n} x ${reason}`);
+	// The sandbox holds every record the demo asks for: a failed one means something is missing here.
+	if (view.job.status !== "completed" || p.counts.failures > 0) exitCode = 1;
+	if (findings.length > 0) {
+		console.log("\nThis machine lacks something the services need (see above):");
+		for (const line of formatFindings(findings)) console.log(`  ${line}`);
+		exitCode = 1;
+	}
 } catch (err) {
 	console.error(`Demo failed: ${err instanceof Error ? err.message : String(err)}`);
 	exitCode = 1;

@@ -19,7 +19,9 @@ import {
 	RenderError,
 	type RenderParams,
 } from "../src/browser/pool.ts";
+import { NotConfiguredError, toBusError } from "../src/core/errors.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
+import { CHROMIUM_HINT, chromiumProblem } from "../src/node/preflight.ts";
 import { acquireGatewayLease } from "../src/proxy/gateway-lease.ts";
 import { redact } from "../src/utils/redact.ts";
 
@@ -149,6 +151,9 @@ const browserPoolService: ServiceFactory = ({ config }) => {
 					solveCaptchas: { type: "boolean", optional: true },
 				},
 				async handler(ctx: Context<RenderParams>) {
+					// No Chromium (or one that does not start) is permanent: said so, never retried.
+					const missing = chromiumProblem(c.chromiumPath);
+					if (missing) throw toBusError(new NotConfiguredError("browser", `${missing}: ${CHROMIUM_HINT}`));
 					try {
 						const result = await pool.render(ctx.params);
 						this.broker.metrics?.increment(M.pages);
@@ -157,6 +162,11 @@ const browserPoolService: ServiceFactory = ({ config }) => {
 						const kind = err instanceof RenderError ? err.kind : "navigation";
 						this.broker.metrics?.increment(M.failures, { kind });
 						const message = String(redact((err as Error).message));
+						if (!(err instanceof RenderError) && /browserType\.launch/.test(message)) {
+							throw toBusError(
+								new NotConfiguredError("browser", `Chromium at ${c.chromiumPath} does not start: ${message}`),
+							);
+						}
 						if (kind === "queue") throw new MoleculerRetryableError(message, 503, "BROWSER_BUSY", { kind });
 						// The site or its proxy failed the page: the node is fine, its breaker must not open.
 						const upstream = UPSTREAM_FAILURES.has(kind);

@@ -11,6 +11,7 @@ import type { Config } from "../config/index.ts";
 import { createSharedState } from "../shared-state/index.ts";
 import type { NodeContext, ServiceFactory } from "./context.ts";
 import { startHealthServer } from "./health.ts";
+import { formatFindings, preflight } from "./preflight.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -64,6 +65,8 @@ export async function startNode(config: Config, opts: StartNodeOptions = {}): Pr
 			sharedState: state.kind,
 		},
 	);
+	// What the enabled services need and lack (Chromium, proxies, tokens): said once, clearly.
+	for (const line of formatFindings(preflight(config))) broker.logger.warn(`Start-up check: ${line}`);
 
 	return {
 		broker,
