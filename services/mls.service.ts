@@ -181,8 +181,10 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 							return out.status;
 						},
 					};
-					return runSourceTask(state, ctx.params, (signal) =>
-						scraper.collectZip(ctx.params.zip, sink, signal),
+					return runSourceTask(state, ctx.params, (signal, report) =>
+						scraper.collectZip(ctx.params.zip, sink, signal, (r, expect) =>
+							report({ ...r, items: r.listings }, expect),
+						),
 					);
 				},
 			},

@@ -18,7 +18,14 @@ import type { Lease, SharedState } from "../shared-state/index.ts";
 import { JobLedger, LEADER_LEASE_KEY, taskLeaseKey } from "./ledger.ts";
 import { type CollectRequest, newJobId, PlanError, pageTasks, planJob, validateRequest } from "./plan.ts";
 import { type JobProgress, jobProgress, type SourceThroughput } from "./progress.ts";
-import { abandonKey, parseSourceResult, resultKey, type SourceResult } from "./source-contract.ts";
+import {
+	abandonKey,
+	type PartialProgress,
+	parseSourceResult,
+	partialKey,
+	resultKey,
+	type SourceResult,
+} from "./source-contract.ts";
 import {
 	cancel,
 	complete,
@@ -273,7 +280,7 @@ export class Orchestrator {
 		return this.status(id);
 	}
 
-	#progress(job: Job, tasks: Task[]): JobProgress {
+	#progress(job: Job, tasks: Task[], partials?: ReadonlyMap<string, PartialProgress>): JobProgress {
 		const { concurrency, requestsPerSecond } = this.#deps.settings;
 		return jobProgress(
 			job,
@@ -283,7 +290,23 @@ export class Orchestrator {
 				concurrency: concurrency(source),
 				requestsPerSecond: requestsPerSecond(source),
 			}),
+			partials,
 		);
+	}
+
+	/** What the running attempts of these tasks have reported so far (by task id). */
+	async #partials(tasks: Task[]): Promise<Map<string, PartialProgress>> {
+		const running = tasks.filter((t) => t.state === "leased" && t.leaseToken);
+		const out = new Map<string, PartialProgress>();
+		if (running.length === 0) return out;
+		const values = await this.#deps.state
+			.getMany<PartialProgress>(running.map((t) => partialKey(t.leaseToken as string)))
+			.catch(() => []);
+		running.forEach((t, i) => {
+			const v = values[i];
+			if (v?.counts) out.set(t.id, v);
+		});
+		return out;
 	}
 
 	// ---- the leader loop ----
@@ -577,6 +600,11 @@ export class Orchestrator {
 				if (stored !== undefined) outcome = { result: stored };
 			}
 			await this.#deps.state.del(resultKey(flight.lease.token)).catch(() => undefined);
+			// What the attempt stored before it stopped: a cancelled task keeps it as its counts.
+			const partial = await this.#deps.state
+				.get<PartialProgress>(partialKey(flight.lease.token))
+				.catch(() => undefined);
+			await this.#deps.state.del(partialKey(flight.lease.token)).catch(() => undefined);
 			if (outcome.error !== undefined) await this.#abandon(flight);
 			const { settings, logger } = this.#deps;
 			// The fence: only the lease holder writes the result.
@@ -616,7 +644,7 @@ export class Orchestrator {
 					}
 				}
 			} else if (job?.status === "cancelling") {
-				next = cancel(task, now);
+				next = { ...cancel(task, now), ...(partial?.counts ? { counts: partial.counts } : {}) };
 			} else {
 				next = fail(task, classify(outcome.error, flight.node), now, settings, this.#random());
 				logger.warn(`Task ${task.id} attempt ${task.attempts} failed on ${flight.node}.`, {
@@ -668,7 +696,8 @@ export class Orchestrator {
 			const last = this.#lastProgress.get(job.id) ?? 0;
 			if (now - last >= 1000) {
 				this.#lastProgress.set(job.id, now);
-				const progress = this.#progress(job, tasks);
+				// Running attempts' records count as they are stored, not only when a task ends.
+				const progress = this.#progress(job, tasks, await this.#partials(tasks));
 				const written = JSON.stringify({ ...progress, etaS: null, elapsedS: null, itemsPerS: null });
 				if (written !== entry.written) {
 					job.summary = progress;

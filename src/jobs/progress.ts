@@ -2,8 +2,27 @@
  * Progress of a job, computed from its tasks: records done against records expected (paged sources
  * report each ZIP's size on its first page), requests, tasks by state, by source and by ZIP, and an
  * ETA. Pure: the leader computes it and keeps it on the job record, so `status` and `list` on any
- * node read one record, whatever the number of tasks.
+ * node read one record, whatever the number of tasks. Running attempts count with what they have
+ * reported so far (`partials`, by task id: records stored, records expected), so progress and ETA
+ * move record by record, not only when a task ends.
  */
+
+type Partials = ReadonlyMap<string, PartialProgress> | undefined;
+
+/** A task's counts: its result's, or what its running attempt has reported so far. */
+function countsOf(t: Task, partials: Partials): TaskCounts | null {
+	if (t.counts) return t.counts;
+	return t.state === "leased" ? (partials?.get(t.id)?.counts ?? null) : null;
+}
+
+/** Records a task is known to cover: its page 1's ZIP size, or its running attempt's expectation. */
+function sizeOf(t: Task, partials: Partials): number | null {
+	if (t.expect) return t.expect.items;
+	const e = t.state === "leased" ? partials?.get(t.id)?.expectItems : null;
+	return typeof e === "number" ? e : null;
+}
+
+import type { PartialProgress } from "./source-contract.ts";
 import type { Job, JobProgress, SourceProgress, StateCounts, Task, TaskCounts } from "./types.ts";
 import { EMPTY_COUNTS } from "./types.ts";
 
@@ -32,11 +51,11 @@ export function addCounts(into: TaskCounts, c: TaskCounts): void {
  * Records a source expects: the sizes its first pages reported, and for ZIPs not sized yet the
  * average of the sized ones. Null while no ZIP is sized, or for a source that does not page.
  */
-function expectedItemsOf(own: Task[]): number | null {
+function expectedItemsOf(own: Task[], partials?: Partials): number | null {
 	const firsts = own.filter((t) => t.kind === "collect" && t.page === 1);
-	const sized = firsts.filter((t) => t.expect);
+	const sized = firsts.filter((t) => sizeOf(t, partials) !== null);
 	if (sized.length === 0) return null;
-	const known = sized.reduce((s, t) => s + (t.expect?.items ?? 0), 0);
+	const known = sized.reduce((s, t) => s + (sizeOf(t, partials) ?? 0), 0);
 	return Math.round(known + (known / sized.length) * (firsts.length - sized.length));
 }
 
@@ -45,6 +64,7 @@ export function jobProgress(
 	tasks: Task[],
 	now: number,
 	throughput: (source: string) => SourceThroughput,
+	partials?: ReadonlyMap<string, PartialProgress>,
 ): JobProgress {
 	const states = emptyStates();
 	const counts = { ...EMPTY_COUNTS };
@@ -63,9 +83,10 @@ export function jobProgress(
 		ownTasks.get(t.source)!.push(t);
 		if (t.startedAt !== null) firstStart = Math.min(firstStart ?? t.startedAt, t.startedAt);
 		if (t.kind === "enrich") enriched ??= { ...EMPTY_COUNTS };
-		if (t.counts) {
-			addCounts(t.kind === "enrich" ? (enriched as TaskCounts) : counts, t.counts);
-			addCounts(bySource[t.source].counts, t.counts);
+		const c = countsOf(t, partials);
+		if (c) {
+			addCounts(t.kind === "enrich" ? (enriched as TaskCounts) : counts, c);
+			addCounts(bySource[t.source].counts, c);
 		}
 	}
 	let expected: number | null = 0;
@@ -73,7 +94,7 @@ export function jobProgress(
 	for (const [source, own] of ownTasks) {
 		if (own.every((t) => t.kind !== "collect")) continue;
 		collectSources++;
-		const e = expectedItemsOf(own);
+		const e = expectedItemsOf(own, partials);
 		bySource[source].expectedItems = e;
 		expected = e === null || expected === null ? null : expected + e;
 	}
@@ -97,7 +118,7 @@ export function jobProgress(
 		bySource,
 		byZip,
 		itemsPerS: activeS > 0 ? Math.round((counts.items / activeS) * 100) / 100 : 0,
-		etaS: running ? estimateSeconds(tasks, now, throughput) : 0,
+		etaS: running ? estimateSeconds(tasks, now, throughput, partials) : 0,
 		elapsedS: Math.round(((job.finishedAt ?? now) - job.createdAt) / 1000),
 	};
 }
@@ -114,6 +135,7 @@ export function estimateSeconds(
 	tasks: Task[],
 	now: number,
 	throughput: (source: string) => SourceThroughput,
+	partials?: ReadonlyMap<string, PartialProgress>,
 ): number | null {
 	let worst = 0;
 	for (const source of new Set(tasks.map((t) => t.source))) {
@@ -122,10 +144,10 @@ export function estimateSeconds(
 		if (remainingTasks === 0) continue;
 		const { requestsPerSecond, concurrency } = throughput(source);
 		const done = own.filter((t) => t.state === "done" && t.counts);
-		const expected = expectedItemsOf(own);
+		const expected = expectedItemsOf(own, partials);
 		if (expected !== null) {
-			const doneItems = own.reduce((s, t) => s + (t.counts?.items ?? 0), 0);
-			const requests = own.reduce((s, t) => s + (t.counts?.requests ?? 0), 0);
+			const doneItems = own.reduce((s, t) => s + (countsOf(t, partials)?.items ?? 0), 0);
+			const requests = own.reduce((s, t) => s + (countsOf(t, partials)?.requests ?? 0), 0);
 			if (doneItems === 0) return null;
 			const remaining = Math.max(0, expected - doneItems);
 			const firstStart = Math.min(...own.map((t) => t.startedAt ?? now));

@@ -60,22 +60,81 @@ export const resultKey = (attempt: string) => `jobs:result:${attempt}`;
 const RESULT_TTL_MS = 24 * 3_600_000;
 
 /**
- * Run one attempt of a task on a source: `work` gets the task's cancel/abandon signal, and its
- * result is also kept in the shared state under the attempt (see `resultKey`).
+ * Where a source leaves what an attempt has stored so far (`PartialProgress`), while it runs: the
+ * leader shows it in the job's progress, and a cancelled task keeps it as its counts.
+ */
+export const partialKey = (attempt: string) => `jobs:partial:${attempt}`;
+
+/** What an attempt has done so far: counts of stored records, and the records it expects in all. */
+export interface PartialProgress {
+	counts: TaskCounts;
+	/** Records the attempt expects to see (e.g. listings found by the search), when known. */
+	expectItems: number | null;
+}
+
+/** A source's progress report: the counts so far (same fields as its result), and what it expects. */
+export type ReportProgress = (
+	counts: Partial<Record<keyof TaskCounts, number>>,
+	expectItems?: number | null,
+) => void;
+
+/** Partial progress is written at most this often per attempt (and once more when it stops). */
+const PARTIAL_EVERY_MS = 1000;
+
+/**
+ * Run one attempt of a task on a source: `work` gets the task's cancel/abandon signal and a
+ * `report` for its progress so far (kept under `partialKey`), and its result is also kept in the
+ * shared state under the attempt (see `resultKey`).
  */
 export async function runSourceTask<T>(
 	state: SharedState,
 	task: { jobId?: string; attempt?: string },
-	work: (signal: AbortSignal) => Promise<T>,
+	work: (signal: AbortSignal, report: ReportProgress) => Promise<T>,
 	pollMs?: number,
 ): Promise<T> {
 	const cancel = taskCancelSignal(state, task, pollMs);
+	const attempt = task.attempt;
+	let latest: PartialProgress | null = null;
+	let written: PartialProgress | null = null;
+	let timer: NodeJS.Timeout | null = null;
+	const flush = async () => {
+		if (!attempt || !latest || latest === written) return;
+		written = latest;
+		await state.set(partialKey(attempt), latest, RESULT_TTL_MS).catch(() => undefined);
+	};
+	const report: ReportProgress = (counts, expectItems) => {
+		latest = {
+			counts: {
+				items: counts.items ?? 0,
+				new: counts.new ?? 0,
+				updated: counts.updated ?? 0,
+				unchanged: counts.unchanged ?? 0,
+				requests: counts.requests ?? 0,
+				failures: counts.failures ?? 0,
+				storeRoundTrips: counts.storeRoundTrips ?? 0,
+				gaps: counts.gaps ?? 0,
+			},
+			expectItems: expectItems ?? latest?.expectItems ?? null,
+		};
+		if (!timer && attempt) {
+			timer = setTimeout(() => {
+				timer = null;
+				void flush();
+			}, PARTIAL_EVERY_MS);
+			timer.unref();
+		}
+	};
 	try {
-		const result = await work(cancel.signal);
+		const result = await work(cancel.signal, report);
 		// Best effort: the reply usually arrives; the shared state being away must not fail the task.
-		if (task.attempt) await state.set(resultKey(task.attempt), result, RESULT_TTL_MS).catch(() => undefined);
+		if (attempt) await state.set(resultKey(attempt), result, RESULT_TTL_MS).catch(() => undefined);
 		return result;
+	} catch (err) {
+		// Stopped (cancelled, abandoned, failed): what it stored so far is kept for the orchestrator.
+		await flush();
+		throw err;
 	} finally {
+		if (timer) clearTimeout(timer);
 		cancel.dispose();
 	}
 }

@@ -413,8 +413,16 @@ export class MlsScraper {
 		throw new MlsPageError(url, `parse failure after rendering: ${again.reason}`);
 	}
 
-	/** Every listing of a ZIP into the sink. Failed listings are counted and named, never half-stored. */
-	async collectZip(zip: string, sink: ListingSink, signal?: AbortSignal): Promise<CollectResult> {
+	/**
+	 * Every listing of a ZIP into the sink. Failed listings are counted and named, never half-stored.
+	 * `onProgress` hears the counts so far (and the listings found) after the search and each listing.
+	 */
+	async collectZip(
+		zip: string,
+		sink: ListingSink,
+		signal?: AbortSignal,
+		onProgress?: (soFar: CollectResult, expectListings: number) => void,
+	): Promise<CollectResult> {
 		const budget = newBudget(this.options.captchaBudget);
 		const search = await this.searchZip(zip, budget, signal);
 		const result: CollectResult = {
@@ -432,6 +440,8 @@ export class MlsScraper {
 			failed: [],
 		};
 		const queue = [...search.cards];
+		const progress = () => onProgress?.({ ...result, requests: budget.requests }, search.cards.length);
+		progress();
 		const worker = async () => {
 			for (let card = queue.shift(); card; card = queue.shift()) {
 				signal?.throwIfAborted();
@@ -456,6 +466,7 @@ export class MlsScraper {
 					if (result.failed.length < 100) result.failed.push({ mlsId: card.mlsId, reason });
 					this.#emit({ type: "listing", ok: false, reason });
 				}
+				progress();
 			}
 		};
 		await Promise.all(Array.from({ length: Math.min(this.options.concurrency, queue.length) }, worker));

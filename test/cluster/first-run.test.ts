@@ -6,6 +6,8 @@
  *
  * - The job completes with every ground-truth listing of the ZIP stored (MLS works on a default node:
  *   the proxy gateway is on without PROXY_GATEWAY_PORT).
+ * - Progress counts the records a running task has stored (with an ETA), and a cancelled job keeps
+ *   them.
  * - `cancel` of a job whose MLS task waits on an open host breaker reaches `cancelled` within 5 s.
  */
 import assert from "node:assert/strict";
@@ -52,6 +54,8 @@ describe("first run: sandbox env + npm start + collect maricopa,mls", () => {
 				MARICOPA_RATE_PER_MIN: "1200",
 				MARICOPA_GIS_RATE_PER_MIN: "600",
 				MLS_RATE_PER_MIN: "600",
+				// One listing at a time, so a slowed run is still mid-way when it is cancelled.
+				MLS_CONCURRENCY: "1",
 				ORCHESTRATOR_TICK_MS: "200",
 				ORCHESTRATOR_BACKOFF_BASE_MS: "500",
 			},
@@ -101,6 +105,49 @@ describe("first run: sandbox env + npm start + collect maricopa,mls", () => {
 		const missing = truth.filter((id) => !stored[id]);
 		assert.deepEqual(missing, [], `every ground-truth listing stored (${truth.length})`);
 		assert.equal(view.progress.bySource.mls?.counts.failures, 0, "no MLS listing failed");
+	});
+
+	test("progress counts records while the task runs, shows an ETA, and a cancelled job keeps what was stored", async () => {
+		const truth = sandbox.world.listings.filter((l) => l.zip === ZIP).map((l) => l.mlsId);
+		// Fetched again (not skipped as fresh), each answer slowed so the job is cancelled mid-way.
+		for (const id of truth) await state.del(`mls:fetched:${id}`);
+		sandbox.mls.server.faults.set({ latency: { minMs: 700, maxMs: 900 } });
+		try {
+			const started = (await client.call("orchestrator.collect", {
+				zips: [ZIP],
+				sources: ["mls"],
+			})) as JobStatusView;
+			// Records show before the (only) task ends, with what is expected and an ETA.
+			const running = await waitFor(
+				async () => {
+					const v = await status(started.job.id);
+					return v.job.status === "running" && v.progress.items.done > 0 && v.progress.etaS !== null
+						? v
+						: null;
+				},
+				"records and an ETA while the task runs",
+				60_000,
+				100,
+			);
+			assert.equal(running.progress.tasks.done, 0, "the task has not ended");
+			assert.equal(running.progress.items.expected, truth.length);
+			await client.call("orchestrator.cancel", { id: started.job.id });
+			const view = await waitFor(
+				async () => {
+					const v = await status(started.job.id);
+					return v.job.status === "cancelled" ? v : null;
+				},
+				"the job to be cancelled",
+				30_000,
+				100,
+			);
+			const stored = view.progress.counts.new + view.progress.counts.updated + view.progress.counts.unchanged;
+			assert.ok(view.progress.items.done >= running.progress.items.done, JSON.stringify(view.progress));
+			assert.ok(stored >= running.progress.items.done - running.progress.counts.failures);
+			assert.ok(view.progress.items.done < truth.length, "cancelled before the end");
+		} finally {
+			sandbox.mls.server.faults.set({ latency: { minMs: 0, maxMs: 0 } });
+		}
 	});
 
 	test("cancel of a job whose MLS task waits on an open host breaker reaches cancelled within 5 s", async () => {
