@@ -41,6 +41,22 @@ export function mlsReplCommands(): ReplCommand[] {
 			description: "Search the MLS site for a ZIP: listings found, result pages read (first listings shown)",
 			async action(broker, args) {
 				const zip = String((args as unknown as { zip: unknown }).zip);
+				// A search waits while the site's breaker is open or it is paused: say so, not hang silently.
+				const hosts = (await broker.call("mls.status").catch(() => [])) as {
+					breaker: string;
+					breakerReason: string | null;
+					pausedUntil: number | null;
+				}[];
+				for (const h of hosts) {
+					if (h.breaker !== "closed") {
+						console.log(
+							`MLS host breaker ${h.breaker} (${h.breakerReason ?? "?"}): the search waits for it.`,
+						);
+					}
+					if (h.pausedUntil) {
+						console.log(`MLS host paused until ${new Date(h.pausedUntil).toISOString()}: the search waits.`);
+					}
+				}
 				const r = (await broker.call("mls.searchZip", { zip }, { timeout: 300_000 })) as SearchSummary;
 				console.log(
 					`${r.zip}: ${r.cards.length} listings on ${r.pages} result page(s)${r.complete ? "" : " (stopped at MLS_MAX_PAGES)"}`,
