@@ -11,7 +11,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
 export const DASHBOARD_CSP =
-	"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+	"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** Default refresh of the live panels; the slow ones (nodes, schedules, data quality) every 6th. */
 export const DASHBOARD_REFRESH_MS = 5000;
@@ -61,6 +61,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section id="p-schedules"><h2>Schedules</h2><table id="schedules"></table></section>
   <section id="p-nodes"><h2>Nodes</h2><table id="nodes"></table></section>
   <section id="p-quality" class="wide"><h2>Data quality</h2><div id="properties"></div><div class="charts"><table id="confidence"></table><table id="completeness"></table></div></section>
+  <section id="p-photos" class="wide"><h2>Photos of a property</h2><form id="photos-form"><input name="key" placeholder="property key (APN)"><button>Show</button></form><p id="photos-info" class="small"></p><div id="thumbs"></div></section>
 </main>
 <script src="/assets/uplot.js"></script>
 <script src="/assets/dashboard.js"></script>
@@ -107,6 +108,9 @@ figure { margin: 0; min-width: 0; }
 figcaption { font-size: 12px; color: #555; }
 .chart { width: 100%; min-height: 200px; overflow: hidden; }
 #deadletters ul { margin: 4px 0; padding-left: 18px; }
+#thumbs { display: flex; flex-wrap: wrap; gap: 6px; }
+#thumbs figure { width: 160px; }
+#thumbs img { width: 160px; height: 120px; object-fit: cover; background: #eee; display: block; }
 @media (max-width: 640px) {
   main { padding: 8px; gap: 10px; }
   table, tbody, tr, td { display: block; width: 100%; }
@@ -532,6 +536,37 @@ document.getElementById("collect").addEventListener("submit", function (ev) {
   if (f.get("county") === "on") body.county = true; else body.zips = split(f.get("zips"));
   if (split(f.get("sources")).length) body.sources = split(f.get("sources"));
   api("POST", "jobs", body).then(function () { ev.target.reset(); }, function (e) { alert(e.message); }).then(function () { refresh(false); });
+});
+// Thumbnails: fetched with the token (an <img> cannot send it), shown from blob: URLs.
+var thumbUrls = [];
+document.getElementById("photos-form").addEventListener("submit", function (ev) {
+  ev.preventDefault();
+  var key = String(new FormData(ev.target).get("key") || "").trim();
+  var box = document.getElementById("thumbs");
+  var info = document.getElementById("photos-info");
+  thumbUrls.forEach(function (u) { URL.revokeObjectURL(u); });
+  thumbUrls = [];
+  box.replaceChildren();
+  if (!key) return;
+  api("GET", "properties/" + encodeURIComponent(key) + "/photos").then(function (r) {
+    var ok = r.photos.filter(function (p) { return p.href; });
+    info.textContent = r.photos.length + " photos, " + ok.length + " stored, " + (r.photos.length - ok.length) + " failed";
+    ok.slice(0, 60).forEach(function (p) {
+      var fig = el("figure");
+      var img = el("img");
+      img.alt = "photo " + (p.position + 1);
+      fig.appendChild(img);
+      fig.appendChild(el("figcaption", "#" + (p.position + 1) + (p.duplicate ? " · " + p.duplicate + " duplicate" : "") + " · " + (p.width || "?") + "x" + (p.height || "?")));
+      box.appendChild(fig);
+      var headers = tokenInput.value ? { authorization: "Bearer " + tokenInput.value } : {};
+      fetch(p.href, { headers: headers }).then(function (res) { return res.ok ? res.blob() : null; }).then(function (b) {
+        if (!b) return;
+        var u = URL.createObjectURL(b);
+        thumbUrls.push(u);
+        img.src = u;
+      });
+    });
+  }, function (e) { info.textContent = e.message; });
 });
 document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(false); });
 refresh(true);

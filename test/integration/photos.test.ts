@@ -5,10 +5,11 @@
  * duplicates across listings and some bad input, ground truth from the sandbox.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { chromium } from "playwright-core";
 import { maxInSlidingWindow } from "../../sandbox/counters.ts";
 import { type Sandbox, startSandbox } from "../../sandbox/index.ts";
 import { loadConfig } from "../../src/config/index.ts";
@@ -261,7 +262,36 @@ describe("photos service on the sandbox (embedded, filesystem storage)", () => {
 		);
 		assert.equal(missing.status, 404);
 		await missing.arrayBuffer();
-		void stat;
+
+		// The dashboard shows the property's thumbnails (its CSP allows blob: images only from itself).
+		const browser = await chromium.launch({
+			executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+			args: ["--no-sandbox", "--headless=new"],
+		});
+		try {
+			const page = await browser.newPage();
+			const errors: string[] = [];
+			page.on("console", (msg) => {
+				// Other panels ask for services this node does not run (404/503): only CSP and script errors count.
+				if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource"))
+					errors.push(msg.text());
+			});
+			page.on("pageerror", (err) => errors.push(err.message));
+			await page.goto(`http://127.0.0.1:${apiPort}/`);
+			await page.fill("#photos-form input[name=key]", key);
+			await page.click("#photos-form button");
+			await page.waitForFunction(
+				(n) => {
+					const imgs = Array.from(document.querySelectorAll("#thumbs img")) as HTMLImageElement[];
+					return imgs.length === n && imgs.every((i) => i.complete && i.naturalWidth > 0);
+				},
+				body.photos.filter((p) => p.href).length,
+				{ timeout: 30_000 },
+			);
+			assert.deepEqual(errors, []);
+		} finally {
+			await browser.close();
+		}
 	});
 });
 
