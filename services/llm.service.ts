@@ -20,7 +20,7 @@ import { callStore } from "../src/contracts/store.ts";
 import { DependencyUnavailableError, NotFoundError } from "../src/core/errors.ts";
 import type { HostPolicy } from "../src/core/host-policy.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
-import { ZIP_SHAPE } from "../src/jobs/plan.ts";
+import { ZIP_PARAM } from "../src/jobs/plan.ts";
 import { type CollectZipParams, collectZipParams, runSourceTask } from "../src/jobs/source-contract.ts";
 import { LlmBudget } from "../src/llm/budget.ts";
 import { LlmClient } from "../src/llm/client.ts";
@@ -166,10 +166,10 @@ const llmService: ServiceFactory = ({ config, state }) => {
 			},
 			enrichPending: {
 				params: {
-					zip: { type: "string", pattern: ZIP_SHAPE, optional: true },
+					zip: { ...ZIP_PARAM, optional: true },
 					zips: {
 						type: "array",
-						items: { type: "string", pattern: ZIP_SHAPE },
+						items: ZIP_PARAM,
 						min: 1,
 						max: 1000,
 						optional: true,

@@ -27,6 +27,7 @@ import {
 	mlsListingSchema,
 	PROPERTY_SOURCES,
 } from "../src/domain/records.ts";
+import { ZIP_PARAM } from "../src/jobs/plan.ts";
 import type { NodeContext, ServiceFactory } from "../src/node/context.ts";
 import { createStoreAdapter } from "../src/store/adapters.ts";
 import type { Query, Tally } from "../src/store/collection.ts";
@@ -60,16 +61,6 @@ const isoTime = {
 	pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/,
 } as const;
 const rawSource = { type: "string", pattern: /^[a-z][a-z0-9-]{0,39}$/ } as const;
-
-/**
- * A ZIP parameter. `[0-9]`, not `\d`: fastest-validator prints a pattern's backslashes away in the
- * error's `expected` (`/^d{5}$/`); the message says what is asked in words.
- */
-const zipParam = {
-	type: "string",
-	pattern: /^[0-9]{5}$/,
-	messages: { stringPattern: "The '{field}' field must be 5 digits (a ZIP code such as 85031)." },
-} as const;
 
 /**
  * A listing `status` filter: one of LISTING_STATUSES in any case (`active` finds `Active`), turned
@@ -365,7 +356,7 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 		{
 			key: { type: "string", min: 1, max: 300, optional: true },
 			apn: { type: "string", min: 1, max: 40, optional: true },
-			zip: { ...zipParam, optional: true },
+			zip: { ...ZIP_PARAM, optional: true },
 			status: statusParam,
 			propertyType: { type: "string", max: 40, optional: true },
 			mlsId: { type: "string", max: 40, optional: true },
@@ -596,8 +587,8 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 			// merge on any node. `zip` or `zips` (the scheduler gives `zips`).
 			reconcile: {
 				params: {
-					zip: { ...zipParam, optional: true },
-					zips: { type: "array", optional: true, max: 1000, items: zipParam },
+					zip: { ...ZIP_PARAM, optional: true },
+					zips: { type: "array", optional: true, max: 1000, items: ZIP_PARAM },
 					pageSize: { type: "number", integer: true, min: 1, max: 1000, optional: true, convert: true },
 				},
 				async handler(ctx: Context<{ zip?: string; zips?: string[]; pageSize?: number }>) {
@@ -661,7 +652,7 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 			find: {
 				cache: false,
 				params: {
-					zip: { ...zipParam, optional: true },
+					zip: { ...ZIP_PARAM, optional: true },
 					status: statusParam,
 					changedSince: { ...isoTime, optional: true },
 					// Keyset paging ("" = from the start): answers { rows, nextKey } instead of pages;

@@ -18,7 +18,7 @@
  *   abandoned attempt never runs on beside its retry.
  */
 import type { SharedState } from "../shared-state/index.ts";
-import { ZIP_SHAPE } from "./plan.ts";
+import { ZIP_PARAM } from "./plan.ts";
 import {
 	type FailedRecord,
 	MAX_FAILED_RECORDS_PER_TASK,
@@ -38,7 +38,7 @@ export interface CollectZipParams {
 
 /** fastest-validator params for a source's `collectZip` action. */
 export const collectZipParams = {
-	zip: { type: "string", pattern: ZIP_SHAPE },
+	zip: ZIP_PARAM,
 	page: { type: "number", integer: true, min: 1, max: 100_000, optional: true, convert: true },
 	jobId: { type: "string", optional: true, max: 200 },
 	taskId: { type: "string", optional: true, max: 400 },

@@ -108,7 +108,7 @@ describe("REPL on a terminal", () => {
 
 	test("failing commands print one line, not a stack", async () => {
 		for (const [command, expected] of [
-			["mls 8503", /Error: The 'zip' field fails to match the required pattern\./],
+			["mls 8503", /Error: The 'zip' field must be 5 digits/],
 			["enrich 999-99-999", /Error: no property 999-99-999/],
 		] as const) {
 			const from = repl.out.length;
