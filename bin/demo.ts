@@ -6,7 +6,8 @@
  * with the sandbox's ground truth. Budgets are raised so it finishes in a couple of minutes.
  * Any Saguaro variable in the environment overrides the demo's choice (e.g. SERVICES, DEMO_ZIPS).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startSandbox } from "../sandbox/index.ts";
@@ -14,7 +15,7 @@ import { loadConfig } from "../src/config/index.ts";
 import type { JobStatusView } from "../src/jobs/orchestrator.ts";
 import { formatDuration, progressBar } from "../src/jobs/progress.ts";
 import { TERMINAL_JOB_STATUSES } from "../src/jobs/types.ts";
-import { formatFindings, preflight } from "../src/node/preflight.ts";
+import { CHROMIUM_HINT, chromiumProblem, formatFindings, preflight } from "../src/node/preflight.ts";
 import { startNode } from "../src/node/start-node.ts";
 import { freePort } from "../src/utils/net.ts";
 import { sleep } from "../src/utils/time.ts";
@@ -50,6 +51,33 @@ const saguaroEnv = Object.fromEntries(
 	Object.entries(process.env).filter(([, v]) => v !== undefined),
 ) as Record<string, string>;
 const config = loadConfig({ ...demoEnv, ...saguaroEnv, PATH: process.env.PATH ?? "" });
+if (config.core.services.includes("browser-pool")) ensureChromium(config.browser.chromiumPath);
+
+/**
+ * A fresh Debian/Ubuntu machine has no Chromium: install it with apt when this user may (root, or
+ * sudo without a password), as the README's first command promises; otherwise say exactly how.
+ * Only for the default CHROMIUM_PATH: a path the user chose is theirs to provide.
+ */
+function ensureChromium(path: string): void {
+	if (!chromiumProblem(path) || process.env.CHROMIUM_PATH) return;
+	const root = process.getuid?.() === 0;
+	const sudo = !root && spawnSync("sudo", ["-n", "true"], { stdio: "ignore" }).status === 0;
+	if (!existsSync("/usr/bin/apt-get") || !(root || sudo)) {
+		console.log(`Chromium is missing: ${CHROMIUM_HINT}. The demo runs without it (see below).`);
+		return;
+	}
+	console.log("Chromium is missing: installing it with apt-get (chromium)...");
+	const run = (args: string[]) =>
+		spawnSync(root ? args[0]! : "sudo", root ? args.slice(1) : ["-n", ...args], {
+			stdio: ["ignore", "ignore", "inherit"],
+			env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+		}).status === 0;
+	const ok =
+		run(["apt-get", "update", "-qq"]) &&
+		run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]);
+	if (ok && !chromiumProblem(path)) console.log(`Chromium installed at ${path}.`);
+	else console.log(`Chromium could not be installed here: ${CHROMIUM_HINT}.`);
+}
 
 console.log(
 	`Sandbox up: ${zips.length} ZIPs, ${sandbox.world.parcels.length} parcels, ${sandbox.world.listings.length} MLS listings.`,
