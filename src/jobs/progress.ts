@@ -15,9 +15,13 @@ function countsOf(t: Task, partials: Partials): TaskCounts | null {
 	return t.state === "leased" ? (partials?.get(t.id)?.counts ?? null) : null;
 }
 
-/** Records a task is known to cover: its page 1's ZIP size, or its running attempt's expectation. */
+/**
+ * Records a task is known to cover: its page 1's ZIP size, its running attempt's expectation, or,
+ * for a finished task of a source that does not page (no ZIP size), the records it saw.
+ */
 function sizeOf(t: Task, partials: Partials): number | null {
 	if (t.expect) return t.expect.items;
+	if (t.state === "done" && t.counts) return t.counts.items;
 	const e = t.state === "leased" ? partials?.get(t.id)?.expectItems : null;
 	return typeof e === "number" ? e : null;
 }
