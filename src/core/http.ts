@@ -1,10 +1,140 @@
 /**
- * One HTTP exchange with a site's host, read fully, and the pieces of classifying it that every
- * client shares (Assessor REST and GIS, the LLM endpoint, the MLS site's Retry-After). Classification
- * turns an answer into a HostPolicy `Attempt` plus an outcome tag for metrics.
+ * The one HTTP client of every outbound call (undici): `httpRequest` — through a proxy or direct,
+ * with a cookie jar, redirects followed by hand (so every hop's Set-Cookie is kept), a body cap and
+ * one time limit for the whole exchange — and the pieces of classifying an answer that every
+ * client shares (Assessor REST and GIS, the LLM endpoint, the MLS site's Retry-After).
+ * Classification turns an answer into a HostPolicy `Attempt` plus an outcome tag for metrics.
+ *
+ * Not through here: the proxy gateway (src/proxy/gateway.ts), which is a proxy server relaying
+ * other clients' requests, and Chromium's own traffic (src/browser).
  */
+import type { IncomingHttpHeaders } from "node:http";
+import { type Dispatcher, ProxyAgent, request } from "undici";
 import { redactString } from "../utils/redact.ts";
 import type { Attempt } from "./host-policy.ts";
+
+export type { Dispatcher };
+
+export interface HttpCallOptions {
+	method?: "GET" | "POST";
+	headers?: Record<string, string>;
+	body?: string;
+	/** Time limit of the whole exchange, every redirect and the body included. */
+	timeoutMs: number;
+	signal?: AbortSignal;
+	/** Connect through this (`proxyDispatcher(url)`); default: direct. */
+	dispatcher?: Dispatcher | null;
+	/** Cookie jar: its cookies are sent, and every hop's Set-Cookie is kept in it. */
+	cookies?: Map<string, string>;
+	/** Redirects followed (by hand; `authorization` is not sent to another origin); 0 answers the 3xx itself. Default 5. */
+	maxRedirects?: number;
+	/** Most body bytes read: a larger body fails the exchange. Default 8 MB. */
+	maxBytes?: number;
+	/** Discard the body (at most 64 KB of it is drained): a health check needs the status only. */
+	discardBody?: boolean;
+}
+
+export interface HttpResponse {
+	status: number;
+	/** The reason phrase: the Assessor puts its error messages there. */
+	statusText: string;
+	/** URL of the last hop. */
+	url: string;
+	headers: IncomingHttpHeaders;
+	/** The body as UTF-8 text ("" with `discardBody`). */
+	body: string;
+}
+
+const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
+const DEFAULT_MAX_REDIRECTS = 5;
+
+/** A proxy to connect through (CONNECT tunnels also for http:// targets, so the proxy sees the session). */
+export function proxyDispatcher(proxyUrl: string, opts: { connectTimeoutMs?: number } = {}): Dispatcher {
+	return new ProxyAgent({
+		uri: proxyUrl,
+		...(opts.connectTimeoutMs ? { connectTimeout: opts.connectTimeoutMs } : {}),
+	});
+}
+
+/** Applies Set-Cookie headers to the jar (name=value only; a Max-Age=0 or empty value deletes). */
+export function storeCookies(jar: Map<string, string>, setCookie: string | string[] | undefined): void {
+	if (!setCookie) return;
+	for (const line of Array.isArray(setCookie) ? setCookie : [setCookie]) {
+		const [pair, ...attrs] = line.split(";");
+		const eq = pair?.indexOf("=") ?? -1;
+		if (!pair || eq <= 0) continue;
+		const name = pair.slice(0, eq).trim();
+		const value = pair.slice(eq + 1).trim();
+		const expired = attrs.some((a) => /^\s*max-age\s*=\s*0\s*$/i.test(a));
+		if (expired || value === "") jar.delete(name);
+		else jar.set(name, value);
+	}
+}
+
+export function cookieHeader(jar: Map<string, string>): string {
+	return [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+}
+
+/**
+ * One exchange. Throws for network faults, aborts and timeouts (the signal's reason: a
+ * TimeoutError when the time limit passed), too many redirects and a body over the cap; any HTTP
+ * status is an answer.
+ */
+export async function httpRequest(url: string, opts: HttpCallOptions): Promise<HttpResponse> {
+	const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+	const maxRedirects = opts.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
+	const timeout = AbortSignal.timeout(opts.timeoutMs);
+	const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+	let current = url;
+	let method = opts.method ?? "GET";
+	let body = opts.body;
+	for (let hop = 0; ; hop++) {
+		const headers: Record<string, string> = { ...opts.headers };
+		if (body === undefined) delete headers["content-type"];
+		// As fetch does: credentials never follow a redirect to another origin.
+		if (new URL(current).origin !== new URL(url).origin) delete headers.authorization;
+		const cookie = opts.cookies ? cookieHeader(opts.cookies) : "";
+		if (cookie) headers.cookie = cookie;
+		const res = await request(current, {
+			method,
+			headers,
+			body,
+			signal,
+			headersTimeout: opts.timeoutMs,
+			bodyTimeout: opts.timeoutMs,
+			...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+		});
+		if (opts.cookies) storeCookies(opts.cookies, res.headers["set-cookie"]);
+		const location = res.headers.location;
+		if (maxRedirects > 0 && res.statusCode >= 300 && res.statusCode < 400 && typeof location === "string") {
+			await res.body.dump();
+			if (hop >= maxRedirects) throw new Error(`too many redirects from ${url}`);
+			current = new URL(location, current).toString();
+			// 303 (and, as browsers do, 301/302 after a POST) continue as GET.
+			if (res.statusCode !== 307 && res.statusCode !== 308) {
+				method = "GET";
+				body = undefined;
+			}
+			continue;
+		}
+		const answer = { status: res.statusCode, statusText: res.statusText, url: current, headers: res.headers };
+		if (opts.discardBody) {
+			await res.body.dump({ limit: 64 * 1024 });
+			return { ...answer, body: "" };
+		}
+		const chunks: Buffer[] = [];
+		let size = 0;
+		for await (const chunk of res.body) {
+			size += (chunk as Buffer).length;
+			if (size > maxBytes) {
+				res.body.destroy();
+				throw new Error(`answer larger than ${maxBytes} bytes: ${current}`);
+			}
+			chunks.push(chunk as Buffer);
+		}
+		return { ...answer, body: Buffer.concat(chunks).toString("utf8") };
+	}
+}
 
 export interface HttpAnswer {
 	status: number;
@@ -50,22 +180,20 @@ export async function httpExchange(
 	timeoutMs: number,
 	signal?: AbortSignal,
 ): Promise<HttpAnswer> {
-	const timeout = AbortSignal.timeout(timeoutMs);
-	const res = await fetch(url, {
+	// The body is read in full under the same time limit: a stalled body is a failed exchange.
+	const res = await httpRequest(url, {
 		method: req.method ?? "GET",
 		headers: { accept: "application/json", ...req.headers },
 		...(req.body !== undefined ? { body: req.body } : {}),
-		signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-		redirect: "follow",
+		timeoutMs,
+		...(signal ? { signal } : {}),
 	});
-	// The body is read in full under the same timeout: a stalled body is a failed exchange.
-	const body = await res.text();
 	return {
 		status: res.status,
 		statusText: res.statusText,
-		contentType: res.headers.get("content-type") ?? "",
-		body,
-		retryAfter: res.headers.get("retry-after"),
+		contentType: headerValue(res.headers["content-type"]) ?? "",
+		body: res.body,
+		retryAfter: headerValue(res.headers["retry-after"]),
 	};
 }
 
@@ -84,8 +212,8 @@ export async function classifiedExchange<C>(
 		answer = await exchange();
 	} catch (err) {
 		signal?.throwIfAborted();
-		const e = err as Error & { cause?: { code?: string; message?: string } };
-		const cause = e.cause?.code ?? e.cause?.message;
+		const e = err as Error & { code?: unknown; cause?: { code?: string; message?: string } };
+		const cause = e.cause?.code ?? e.cause?.message ?? (typeof e.code === "string" ? e.code : undefined);
 		const what = e.name === "TimeoutError" ? "timed out" : e.message;
 		return {
 			outcome: "network",
@@ -96,6 +224,11 @@ export async function classifiedExchange<C>(
 		};
 	}
 	return classify(answer);
+}
+
+/** A header's value as one string (the first of a repeated header); null when absent. */
+export function headerValue(v: string | string[] | undefined): string | null {
+	return (Array.isArray(v) ? v[0] : v) ?? null;
 }
 
 /** Retry-After as delta-seconds or an HTTP date; null when absent or unreadable. */

@@ -11,6 +11,7 @@ import type {
 	CaptchaSolution,
 	SolveCaptchaResult,
 } from "../contracts/proxy-pool.ts";
+import { type HttpResponse, httpRequest } from "../core/http.ts";
 import type { SharedState } from "../shared-state/index.ts";
 import { sleep } from "../utils/time.ts";
 
@@ -41,7 +42,6 @@ export interface TwoCaptchaOptions {
 	/** Cost assumed when the API does not report one (legacy protocol). */
 	priceUsd: number;
 	httpTimeoutMs?: number;
-	fetchImpl?: typeof fetch;
 }
 
 type Poll = { status: "pending" } | { status: "ready"; token: string; costUsd: number | null };
@@ -49,12 +49,10 @@ type Poll = { status: "pending" } | { status: "ready"; token: string; costUsd: n
 export class TwoCaptchaClient {
 	readonly options: TwoCaptchaOptions;
 	readonly #base: string;
-	readonly #fetch: typeof fetch;
 
 	constructor(options: TwoCaptchaOptions) {
 		this.options = options;
 		this.#base = options.baseUrl.replace(/\/+$/, "");
-		this.#fetch = options.fetchImpl ?? fetch;
 	}
 
 	async submit(ch: CaptchaChallenge): Promise<string> {
@@ -165,21 +163,25 @@ export class TwoCaptchaClient {
 		return r.balance;
 	}
 
-	async #http(path: string, init: RequestInit): Promise<unknown> {
-		let res: Response;
+	async #http(
+		path: string,
+		init: { method: "GET" | "POST"; body?: string; headers?: Record<string, string> },
+	): Promise<unknown> {
+		let res: HttpResponse;
 		try {
-			res = await this.#fetch(`${this.#base}${path}`, {
+			res = await httpRequest(`${this.#base}${path}`, {
 				...init,
-				signal: AbortSignal.timeout(this.options.httpTimeoutMs ?? 30_000),
+				timeoutMs: this.options.httpTimeoutMs ?? 30_000,
+				maxBytes: 1024 * 1024,
 			});
 		} catch (err) {
 			// The URL may carry the key (legacy GET): report the path only.
 			throw new CaptchaError("ERROR_NETWORK", `captcha API ${path} unreachable: ${(err as Error).name}`);
 		}
-		const text = await res.text();
-		if (!res.ok) throw new CaptchaError("ERROR_HTTP", `captcha API ${path} answered HTTP ${res.status}`);
+		if (res.status < 200 || res.status >= 300)
+			throw new CaptchaError("ERROR_HTTP", `captcha API ${path} answered HTTP ${res.status}`);
 		try {
-			return JSON.parse(text);
+			return JSON.parse(res.body);
 		} catch {
 			throw new CaptchaError("ERROR_BAD_ANSWER", `captcha API ${path} answered non-JSON`);
 		}

@@ -5,7 +5,7 @@
  * asked directly (`probeCheckTarget`): if it does not answer either, the target is down (or
  * unreachable from here), which says nothing about the proxies.
  */
-import { ProxyAgent, request } from "undici";
+import { type Dispatcher, type HttpCallOptions, httpRequest, proxyDispatcher } from "../core/http.ts";
 import { redactString } from "../utils/redact.ts";
 import type { ProxyEndpoint } from "./proxy-url.ts";
 
@@ -24,30 +24,21 @@ export async function checkProxy(
 	checkUrl: string,
 	timeoutMs: number,
 ): Promise<CheckResult> {
-	const agent = new ProxyAgent({ uri: proxy.url, connectTimeout: timeoutMs });
+	const agent = proxyDispatcher(proxy.url, { connectTimeoutMs: timeoutMs });
 	const started = performance.now();
-	const signal = AbortSignal.timeout(timeoutMs);
 	try {
-		const res = await request(checkUrl, {
-			dispatcher: agent,
-			signal,
-			headersTimeout: timeoutMs,
-			bodyTimeout: timeoutMs,
-			headers: { "user-agent": "saguaro-proxy-check" },
-		});
-		await res.body.dump({ limit: 64 * 1024 });
+		const res = await httpRequest(checkUrl, checkRequest(timeoutMs, agent));
 		const latencyMs = Math.round(performance.now() - started);
-		const ok = res.statusCode >= 200 && res.statusCode < 400;
+		const ok = res.status >= 200 && res.status < 400;
 		return {
 			proxyId: proxy.id,
 			ok,
 			latencyMs,
-			status: res.statusCode,
-			...(ok ? {} : { error: `check URL answered HTTP ${res.statusCode}` }),
+			status: res.status,
+			...(ok ? {} : { error: `check URL answered HTTP ${res.status}` }),
 		};
 	} catch (err) {
-		const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
-		const reason = signal.aborted ? `timeout after ${timeoutMs} ms` : (e.cause?.code ?? e.code ?? e.message);
+		const reason = failureReason(err, timeoutMs);
 		return {
 			proxyId: proxy.id,
 			ok: false,
@@ -61,21 +52,29 @@ export async function checkProxy(
 
 /** The check URL asked directly (no proxy): null when it answers (any HTTP status), else why not. */
 export async function probeCheckTarget(checkUrl: string, timeoutMs: number): Promise<string | null> {
-	const signal = AbortSignal.timeout(timeoutMs);
 	try {
-		const res = await request(checkUrl, {
-			signal,
-			headersTimeout: timeoutMs,
-			bodyTimeout: timeoutMs,
-			headers: { "user-agent": "saguaro-proxy-check" },
-		});
-		await res.body.dump({ limit: 64 * 1024 });
-		return res.statusCode >= 500 ? `HTTP ${res.statusCode}` : null;
+		const res = await httpRequest(checkUrl, checkRequest(timeoutMs, null));
+		return res.status >= 500 ? `HTTP ${res.status}` : null;
 	} catch (err) {
-		const e = err as Error & { code?: string; cause?: { code?: string } };
-		const reason = signal.aborted ? `timeout after ${timeoutMs} ms` : (e.cause?.code ?? e.code ?? e.message);
-		return redactString(String(reason)).slice(0, 200);
+		return redactString(failureReason(err, timeoutMs)).slice(0, 200);
 	}
+}
+
+/** A check asks once (no redirect followed: a 3xx passes) and reads no body. */
+function checkRequest(timeoutMs: number, dispatcher: Dispatcher | null): HttpCallOptions {
+	return {
+		timeoutMs,
+		dispatcher,
+		maxRedirects: 0,
+		discardBody: true,
+		headers: { "user-agent": "saguaro-proxy-check" },
+	};
+}
+
+function failureReason(err: unknown, timeoutMs: number): string {
+	const e = err as Error & { code?: string; cause?: { code?: string } };
+	if (e?.name === "TimeoutError") return `timeout after ${timeoutMs} ms`;
+	return String(e?.cause?.code ?? e?.code ?? e?.message ?? err);
 }
 
 /** Checks every proxy, at most `concurrency` at once. */

@@ -7,6 +7,8 @@
 import { type FSWatcher, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
+import { UpstreamError } from "../core/errors.ts";
+import { type HttpResponse, httpRequest } from "../core/http.ts";
 import { makeEndpoint, type ProxyEndpoint, parseProxyUrl } from "./proxy-url.ts";
 
 export interface ParsedList {
@@ -62,10 +64,10 @@ export function watchProxyFile(path: string, onChange: () => void, debounceMs = 
 	};
 }
 
-export class ProviderError extends Error {
+/** The provider's list API failed or answered nonsense. */
+export class ProviderError extends UpstreamError {
 	constructor(message: string) {
-		super(message);
-		this.name = "ProviderError";
+		super(message, { type: "PROXY_PROVIDER_FAILED", retryable: false });
 	}
 }
 
@@ -81,9 +83,8 @@ interface ProviderPage {
 export async function fetchProviderList(
 	listUrl: string,
 	key: string,
-	opts: { timeoutMs?: number; maxPages?: number; fetchImpl?: typeof fetch } = {},
+	opts: { timeoutMs?: number; maxPages?: number } = {},
 ): Promise<ProxyEndpoint[]> {
-	const doFetch = opts.fetchImpl ?? fetch;
 	const maxPages = opts.maxPages ?? 100;
 	const out = new Map<string, ProxyEndpoint>();
 	const first = new URL(listUrl);
@@ -91,17 +92,18 @@ export async function fetchProviderList(
 	if (!first.searchParams.has("page_size")) first.searchParams.set("page_size", "100");
 	let next: string | null = first.href;
 	for (let page = 0; next && page < maxPages; page++) {
-		let res: Response;
+		let res: HttpResponse;
 		try {
-			res = await doFetch(next, {
+			res = await httpRequest(next, {
 				headers: { authorization: `Token ${key}`, accept: "application/json" },
-				signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
+				timeoutMs: opts.timeoutMs ?? 15_000,
 			});
 		} catch (err) {
 			throw new ProviderError(`provider list unreachable: ${(err as Error).message}`);
 		}
-		const text = await res.text();
-		if (!res.ok) throw new ProviderError(`provider list answered HTTP ${res.status}: ${text.slice(0, 200)}`);
+		const text = res.body;
+		if (res.status < 200 || res.status >= 300)
+			throw new ProviderError(`provider list answered HTTP ${res.status}: ${text.slice(0, 200)}`);
 		const body = parsePage(text);
 		for (const item of body.results) {
 			const p = parseProviderProxy(item);
