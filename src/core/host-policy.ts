@@ -21,6 +21,7 @@
  * absorbs a few ms of skew).
  */
 import type { SharedState } from "../shared-state/index.ts";
+import { backoffMs } from "../utils/backoff.ts";
 import { sleep } from "../utils/time.ts";
 import { HostStoppedError, NotConfiguredError, SaguaroError } from "./errors.ts";
 import { type BudgetClaim, SlidingBudget } from "./sliding-budget.ts";
@@ -320,10 +321,9 @@ export class HostPolicy {
 		throw new HostRequestError(this.host, label, attempts + rateLimited, lastKind, lastReason);
 	}
 
-	/** Backoff before retry number `n` (1-based): exponential, capped, "equal jitter". */
+	/** Backoff before retry number `n` (1-based): exponential, capped, "equal jitter" (src/utils/backoff.ts). */
 	backoffMs(n: number): number {
-		const cap = Math.min(this.retry.maxMs, this.retry.baseMs * 2 ** (n - 1));
-		return Math.round(cap / 2 + Math.random() * (cap / 2));
+		return backoffMs(n, this.retry);
 	}
 
 	/** Pause every node's requests to this host for `ms` (an earlier, longer pause is kept). */

@@ -9,6 +9,7 @@
  *      +--lease lost-----+ (holder died: re-dispatch, counted as an attempt)
  *   pending | leased --cancel--> cancelled
  */
+import { backoffMs as backoff } from "../utils/backoff.ts";
 import type { DeadLetter, Job, JobStatus, Task, TaskAttemptError, TaskCounts } from "./types.ts";
 
 export interface RetryPolicy {
@@ -17,14 +18,9 @@ export interface RetryPolicy {
 	backoffMaxMs: number;
 }
 
-/**
- * Exponential backoff with "full jitter" (AWS architecture blog): a uniform wait in
- * [base*2^(n-1)/2, base*2^(n-1)], capped, so many failed tasks do not come back in lockstep.
- * `random` in [0, 1).
- */
+/** A failed task's wait before attempt `attempt + 1` (src/utils/backoff.ts); `random` in [0, 1). */
 export function backoffMs(attempt: number, policy: RetryPolicy, random: number): number {
-	const exp = Math.min(policy.backoffMaxMs, policy.backoffBaseMs * 2 ** Math.max(0, attempt - 1));
-	return Math.round(exp / 2 + (exp / 2) * random);
+	return backoff(attempt, { baseMs: policy.backoffBaseMs, maxMs: policy.backoffMaxMs }, random);
 }
 
 export function isDispatchable(task: Task, now: number): boolean {

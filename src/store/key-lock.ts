@@ -12,6 +12,7 @@
  * down the per-record path, which waits.
  */
 import { randomUUID } from "node:crypto";
+import { contentionMs, LOCK_CONTENTION } from "../utils/backoff.ts";
 import { sleep } from "../utils/time.ts";
 import { CountingCollection, type DocCollection, DuplicateKeyError, type Tally } from "./collection.ts";
 
@@ -183,7 +184,7 @@ export class MongoKeyLocks implements KeyLocks {
 				continue;
 			}
 			if (Date.now() > deadline) throw new LockTimeoutError(`lock ${key} still held after ${this.waitMs} ms`);
-			await sleep(Math.min(25, 1 + attempt) * (0.5 + Math.random()));
+			await sleep(contentionMs(attempt, LOCK_CONTENTION));
 		}
 	}
 }

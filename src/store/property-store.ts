@@ -46,6 +46,7 @@ import {
 	unmatchedPropertyKey,
 } from "../domain/property.ts";
 import type { AssessorParcelRecord, MlsListingRecord } from "../domain/records.ts";
+import { contentionMs, WRITE_CONTENTION } from "../utils/backoff.ts";
 import { sleep } from "../utils/time.ts";
 import {
 	CountingCollection,
@@ -217,7 +218,7 @@ export class PropertyStore {
 				if (!(err instanceof DuplicateKeyError)) throw err;
 			}
 			// Lost a race: back off a little, with jitter so racing writers do not collide in step.
-			await sleep(Math.min(50, attempt * 2) * Math.random());
+			await sleep(contentionMs(attempt, WRITE_CONTENTION));
 		}
 		throw new MergeConflictError(
 			`gave up merging ${sourceKey(input.source, input.sourceId)} after ${this.maxAttempts} conflicts`,
@@ -487,7 +488,7 @@ export class PropertyStore {
 			} catch (err) {
 				if (!(err instanceof DuplicateKeyError)) throw err;
 			}
-			await sleep(Math.min(50, attempt * 2) * Math.random());
+			await sleep(contentionMs(attempt, WRITE_CONTENTION));
 		}
 		throw new MergeConflictError(
 			`gave up merging ${sourceKey(input.source, input.sourceId)} after ${this.maxAttempts} conflicts`,
@@ -689,7 +690,7 @@ export class PropertyStore {
 				},
 			);
 			if (out) return out;
-			await sleep(Math.min(50, attempt * 2) * Math.random());
+			await sleep(contentionMs(attempt, WRITE_CONTENTION));
 		}
 		throw new MergeConflictError(
 			`gave up storing the enrichment of ${key} after ${this.maxAttempts} conflicts`,
