@@ -8,6 +8,7 @@ type MaybeMoleculerError = Error & Partial<Errors.MoleculerError>;
 
 import { callerCircuitBreakerMiddleware } from "./src/cluster/caller-circuit-breaker.ts";
 import { clusterBreakerMiddleware } from "./src/cluster/cluster-breaker.ts";
+import { expiredRequestsMiddleware } from "./src/cluster/expired-requests.ts";
 import { RegionStrategy, regionCallsMiddleware } from "./src/cluster/region-strategy.ts";
 import type { Config } from "./src/config/index.ts";
 import { busSafeErrorsMiddleware } from "./src/core/bus-errors.ts";
@@ -85,6 +86,8 @@ export function createBrokerOptions(config: Config): BrokerOptions {
 			regionCallsMiddleware(),
 			"ActionHook",
 			"Validator",
+			// Inside the bulkhead: a queued call whose caller has given up is not started.
+			expiredRequestsMiddleware(),
 			"Bulkhead",
 			"Cacher",
 			"ContextTracker",

@@ -23,7 +23,7 @@ import { chunksOf } from "../utils/chunks.ts";
 
 /** What the client needs of a Moleculer Context or ServiceBroker. */
 export interface Caller {
-	call<T, P>(action: string, params: P, opts?: { timeout?: number }): Promise<T>;
+	call<T, P>(action: string, params: P, opts?: { timeout?: number; retries?: number }): Promise<T>;
 }
 
 /** A store call's payload stays well under NATS's 1 MB cap. */
@@ -57,7 +57,9 @@ export class StoreClient {
 
 	async #call<T, P>(action: string, params: P): Promise<T> {
 		try {
-			return await this.#caller.call<T, P>(action, params, { timeout: this.#timeoutMs });
+			// No broker retries: a store that timed out is busy, and a retry beside the call it still
+			// works on only adds load. The task waits for the store and runs again (dependency backoff).
+			return await this.#caller.call<T, P>(action, params, { timeout: this.#timeoutMs, retries: 0 });
 		} catch (err) {
 			if (storeUnreachable(err)) throw new DependencyUnavailableError("store", (err as Error).message);
 			throw err;

@@ -47,7 +47,7 @@ describe("caller-side circuit breaker", () => {
 		caller = new moleculer.ServiceBroker({
 			nodeID: "breaker-caller",
 			namespace: options.namespace,
-			transporter: nats.url,
+			transporter: options.transporter,
 			logger: false,
 			circuitBreaker: { enabled: false },
 			retryPolicy: { enabled: false },
