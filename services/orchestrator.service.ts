@@ -5,6 +5,7 @@
  * lives in src/jobs/; this file wires it to the broker.
  */
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
+import { nodesReaching } from "../src/cluster/reach.ts";
 import { regionOf } from "../src/cluster/region-strategy.ts";
 import type { Config } from "../src/config/index.ts";
 import { JobMetrics } from "../src/jobs/metrics.ts";
@@ -80,6 +81,13 @@ const METRICS_SAMPLE_MS = 5000;
 const orchestratorService: ServiceFactory = ({ config, state }) => {
 	const jobs = config.jobs;
 	let engine: Orchestrator;
+	/**
+	 * Nodes that marked Redis as reached (src/cluster/reach.ts) and whose mark has expired: they lost
+	 * their link to it. A node that never marked (no Redis of its own) is not judged.
+	 */
+	const everReached = new Set<string>();
+	let lostReach = new Set<string>();
+	let reachTimer: NodeJS.Timeout | null = null;
 	let jobMetrics: JobMetrics | null = null;
 	let sampler: NodeJS.Timeout | null = null;
 	const schema: ServiceSchema = {
@@ -177,7 +185,7 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 					return Boolean(node?.available);
 				},
 				regionOf: (nodeID) => nodeRegion(broker, nodeID),
-				suits: (source, nodeID) => regionSuits(broker, config, source, nodeID),
+				suits: (source, nodeID) => !lostReach.has(nodeID) && regionSuits(broker, config, source, nodeID),
 				availableSources: () => sourcesIn(broker),
 				enrichAvailable: () => endpointsOf(broker, "llm.enrichPending").length > 0,
 				broadcast: (event, payload) => void broker.broadcast(event, payload),
@@ -185,6 +193,29 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 			});
 		},
 		started(this: { broker: ServiceBroker }) {
+			const broker = this.broker;
+			if (state.kind === "redis" && broker.transit) {
+				// Tasks go only to nodes that reach Redis (they could not claim a request slot otherwise).
+				let busy = false;
+				const refresh = async () => {
+					if (busy) return;
+					busy = true;
+					try {
+						const ids = (broker.registry.nodes.list({ onlyAvailable: true }) as { id: string }[]).map(
+							(n) => n.id,
+						);
+						const reaching = await nodesReaching(state, ids);
+						for (const id of reaching) everReached.add(id);
+						lostReach = new Set(ids.filter((id) => everReached.has(id) && !reaching.has(id)));
+					} catch {
+						// This node does not reach Redis either: it is not leading; nothing to judge.
+					} finally {
+						busy = false;
+					}
+				};
+				void refresh();
+				reachTimer = setInterval(() => void refresh(), Math.max(500, jobs.tickMs));
+			}
 			engine.start();
 			if (!config.core.enableMetrics || !this.broker.isMetricsEnabled()) return;
 			jobMetrics = new JobMetrics(this.broker.metrics as never);
@@ -208,6 +239,7 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 				.finally(loop);
 		},
 		async stopped() {
+			if (reachTimer) clearInterval(reachTimer);
 			if (sampler) clearTimeout(sampler);
 			sampler = null;
 			await engine.stop();

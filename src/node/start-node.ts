@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import moleculer, { type ServiceSchema } from "moleculer";
 import { createBrokerOptions } from "../../moleculer.config.ts";
+import { startReachBeacon } from "../cluster/reach.ts";
 import type { Config } from "../config/index.ts";
 import { createSharedState } from "../shared-state/index.ts";
 import type { NodeContext, ServiceFactory } from "./context.ts";
@@ -51,6 +52,16 @@ export async function startNode(config: Config, opts: StartNodeOptions = {}): Pr
 
 	let stopping = false;
 	let health: Server | null = null;
+	// Clustered on Redis: mark this node as reaching it, so tasks go only to nodes that can claim slots.
+	const stopBeacon =
+		config.core.transporter && state.kind === "redis"
+			? startReachBeacon(
+					state,
+					broker.nodeID,
+					config.core.heartbeatIntervalS * 1000,
+					config.core.heartbeatTimeoutS * 1000,
+				)
+			: () => {};
 	await broker.start();
 	if (config.core.healthPort > 0) {
 		health = await startHealthServer(
@@ -74,6 +85,7 @@ export async function startNode(config: Config, opts: StartNodeOptions = {}): Pr
 		async stop() {
 			if (stopping) return;
 			stopping = true;
+			stopBeacon();
 			await broker.stop();
 			await state.close();
 			await new Promise((r) => (health ? health.close(r) : r(undefined)));

@@ -15,6 +15,9 @@
  *   budget (region b, cut from the budget's holder, sends nothing). The link heals: region b's nodes
  *   are back in region a's registry and its orchestrator follows, with no operator action, and a
  *   new job runs in both regions again.
+ * - Only region b's link to Redis is cut (NATS still joined): its nodes' marks in Redis expire, and a
+ *   job runs in region a alone (region b could not claim a request slot); after the heal, region b
+ *   gets tasks again.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -29,13 +32,14 @@ import {
 	regionCallsMiddleware,
 } from "../../src/cluster/region-strategy.ts";
 import type { JobStatusView } from "../../src/jobs/orchestrator.ts";
-import { waitFor } from "../../src/utils/time.ts";
+import { sleep, waitFor } from "../../src/utils/time.ts";
 import { clientBroker, type NodeProcess, spawnNode } from "../harness/cluster.ts";
 import { type Regions, startRegions } from "../harness/regions.ts";
 
 const COUNTY = ["85031", "85033", "85008"];
 const SECOND = ["85301", "85379", "85251"];
 const THIRD = ["85004", "85006"];
+const FOURTH = ["85020", "85021", "85022"];
 const PARCELS_PER_ZIP = 40;
 const PAGE_SIZE = 20;
 /** The budget of each Assessor host, per 1 s window, whole cluster. */
@@ -62,7 +66,7 @@ describe("two regions: gateways, region-aware calls, one budget, region loss", (
 		[regions, sandbox] = await Promise.all([
 			startRegions(),
 			startSandbox({
-				world: { zips: [...COUNTY, ...SECOND, ...THIRD], parcelsPerZip: PARCELS_PER_ZIP },
+				world: { zips: [...COUNTY, ...SECOND, ...THIRD, ...FOURTH], parcelsPerZip: PARCELS_PER_ZIP },
 			}),
 		]);
 		await regions.latency(LATENCY_MS);
@@ -325,5 +329,38 @@ describe("two regions: gateways, region-aware calls, one budget, region loss", (
 		const nodesUsed = new Set((thirdDone.tasks ?? []).map((t) => t.node));
 		assert.ok(nodesUsed.has("b-work"), `region b's worker works again: ${[...nodesUsed].join(", ")}`);
 		assertBudgetHeld("after the heal");
+	});
+
+	test("region b loses Redis alone: tasks go to region a while it lasts, and to both again after", {
+		timeout: 150_000,
+	}, async () => {
+		const redisLink = regions.links.find((l) => l.name === "redis-from-b")!;
+		await redisLink.partition();
+		// Region b's marks expire (HEARTBEAT_TIMEOUT_S) and the leader sees it on its next look.
+		await sleep(5000);
+		const during = (await clientA.call("orchestrator.collect", {
+			zips: [FOURTH[0]],
+			sources: ["maricopa"],
+		})) as JobStatusView;
+		const duringDone = await finished(during.job.id, 90_000);
+		assert.equal(duringDone.job.status, "completed");
+		const usedDuring = new Set((duringDone.tasks ?? []).map((t) => t.node));
+		assert.deepEqual([...usedDuring], ["a-work"], "only region a's worker, which reaches Redis");
+		await redisLink.heal();
+		await redisLink.latency(LATENCY_MS);
+		await sleep(3000);
+		const afterHeal = (await clientA.call("orchestrator.collect", {
+			zips: FOURTH.slice(1),
+			sources: ["maricopa"],
+		})) as JobStatusView;
+		const afterDone = await finished(afterHeal.job.id, 90_000);
+		assert.equal(afterDone.job.status, "completed");
+		await assertStoredExactlyOnce(FOURTH);
+		const usedAfter = new Set((afterDone.tasks ?? []).map((t) => t.node));
+		console.log(
+			`Redis cut for region b: tasks on ${[...usedDuring].join(", ")}; after the heal on ${[...usedAfter].join(", ")}`,
+		);
+		assert.ok(usedAfter.has("b-work"), `region b works again: ${[...usedAfter].join(", ")}`);
+		assertBudgetHeld("region b cut from Redis");
 	});
 });
