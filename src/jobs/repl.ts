@@ -25,12 +25,14 @@ export function parseCollectCommand(raw: string): {
 	sources?: string[];
 	enrich: boolean;
 	county?: true;
+	photos?: true;
 } {
 	const tokens = raw.trim().split(/\s+/).slice(1);
 	const zips: string[] = [];
 	let sources: string[] | undefined;
 	let enrich = false;
 	let county = false;
+	let photos = false;
 	for (let i = 0; i < tokens.length; i++) {
 		const t = tokens[i];
 		if (t === "--sources" || t === "-s") {
@@ -41,11 +43,19 @@ export function parseCollectCommand(raw: string): {
 			enrich = true;
 		} else if (t === "--county") {
 			county = true;
+		} else if (t === "--photos") {
+			photos = true;
 		} else {
 			zips.push(...t.split(",").filter(Boolean));
 		}
 	}
-	return { zips, sources, enrich, ...(county ? { county: true as const } : {}) };
+	return {
+		zips,
+		sources,
+		enrich,
+		...(county ? { county: true as const } : {}),
+		...(photos ? { photos: true as const } : {}),
+	};
 }
 
 /** A pause that ends early when `signal` aborts. */
@@ -74,14 +84,19 @@ export function jobReplCommands() {
 				},
 				{ option: "--enrich", description: "enrich the collected properties afterwards" },
 				{ option: "--county", description: "every ZIP of the county (COUNTY_ZIPS) instead of ZIPs" },
+				{
+					option: "--photos",
+					description: "also fetch the listings' photos (the photos source, after each ZIP)",
+				},
 			],
 			allowUnknownOptions: true,
 			action: (async (broker, args) => {
-				const { zips, sources, enrich, county } = parseCollectCommand(args.rawCommand ?? "");
+				const { zips, sources, enrich, county, photos } = parseCollectCommand(args.rawCommand ?? "");
 				const view = (await broker.call("orchestrator.collect", {
 					...(county ? { county } : { zips }),
 					...(sources ? { sources } : {}),
 					enrich,
+					...(photos ? { photos } : {}),
 					origin: "repl",
 				})) as JobStatusView;
 				console.log(

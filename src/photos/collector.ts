@@ -8,12 +8,13 @@
  *   resized copy): nothing is written but the photo;
  * - otherwise a new image: its bytes go to object storage (atomically), then its index document.
  *
- * The near-duplicate check and the new image's write run under one cluster-wide lock, so two
- * workers holding copies of one picture store it once. A photo already stored for the property is
+ * The near-duplicate check and the new image's write run holding cluster-wide locks on the
+ * perceptual hash's bands (copies of one picture share a band), so two workers holding copies of
+ * one picture store it once. A photo already stored for the property is
  * not fetched again (its last-seen time and position are updated). A photo that cannot be stored
  * (not an image, truncated, over the size cap, gone) is recorded as failed, with the reason.
  */
-import type { SharedState } from "../shared-state/index.ts";
+import type { Lease, SharedState } from "../shared-state/index.ts";
 import type { ImageDoc, PhotoDoc } from "../store/photo-index.ts";
 import { imageDocId, photoDocId } from "../store/photo-index.ts";
 import { sleep } from "../utils/time.ts";
@@ -105,8 +106,6 @@ export interface FailedPhoto {
 	id: string;
 	reason: string;
 }
-
-const REGISTER_LOCK = "photos:register";
 
 export class PhotoCollector {
 	readonly #o: PhotoCollectorOptions;
@@ -250,8 +249,8 @@ export class PhotoCollector {
 	): Promise<{ image: ImageDoc; outcome: "new" | "exact" | "near"; distance: number }> {
 		const exact = await this.#o.index.image(facts.sha256);
 		if (exact) return { image: exact, outcome: "exact", distance: 0 };
-		return this.#locked(async () => {
-			const bands = phashBands(facts.phash);
+		const bands = phashBands(facts.phash);
+		return this.#locked(bands, async () => {
 			let best: { image: ImageDoc; distance: number } | null = null;
 			for (const img of await this.#o.index.byBands(bands)) {
 				const d = img.sha256 === facts.sha256 ? 0 : hamming(img.phash, facts.phash);
@@ -294,23 +293,35 @@ export class PhotoCollector {
 		});
 	}
 
-	/** Run `fn` holding the cluster-wide registration lock. */
-	async #locked<T>(fn: () => Promise<T>): Promise<T> {
+	/**
+	 * Run `fn` holding the cluster-wide locks of the hash's bands (`photos:band:<i>:<value>`). Two
+	 * copies of one picture (within 7 bits, PHOTOS_NEAR_DISTANCE) share a band, so they take one lock
+	 * in turn; unrelated pictures rarely share one, so registrations across the cluster do not queue
+	 * behind one lock. All or nothing, in sorted order, with jittered retries: no deadlock.
+	 */
+	async #locked<T>(bands: string[], fn: () => Promise<T>): Promise<T> {
 		const ttl = this.#o.lockTtlMs ?? 30_000;
+		const keys = [...new Set(bands.map((b, i) => `photos:band:${i}:${b}`))].sort();
 		const deadline = Date.now() + ttl * 4;
-		let wait = 5;
+		let wait = 2;
 		for (;;) {
-			const lease = await this.#o.state.acquire(REGISTER_LOCK, ttl);
-			if (lease) {
+			const held: Lease[] = [];
+			for (const key of keys) {
+				const lease = await this.#o.state.acquire(key, ttl);
+				if (!lease) break;
+				held.push(lease);
+			}
+			if (held.length === keys.length) {
 				try {
 					return await fn();
 				} finally {
-					await lease.release().catch(() => undefined);
+					await Promise.all(held.map((l) => l.release().catch(() => undefined)));
 				}
 			}
-			if (Date.now() > deadline) throw new Error("photo registration lock not acquired in time");
-			await sleep(wait);
-			wait = Math.min(100, wait * 2);
+			await Promise.all(held.map((l) => l.release().catch(() => undefined)));
+			if (Date.now() > deadline) throw new Error("photo registration locks not acquired in time");
+			await sleep(wait + Math.random() * wait);
+			wait = Math.min(50, wait * 2);
 		}
 	}
 }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import sharp from "sharp";
 import { newTask, PHOTOS_SOURCE, validateRequest } from "../../src/jobs/plan.ts";
+import { parseCollectCommand } from "../../src/jobs/repl.ts";
 import { phaseOpen } from "../../src/jobs/task-machine.ts";
 import { analyzeImage, hamming, PhotoRejectedError, phashBands } from "../../src/photos/hash.ts";
 import { FsObjectStore, imageObjectKey } from "../../src/photos/object-store.ts";
@@ -149,6 +150,15 @@ describe("photos in jobs", () => {
 			() => validateRequest({ zips: ["85031"], photos: true }, ["mls"], ["mls"], false),
 			/photos/,
 		);
+	});
+
+	test("the REPL's collect --photos asks for the photos", () => {
+		assert.deepEqual(parseCollectCommand("collect 85031 --sources mls --photos"), {
+			zips: ["85031"],
+			sources: ["mls"],
+			enrich: false,
+			photos: true,
+		});
 	});
 
 	test("a photos task waits for its ZIP's other collect tasks only", () => {
