@@ -192,7 +192,7 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 					});
 					const collector = new ZipCollector(api, gis, storeVia(ctx));
 					const page = ctx.params.page;
-					return runSourceTask(state, ctx.params, (signal) => {
+					return runSourceTask(state, ctx.params, (signal, report) => {
 						const opts = {
 							zip: ctx.params.zip,
 							detailTypes: c.propertyTypes.map((t) => TYPE_OF_SETTING[t]!),
@@ -202,7 +202,10 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 							force: ctx.params.force ?? false,
 							signal,
 						};
-						return page ? collector.collectPage({ ...opts, page }) : collector.collectZip(opts);
+						// A page reports its parcels as they are done (job progress, and a cancelled task's counts).
+						return page
+							? collector.collectPage({ ...opts, page, onProgress: report })
+							: collector.collectZip(opts);
 					});
 				},
 			},

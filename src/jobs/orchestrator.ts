@@ -643,7 +643,11 @@ export class Orchestrator {
 						await this.#addPages(job, next, parsed.expect.pages);
 					}
 				}
-			} else if (job?.status === "cancelling") {
+			} else if (
+				job?.status === "cancelling" ||
+				// The worker saw the cancel flag before this leader did: cancelled, not failed.
+				(job && (await this.ledger.cancelRequested(job.id)))
+			) {
 				next = { ...cancel(task, now), ...(partial?.counts ? { counts: partial.counts } : {}) };
 			} else {
 				next = fail(task, classify(outcome.error, flight.node), now, settings, this.#random());

@@ -59,6 +59,23 @@ export interface CollectOptions {
 	/** Ignore the incremental state: write and fetch everything. */
 	force?: boolean;
 	signal?: AbortSignal;
+	/**
+	 * collectPage: the parcels done so far (bulk facts stored, and details when due) and the ZIP's
+	 * size once known (page 1), after the bulk write and after each detail batch.
+	 */
+	onProgress?: (
+		soFar: {
+			items: number;
+			new: number;
+			updated: number;
+			unchanged: number;
+			requests: number;
+			failures: number;
+		},
+		expectItems: number | null,
+	) => void;
+	/** Internal: APNs whose details were just written. */
+	onStored?: (apns: string[]) => void;
 }
 
 export interface ParcelFailure {
@@ -247,7 +264,29 @@ export class ZipCollector {
 		result.detailsFresh = candidates.length - due.length;
 		// What is known of each parcel's type: the layer's, then the details' (gaps are what stays null).
 		const typeOf = new Map<string, string | null>(parcels.map((p) => [p.apn, p.propertyType]));
-		await this.#details(due, opts, tally, result, status, typeOf, signal, stop);
+		// Parcels done so far: stored in bulk and needing no details, then as their details are written.
+		const dueApns = new Set(due.map((p) => p.apn));
+		const done = new Set([...status.keys()].filter((apn) => !dueApns.has(apn)));
+		const report = () => {
+			if (!opts.onProgress) return;
+			const verdicts = { new: 0, updated: 0, unchanged: 0 };
+			for (const apn of done) verdicts[status.get(apn) ?? "unchanged"]++;
+			opts.onProgress(
+				{
+					items: done.size,
+					...verdicts,
+					requests: tally.bulk + tally.detail,
+					failures: result.failures,
+				},
+				result.expect?.items ?? null,
+			);
+		};
+		report();
+		const onStored = (apns: string[]) => {
+			for (const apn of apns) if (status.has(apn)) done.add(apn);
+			report();
+		};
+		await this.#details(due, { ...opts, onStored }, tally, result, status, typeOf, signal, stop);
 
 		for (const p of parcels) {
 			const s = status.get(p.apn);
@@ -344,6 +383,7 @@ export class ZipCollector {
 				if (out.status === "rejected") fail(result, apn, out.error ?? "details rejected by the store");
 				else status.set(apn, combine(status.get(apn) ?? "unchanged", out.status));
 			}
+			opts.onStored?.(batch.map((b) => b.sourceId));
 		};
 		let queue = due;
 		for (let pass = 1; pass <= DETAIL_PASSES && queue.length > 0 && !fatal; pass++) {

@@ -25,6 +25,8 @@ import { clientBroker, type NodeProcess, spawnNode } from "../harness/cluster.ts
 import { type RunningServer, startNats, startRedis } from "../harness/servers.ts";
 
 const ZIP = "85031";
+/** A ZIP nobody collected before the maricopa progress test. */
+const OTHER_ZIP = "85033";
 
 describe("first run: sandbox env + npm start + collect maricopa,mls", () => {
 	let nats: RunningServer;
@@ -39,7 +41,7 @@ describe("first run: sandbox env + npm start + collect maricopa,mls", () => {
 		[nats, redis, sandbox] = await Promise.all([
 			startNats(),
 			startRedis(),
-			startSandbox({ world: { zips: [ZIP], parcelsPerZip: 60 } }),
+			startSandbox({ world: { zips: [ZIP, OTHER_ZIP], parcelsPerZip: 60 } }),
 		]);
 		node = spawnNode({
 			nodeId: "first-run",
@@ -147,6 +149,44 @@ describe("first run: sandbox env + npm start + collect maricopa,mls", () => {
 			assert.ok(view.progress.items.done < truth.length, "cancelled before the end");
 		} finally {
 			sandbox.mls.server.faults.set({ latency: { minMs: 0, maxMs: 0 } });
+		}
+	});
+
+	test("maricopa: a page's parcels count as they are done, and a cancelled job keeps them", async () => {
+		// Slow parcel details, so the page is cancelled while its details are still being fetched.
+		sandbox.maricopa.faults.set({ latency: { minMs: 300, maxMs: 500 } });
+		try {
+			const started = (await client.call("orchestrator.collect", {
+				zips: [OTHER_ZIP],
+				sources: ["maricopa"],
+			})) as JobStatusView;
+			const running = await waitFor(
+				async () => {
+					const v = await status(started.job.id);
+					return v.job.status === "running" && v.progress.items.done > 0 ? v : null;
+				},
+				"parcels counted while the page runs",
+				60_000,
+				100,
+			);
+			assert.equal(running.progress.tasks.done, 0, "the page has not ended");
+			const parcels = sandbox.world.parcels.filter((p) => p.zip === OTHER_ZIP).length;
+			assert.equal(running.progress.items.expected, parcels);
+			await client.call("orchestrator.cancel", { id: started.job.id });
+			const view = await waitFor(
+				async () => {
+					const v = await status(started.job.id);
+					return v.job.status === "cancelled" ? v : null;
+				},
+				"the job to be cancelled",
+				30_000,
+				100,
+			);
+			assert.ok(view.progress.items.done >= running.progress.items.done, JSON.stringify(view.progress));
+			assert.ok(view.progress.items.done < parcels, "cancelled before the end");
+			assert.ok(view.progress.counts.new > 0, "the parcels stored are reported as new");
+		} finally {
+			sandbox.maricopa.faults.set({ latency: { minMs: 0, maxMs: 0 } });
 		}
 	});
 
