@@ -5,7 +5,7 @@
  * fatal stop and the breakers, e.g. after a token was replaced) actions. When the service stops,
  * every call still waiting on a host (budget, pause, breaker) ends at once.
  */
-import type { ServiceBroker, ServiceSchema } from "moleculer";
+import type { Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { HostPolicy, type HostPolicyEvent, type HostPolicyOptions } from "../src/core/host-policy.ts";
 import type { SharedState } from "../src/shared-state/index.ts";
 import { redact } from "../src/utils/redact.ts";
@@ -20,17 +20,25 @@ const M = {
 
 const BREAKER_VALUE = { closed: 0, "half-open": 1, open: 2 } as const;
 
-export interface PoliteHostService {
-	broker: ServiceBroker;
-	hostPolicies: HostPolicy[];
+export interface PoliteHostMethods {
 	/** A policy for one host, its events wired to the metrics and logs (nodeId and onEvent are set here). */
 	createHostPolicy(options: Omit<HostPolicyOptions, "nodeId" | "onEvent">): HostPolicy;
 }
 
+export interface PoliteHostVars {
+	hostPolicies: HostPolicy[];
+}
+
+/** `this` of a service with the mixin. */
+export type PoliteHostService = Service & PoliteHostMethods & PoliteHostVars;
+
+/** The schema of a service with the mixin: `this.createHostPolicy`, `this.hostPolicies` are typed. */
+export type PoliteHostSchema<S = ServiceSettingSchema> = ServiceSchema<S, PoliteHostMethods, PoliteHostVars>;
+
 export function politeHostMixin(state: SharedState): Partial<ServiceSchema> {
-	return {
+	const mixin: Partial<PoliteHostSchema> = {
 		created() {
-			this.hostPolicies = [] as HostPolicy[];
+			this.hostPolicies = [];
 			const metrics = this.broker.isMetricsEnabled() ? this.broker.metrics : null;
 			// Several such services may share a node: the metrics are registered once.
 			if (metrics && !metrics.getMetric(M.waits)) {
@@ -69,13 +77,13 @@ export function politeHostMixin(state: SharedState): Partial<ServiceSchema> {
 		},
 		stopped() {
 			// Calls waiting on a budget, a pause or an open breaker end now, not after the wait.
-			for (const p of (this as unknown as PoliteHostService).hostPolicies) p.close();
+			for (const p of this.hostPolicies) p.close();
 		},
 		methods: {
-			createHostPolicy(this: PoliteHostService, options: Omit<HostPolicyOptions, "nodeId" | "onEvent">) {
+			createHostPolicy(options: Omit<HostPolicyOptions, "nodeId" | "onEvent">) {
 				const { broker } = this;
 				const metrics = broker.isMetricsEnabled() ? broker.metrics : null;
-				const source = (this as unknown as { name: string }).name;
+				const source = this.name;
 				const onEvent = (e: HostPolicyEvent) => {
 					if (e.type === "request") {
 						metrics?.increment(M.requests, { host: e.host, source, outcome: e.outcome });
@@ -102,12 +110,12 @@ export function politeHostMixin(state: SharedState): Partial<ServiceSchema> {
 		actions: {
 			status: {
 				handler() {
-					return Promise.all((this as unknown as PoliteHostService).hostPolicies.map((p) => p.status()));
+					return Promise.all(this.hostPolicies.map((p) => p.status()));
 				},
 			},
 			resume: {
 				async handler() {
-					const { hostPolicies, broker } = this as unknown as PoliteHostService;
+					const { hostPolicies, broker } = this;
 					await Promise.all(hostPolicies.map((p) => p.resume()));
 					if (broker.isMetricsEnabled()) {
 						for (const p of hostPolicies) broker.metrics.set(M.fatal, 0, { host: p.host });
@@ -117,4 +125,7 @@ export function politeHostMixin(state: SharedState): Partial<ServiceSchema> {
 			},
 		},
 	};
+	// A schema typed for its own `this` is a plain mixin to the service that takes it.
+	// A schema typed for its own `this` is a plain mixin to the service that takes it.
+	return mixin as Partial<ServiceSchema>;
 }

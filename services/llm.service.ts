@@ -14,8 +14,8 @@
  * - `status` {}, `resume` {} -> the endpoint's budget, pause and breaker; clear a stop after the key
  *   was replaced (polite-host mixin)
  */
-import moleculer, { type Context, type ServiceSchema } from "moleculer";
-import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
+import moleculer, { type Context } from "moleculer";
+import { type PoliteHostSchema, politeHostMixin } from "../mixins/polite-host.mixin.ts";
 import { callStore } from "../src/contracts/store.ts";
 import { DependencyUnavailableError, NotFoundError } from "../src/core/errors.ts";
 import type { HostPolicy } from "../src/core/host-policy.ts";
@@ -75,14 +75,14 @@ const llmService: ServiceFactory = ({ config, state }) => {
 			onEvent,
 		});
 
-	const schema: ServiceSchema = {
+	const schema: PoliteHostSchema = {
 		name: "llm",
 		// Budget, pause and breaker metrics, plus `status` and `resume` actions for the endpoint.
 		mixins: [politeHostMixin(state)],
 		created() {
 			const broker = this.broker;
 			const logger = this.logger;
-			policy = (this as unknown as PoliteHostService).createHostPolicy({
+			policy = this.createHostPolicy({
 				host: "llm",
 				rate: { points: c.ratePerMin, durationMs: 60_000 },
 				retry: { maxAttempts: c.maxAttempts, baseMs: 500, maxMs: 10_000 },
@@ -178,10 +178,7 @@ const llmService: ServiceFactory = ({ config, state }) => {
 					taskId: collectZipParams.taskId,
 					attempt: collectZipParams.attempt,
 				},
-				async handler(
-					this: moleculer.Service,
-					ctx: Context<{ zip?: string; zips?: string[] } & Omit<CollectZipParams, "zip">>,
-				) {
+				async handler(ctx: Context<{ zip?: string; zips?: string[] } & Omit<CollectZipParams, "zip">>) {
 					const zips = [
 						...new Set([...(ctx.params.zip ? [ctx.params.zip] : []), ...(ctx.params.zips ?? [])]),
 					];

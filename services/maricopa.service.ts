@@ -13,9 +13,8 @@
  * - `status` {} -> both hosts' budget, pause, breaker and stop flag
  * - `resume` {} -> clear a fatal stop (after the token was replaced) and the breakers
  */
-import type moleculer from "moleculer";
-import type { Context, ServiceSchema } from "moleculer";
-import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
+import type { Context } from "moleculer";
+import { type PoliteHostSchema, politeHostMixin } from "../mixins/polite-host.mixin.ts";
 import type { IngestOutcome } from "../src/contracts/store.ts";
 import { DependencyUnavailableError, PermanentError } from "../src/core/errors.ts";
 import type { RequestOutcome } from "../src/core/http.ts";
@@ -57,7 +56,7 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 		};
 	};
 
-	const schema: ServiceSchema = {
+	const schema: PoliteHostSchema = {
 		name: "maricopa",
 		mixins: [politeHostMixin(state)],
 		created() {
@@ -74,7 +73,7 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 			const onRequest = (host: string) => (endpoint: string, outcome: RequestOutcome) =>
 				metrics?.increment(M.requests, { host, endpoint, outcome });
 			const policyFor = (host: string, points: number) =>
-				(this as unknown as PoliteHostService).createHostPolicy({
+				this.createHostPolicy({
 					host,
 					rate: { points, durationMs: c.rateWindowMs },
 					lateToleranceMs: c.rateSlackMs,
@@ -104,7 +103,7 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 				onRequest: onRequest("maricopa-gis"),
 			});
 		},
-		started(this: moleculer.Service) {
+		started() {
 			// Check the configured GIS field names against the layer now, so a mismatch is in the log
 			// at start rather than found by the first job (which checks again and reports it).
 			void gis.checkLayer().then(
@@ -185,7 +184,7 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 			},
 			collectZip: {
 				params: { ...collectZipParams, force: { type: "boolean", optional: true, convert: true } },
-				async handler(this: moleculer.Service, ctx: Context<CollectZipParams & { force?: boolean }>) {
+				async handler(ctx: Context<CollectZipParams & { force?: boolean }>) {
 					// No request is spent on parcels that could not be stored.
 					await this.broker.waitForServices(["raw", "properties"], STORE_WAIT_MS).catch(() => {
 						throw new DependencyUnavailableError("store", "the store (raw, properties) is not reachable");

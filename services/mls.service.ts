@@ -14,8 +14,8 @@
  * - `status` {}, `resume` {} → the MLS host's budget, pause and breaker; clear a stop (polite-host mixin)
  */
 import { resolve } from "node:path";
-import type { Context, ServiceSchema } from "moleculer";
-import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
+import type { Context } from "moleculer";
+import { type PoliteHostSchema, politeHostMixin } from "../mixins/polite-host.mixin.ts";
 import type { RenderResult as BrowserRenderResult } from "../src/browser/pool.ts";
 import { callProxyPool } from "../src/contracts/proxy-pool.ts";
 import { notConfiguredOf, PermanentError } from "../src/core/errors.ts";
@@ -48,14 +48,14 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 		counts[key] = (counts[key] ?? 0) + 1;
 	};
 
-	const schema: ServiceSchema = {
+	const schema: PoliteHostSchema = {
 		name: "mls",
 		// Budget, pause and breaker metrics, plus `status` and `resume` actions for the MLS host.
 		mixins: [politeHostMixin(state)],
 		created() {
 			const broker = this.broker;
 			const fields = loadFieldConfig(resolve(c.fieldsFile));
-			policy = (this as unknown as PoliteHostService).createHostPolicy({
+			policy = this.createHostPolicy({
 				host: "mls",
 				rate: { points: c.ratePerMin, durationMs: 60_000 },
 				retry: { maxAttempts: c.maxAttempts, baseMs: 250, maxMs: 5000 },
