@@ -733,6 +733,8 @@ export async function startMlsSite(options: StartMlsOptions): Promise<MlsSite> {
 				return knobs;
 			},
 			"GET mls/clients": () => [...clients.keys()].map(clientState),
+			// Ground truth of the photo CDN: each photo of a ZIP, the picture it shows, copy kind, bad input.
+			"GET mls/photos": ({ url }) => photos.truthOfZip(url.searchParams.get("zip") ?? ""),
 			"POST mls/reset": () => {
 				resetDefences();
 				return { ok: true };

@@ -226,6 +226,19 @@ describe("photos service on the sandbox (embedded, filesystem storage)", () => {
 		assert.equal(warnings.length, 1);
 	});
 
+	test("the sandbox CDN: defended like the site (direct traffic denied), ground truth on its control route", async () => {
+		const t = sandbox.mls.photos.truthOfZip(ZIP)[0]!;
+		const direct = await fetch(`${sandbox.env.PHOTOS_CDN_URL}/az/${t.photoId}-m.jpg`);
+		assert.equal(direct.status, 403);
+		await direct.arrayBuffer();
+		const truth = (await (await fetch(`${sandbox.mls.url}/__sandbox/mls/photos?zip=${ZIP}`)).json()) as {
+			photoId: string;
+			picture: string;
+		}[];
+		assert.equal(truth.length, sandbox.mls.photos.truthOfZip(ZIP).length);
+		assert.equal(truth[0]!.picture, t.picture);
+	});
+
 	test("a re-run fetches nothing new", async () => {
 		const before = sandbox.mls.server.counters.records({ kind: "photo" }).length;
 		const r = await node.broker.call<PhotoAnswer, object>(
