@@ -4,7 +4,6 @@
  * (MONGO_URI). moleculer-db's generic read actions (list, count, ...) stay; its generic writes are
  * switched off so every write goes through the merge rules. Domain logic: src/domain, src/store.
  */
-import FastestValidator from "fastest-validator";
 import moleculer, { type Context, type ServiceSchema } from "moleculer";
 import DbService, { type DbAdapter, type DbServiceSettings } from "moleculer-db";
 import {
@@ -40,12 +39,10 @@ import {
 	unjoinableReason,
 } from "../src/store/property-store.ts";
 import { type RawDoc, type RawItem, RawStore } from "../src/store/raw-store.ts";
+import { Validator } from "../src/utils/validator.ts";
 
 const { MoleculerClientError, MoleculerRetryableError, ValidationError } = moleculer.Errors;
 
-// fastest-validator is CommonJS (module.exports = class); its typings describe an ES default export.
-const Validator = ((FastestValidator as unknown as { default?: unknown }).default ??
-	FastestValidator) as typeof FastestValidator.default;
 const validator = new Validator({ useNewCustomCheckerFunction: true });
 type Check = (value: unknown) => true | { message?: string; field?: string }[] | Promise<unknown>;
 const checkRecord: Record<string, Check> = {

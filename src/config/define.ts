@@ -4,8 +4,9 @@
  * bad value stops the node with a message naming the variable. README's configuration table and the
  * deployment files are checked against these declarations by the test suite.
  */
-import FastestValidator, { type ValidationRule } from "fastest-validator";
+import type { ValidationRule } from "fastest-validator";
 import { registerSecret, registerSecretKey } from "../utils/redact.ts";
+import { Validator } from "../utils/validator.ts";
 
 export interface Setting {
 	/** fastest-validator rule applied to the raw string (use `convert: true` for numbers/booleans). */
@@ -28,9 +29,6 @@ export class ConfigError extends Error {
 	}
 }
 
-// fastest-validator is CommonJS (module.exports = class); its typings describe an ES default export.
-const Validator = ((FastestValidator as unknown as { default?: unknown }).default ??
-	FastestValidator) as typeof FastestValidator.default;
 const validator = new Validator({ useNewCustomCheckerFunction: true });
 
 /** A URL rule restricted to some schemes, e.g. urlRule(["redis", "rediss"]). */

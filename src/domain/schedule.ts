@@ -4,7 +4,7 @@
  * what to do with a due tick. The scheduler service only adds the clock and SharedState.
  */
 import { Cron } from "croner";
-import FastestValidator from "fastest-validator";
+import { Validator } from "../utils/validator.ts";
 
 export type MissedPolicy = "run-once" | "skip";
 
@@ -28,8 +28,6 @@ export interface ScheduleConfig {
 	enabled: boolean;
 }
 
-const Validator = ((FastestValidator as unknown as { default?: unknown }).default ??
-	FastestValidator) as typeof FastestValidator.default;
 const check = new Validator({ useNewCustomCheckerFunction: true }).compile({
 	$$root: true,
 	type: "array",

@@ -4,9 +4,9 @@
  * truncated JSON, an answer cut by max_tokens, a field of the wrong type — is an `AnswerError`
  * naming what is wrong, so a half-valid enrichment is never stored. Pure.
  */
-import FastestValidator from "fastest-validator";
 import { enrichmentContentProps } from "../domain/enrichment-input.ts";
 import type { EnrichmentContent } from "../domain/property.ts";
+import { Validator } from "../utils/validator.ts";
 
 export class AnswerError extends Error {
 	constructor(message: string) {
@@ -15,9 +15,6 @@ export class AnswerError extends Error {
 	}
 }
 
-// fastest-validator is CommonJS (module.exports = class); its typings describe an ES default export.
-const Validator = ((FastestValidator as unknown as { default?: unknown }).default ??
-	FastestValidator) as typeof FastestValidator.default;
 type Check = (value: unknown) => true | { message?: string }[];
 const checkContent = new Validator().compile({
 	$$root: true,

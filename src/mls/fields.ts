@@ -4,7 +4,7 @@
  * should be an edit of configuration, not of code. Validated and compiled once at load.
  */
 import { readFileSync } from "node:fs";
-import FastestValidator from "fastest-validator";
+import { Validator } from "../utils/validator.ts";
 
 export const FIELD_TYPES = ["money", "int", "number", "acres", "text", "status", "date", "id"] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
@@ -38,9 +38,6 @@ export interface MlsFieldConfig {
 		sessionExpired: string[];
 	};
 }
-
-const Validator = ((FastestValidator as unknown as { default?: unknown }).default ??
-	FastestValidator) as typeof FastestValidator.default;
 
 const strings = { type: "array", items: { type: "string", min: 1 }, min: 1 } as const;
 const pattern = { type: "string", min: 1 } as const;

@@ -5,7 +5,6 @@
  * out the task's whole timeout. A store that cannot be reached is a DependencyUnavailableError: the
  * task stops and waits for the store, rather than failing record after record.
  */
-
 import {
 	AGES_MAX_IDS,
 	INGEST_MAX_RECORDS,
