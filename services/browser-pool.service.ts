@@ -162,7 +162,8 @@ const browserPoolService: ServiceFactory = ({ config }) => {
 						const kind = err instanceof RenderError ? err.kind : "navigation";
 						this.broker.metrics?.increment(M.failures, { kind });
 						const message = String(redact((err as Error).message));
-						if (!(err instanceof RenderError) && /browserType\.launch/.test(message)) {
+						// Playwright's launch failed (the executable is not a working Chromium): no retry helps.
+						if (/browserType\.launch/.test(message)) {
 							throw toBusError(
 								new NotConfiguredError("browser", `Chromium at ${c.chromiumPath} does not start: ${message}`),
 							);

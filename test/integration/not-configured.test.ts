@@ -120,6 +120,22 @@ describe("a node that lacks something", () => {
 		await node.stop();
 	});
 
+	test("a Chromium that does not start: render answers a permanent, clear error", async () => {
+		// An executable that is not Chromium: the start-up check cannot tell, the launch fails.
+		const node = await startNode(nodeConfig({ CHROMIUM_PATH: "/bin/false", SERVICES: "browser-pool" }));
+		nodes.push(node);
+		await assert.rejects(
+			node.broker.call("browser-pool.render", { url: `${sandbox.env.MLS_BASE_URL}/` }),
+			(err: { code?: number; type?: string; message: string }) => {
+				assert.equal(err.type, "BROWSER_NOT_CONFIGURED", err.message);
+				assert.equal(err.code, 424);
+				assert.match(err.message, /Chromium at \/bin\/false does not start/);
+				return true;
+			},
+		);
+		await node.stop();
+	});
+
 	test("Chromium missing: said at start; plain listings stored, script-filled ones named with the reason", async () => {
 		const config = nodeConfig({ CHROMIUM_PATH: "/nonexistent/chromium" });
 		const finding = preflight(config).find((f) => f.service === "browser-pool");
