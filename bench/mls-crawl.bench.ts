@@ -10,7 +10,9 @@
  * process and every browser process under it) in /proc and keeps the peak RSS and PSS.
  * Prints pages per second and peak memory per contender, and Saguaro/Crawlee ratios per path.
  *
- *   node bench/mls-crawl.bench.ts [parcels=600] [concurrency=4]
+ * Rounds (default 3) alternate the contenders' order; the tables give medians over the rounds.
+ *
+ *   node bench/mls-crawl.bench.ts [parcels=600] [concurrency=4] [--rounds=3] [--paths=http,browser]
  * (parcels of the ZIP; about 15% are listed, so 600 parcels = ~90 listing pages + ~5 search pages)
  */
 import { spawn } from "node:child_process";
@@ -85,13 +87,15 @@ async function runSaguaroBrowser(base: string, concurrency: number): Promise<Run
 		contextsPerBrowser: concurrency,
 		recyclePages: 100,
 		recycleMs: 3_600_000,
-		maxBrowserBytes: 4096 * 1024 * 1024,
+		// The node's default ceiling (BROWSER_MAX_RSS_MB): above half of it pages are not kept.
+		maxBrowserBytes: Number(process.env.BROWSER_MAX_RSS_MB ?? 1024) * 1024 * 1024,
 		pageTimeoutMs: 30_000,
 		blockResources: true,
 		maxHtmlBytes: 4 * 1024 * 1024,
 		queueTimeoutMs: 120_000,
 		proxies: null,
 		solver: null,
+		...(process.env.SAGUARO_PAGE_REUSE ? { pageReuse: Number(process.env.SAGUARO_PAGE_REUSE) } : {}),
 	});
 	pool.start();
 	const started = performance.now();
@@ -278,7 +282,12 @@ async function measure(contender: Contender, base: string, concurrency: number):
 	return { contender, ...report, peakRssMb: peakRss / 1048576, peakPssMb: peakPss / 1048576 };
 }
 
-async function parent(parcels: number, concurrency: number): Promise<void> {
+async function parent(
+	parcels: number,
+	concurrency: number,
+	rounds: number,
+	contenders: readonly Contender[],
+): Promise<void> {
 	const sandbox = await startSandbox({
 		seed: 7,
 		world: { zips: [ZIP], parcelsPerZip: parcels, listingShare: 0.15, relistShare: 0 },
@@ -290,12 +299,37 @@ async function parent(parcels: number, concurrency: number): Promise<void> {
 		console.log(
 			`MLS sandbox ${sandbox.urls.mls}: ZIP ${ZIP}, ${expected} listings, concurrency ${concurrency}`,
 		);
-		const results: Measured[] = [];
-		for (const contender of CONTENDERS) {
-			const m = await measure(contender, sandbox.urls.mls, concurrency);
-			if (m.listings !== expected) console.warn(`${contender}: ${m.listings}/${expected} listings parsed`);
-			results.push(m);
+		// Rounds alternate the order of the contenders (round r starts with contender r), so none
+		// always runs first or last on a machine whose load drifts; the table gives medians.
+		const runs = new Map<Contender, Measured[]>(contenders.map((c) => [c, []]));
+		for (let round = 0; round < rounds; round++) {
+			const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]!);
+			for (const contender of order) {
+				const m = await measure(contender, sandbox.urls.mls, concurrency);
+				if (m.listings !== expected) console.warn(`${contender}: ${m.listings}/${expected} listings parsed`);
+				runs.get(contender)!.push(m);
+				console.log(
+					`round ${round + 1} ${contender.padEnd(18)} ${(m.pages / (m.ms / 1000)).toFixed(1).padStart(6)} pages/s  peak PSS ${Math.round(m.peakPssMb)} MB  peak RSS ${Math.round(m.peakRssMb)} MB`,
+				);
+			}
 		}
+		const median = (xs: number[]) => {
+			const v = [...xs].sort((a, b) => a - b);
+			const mid = Math.floor(v.length / 2);
+			return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+		};
+		const results: Measured[] = contenders.map((c) => {
+			const rs = runs.get(c)!;
+			const msMedian = median(rs.map((r) => r.ms / r.pages)) * rs[0]!.pages;
+			return {
+				...rs[0]!,
+				failures: rs.reduce((s, r) => s + r.failures, 0),
+				ms: msMedian,
+				peakRssMb: median(rs.map((r) => r.peakRssMb)),
+				peakPssMb: median(rs.map((r) => r.peakPssMb)),
+			};
+		});
+		console.log(`\nmedians over ${rounds} round(s)`);
 		const pps = (m: Measured) => m.pages / (m.ms / 1000);
 		console.table(
 			results.map((m) => ({
@@ -309,22 +343,23 @@ async function parent(parcels: number, concurrency: number): Promise<void> {
 				"peak PSS MB": Math.round(m.peakPssMb),
 			})),
 		);
-		const by = (c: Contender) => results.find((r) => r.contender === c) as Measured;
+		const by = (c: Contender) => results.find((r) => r.contender === c);
 		const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
 		console.log("Saguaro / Crawlee (pages/s: higher is better for Saguaro; memory: lower is better)");
-		console.table(
+		const pairs = [
+			["HTTP (MlsScraper vs CheerioCrawler)", by("saguaro-http"), by("crawlee-cheerio")] as const,
 			[
-				["HTTP (MlsScraper vs CheerioCrawler)", by("saguaro-http"), by("crawlee-cheerio")] as const,
-				[
-					"browser (BrowserPool vs PlaywrightCrawler)",
-					by("saguaro-browser"),
-					by("crawlee-playwright"),
-				] as const,
-			].map(([path, s, c]) => ({
+				"browser (BrowserPool vs PlaywrightCrawler)",
+				by("saguaro-browser"),
+				by("crawlee-playwright"),
+			] as const,
+		].filter(([, s, c]) => s && c);
+		console.table(
+			pairs.map(([path, s, c]) => ({
 				path,
-				"pages/s": ratio(pps(s), pps(c)),
-				"peak RSS": ratio(s.peakRssMb, c.peakRssMb),
-				"peak PSS": ratio(s.peakPssMb, c.peakPssMb),
+				"pages/s": ratio(pps(s!), pps(c!)),
+				"peak RSS": ratio(s!.peakRssMb, c!.peakRssMb),
+				"peak PSS": ratio(s!.peakPssMb, c!.peakPssMb),
 			})),
 		);
 	} finally {
@@ -340,9 +375,23 @@ if (childArg) {
 	await child(contender, base as string, Number(concurrency));
 	process.exit(0);
 } else {
-	const parcels = Number(process.argv[2] ?? 600);
-	const concurrency = Number(process.argv[3] ?? 4);
+	const positional = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+	const parcels = Number(positional[0] ?? 600);
+	const concurrency = Number(positional[1] ?? 4);
+	const rounds = Number(process.argv.find((a) => a.startsWith("--rounds="))?.slice(9) ?? 3);
+	const only = process.argv.find((a) => a.startsWith("--paths="))?.slice(8);
+	const contenders = CONTENDERS.filter(
+		(c) =>
+			!only ||
+			only
+				.split(",")
+				.some((p) =>
+					p === "http"
+						? !c.endsWith("browser") && !c.endsWith("playwright")
+						: c.endsWith("browser") || c.endsWith("playwright"),
+				),
+	);
 	if (!(parcels > 0 && parcels <= 5000 && concurrency >= 1 && concurrency <= 32))
 		throw new Error("usage: node bench/mls-crawl.bench.ts [parcels 1..5000] [concurrency 1..32]");
-	await parent(parcels, concurrency);
+	await parent(parcels, concurrency, rounds, contenders);
 }

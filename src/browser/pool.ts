@@ -223,6 +223,7 @@ export class BrowserPool {
 		if (!mine()) throw new RenderError("watchdog", "slot reclaimed while its context was prepared");
 		if (params.cookies && params.cookies.length > 0) await context.addCookies(params.cookies);
 		const kept = slot.tab && !slot.tab.isClosed() ? slot.tab : null;
+		if (!kept) slot.tabRenders = 0;
 		const page = kept ?? (await context.newPage());
 		if (!mine()) {
 			if (!kept) await withTimeout(page.close({ runBeforeUnload: false }), 5000);
@@ -274,6 +275,14 @@ export class BrowserPool {
 			if (failed || !mine()) {
 				if (mine() && slot.tab === page) slot.tab = null;
 				await withTimeout(page.close({ runBeforeUnload: false }), 5000);
+			} else if (
+				++slot.tabRenders >= (this.options.pageReuse ?? 50) ||
+				slot.entry.memoryBytes > this.options.maxBrowserBytes / 2
+			) {
+				// Served its share, or memory is tight: the next render gets a fresh page (and renderer).
+				// Closed in the background: this render's answer is ready.
+				slot.tab = null;
+				void withTimeout(page.close({ runBeforeUnload: false }), 5000);
 			}
 			if (mine() && slot.pages >= this.options.recyclePages && !slot.reclaiming) {
 				this.#contextRecycles++;

@@ -36,6 +36,8 @@ export interface Slot {
 	page: Page | null;
 	/** The context's page, kept open between renders and navigated again; null once closed or failed. */
 	tab: Page | null;
+	/** Renders the kept page has served. */
+	tabRenders: number;
 	reclaiming: boolean;
 	/** The render that holds the slot: a reclaimed render that wakes up late must not touch it. */
 	owner: number;
@@ -87,6 +89,7 @@ export class SlotQueue {
 					deadline: 0,
 					page: null,
 					tab: null,
+					tabRenders: 0,
 					reclaiming: false,
 					owner: 0,
 				});

@@ -36,6 +36,15 @@ export interface BrowserPoolOptions {
 	queueTimeoutMs: number;
 	proxies: BrowserProxyProvider | null;
 	solver: BrowserCaptchaSolver | null;
+	/**
+	 * Renders one kept page serves at most before it is closed and the slot's next render opens a
+	 * fresh one (its renderer process with it). A page navigated render after render saves opening
+	 * one (~25% of the CPU of a small page), but its renderer's heap grows with the pages it has
+	 * shown. Default 50. While a browser's measured memory is above half of `maxBrowserBytes`, its
+	 * pages are not kept at all (a fresh page, and a fresh small renderer, every render): pages are
+	 * reused only while memory allows.
+	 */
+	pageReuse?: number;
 	/** How often the watchdog looks at slots and browser memory. */
 	watchdogIntervalMs?: number;
 	headless?: boolean;
