@@ -86,7 +86,7 @@ const llmService: ServiceFactory = ({ config, state }) => {
 				host: "llm",
 				rate: { points: c.ratePerMin, durationMs: 60_000 },
 				retry: { maxAttempts: c.maxAttempts, baseMs: 500, maxMs: 10_000 },
-				breaker: { windowMs: 60_000, minRequests: 10, failureRate: 0.5, openMs: 30_000 },
+				breaker: c.breaker,
 				// Waiting out a Retry-After or an open breaker beats a fallback, within reason.
 				maxWaitMs: Math.max(60_000, c.timeoutMs),
 			});

@@ -78,12 +78,7 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 					rate: { points, durationMs: c.rateWindowMs },
 					lateToleranceMs: c.rateSlackMs,
 					retry: { maxAttempts: c.maxAttempts, baseMs: c.backoffBaseMs, maxMs: c.backoffMaxMs },
-					breaker: {
-						windowMs: 60_000,
-						minRequests: c.breakerMinRequests,
-						failureRate: c.breakerFailureRate,
-						openMs: c.breakerOpenMs,
-					},
+					breaker: c.breaker,
 				});
 			const apiPolicy = policyFor("maricopa-api", c.ratePerWindow);
 			const gisPolicy = policyFor("maricopa-gis", c.gisRatePerWindow);

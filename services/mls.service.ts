@@ -59,7 +59,7 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 				host: "mls",
 				rate: { points: c.ratePerMin, durationMs: 60_000 },
 				retry: { maxAttempts: c.maxAttempts, baseMs: 250, maxMs: 5000 },
-				breaker: { minRequests: c.breakerFailures, failureRate: 0.8, openMs: c.breakerCooldownS * 1000 },
+				breaker: c.breaker,
 			});
 			const proxies: ProxyProvider = {
 				acquire: (req) => acquireGatewayLease(broker, req),

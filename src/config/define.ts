@@ -16,6 +16,31 @@ export interface Setting {
 	description: string;
 	/** Secret values are registered for redaction and never printed. */
 	secret?: boolean;
+	/**
+	 * An older name of this setting, still read (with a deprecation warning) when this one is unset;
+	 * `convert` turns its value into this setting's unit (e.g. ms to s).
+	 */
+	replaces?: { name: string; convert?: (raw: string) => string };
+}
+
+/** Warned once per process and old name. */
+const warned = new Set<string>();
+
+/** The raw value of `name`, or of the older name it replaces (warning that it is deprecated). */
+function rawValue(name: string, setting: Setting, env: NodeJS.ProcessEnv): string | undefined {
+	const raw = env[name];
+	if (raw !== undefined && raw.trim() !== "") return raw;
+	const old = setting.replaces;
+	const oldRaw = old ? env[old.name] : undefined;
+	if (!old || oldRaw === undefined || oldRaw.trim() === "") return raw;
+	if (!warned.has(old.name)) {
+		warned.add(old.name);
+		process.emitWarning(
+			`${old.name} is deprecated: set ${name} instead${old.convert ? ` (note the unit: ${old.name}=${oldRaw.trim()} is ${name}=${old.convert(oldRaw.trim())})` : ""}.`,
+			"DeprecationWarning",
+		);
+	}
+	return old.convert ? old.convert(oldRaw.trim()) : oldRaw;
 }
 
 export type SettingGroup = Record<string, Setting>;
@@ -107,7 +132,7 @@ export function validateEnv(groups: SettingGroup[], env: NodeJS.ProcessEnv): Rec
 	const input: Record<string, unknown> = {};
 	for (const group of groups) {
 		for (const [name, setting] of Object.entries(group)) {
-			const raw = env[name];
+			const raw = rawValue(name, setting, env);
 			const value = raw === undefined || raw.trim() === "" ? setting.default : raw.trim();
 			const rule = typeof setting.rule === "string" ? { type: setting.rule } : setting.rule;
 			schema[name] = { ...(rule as object), optional: setting.default === undefined } as ValidationRule;

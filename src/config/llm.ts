@@ -1,4 +1,5 @@
 import { intRule, type SettingGroup, urlRule } from "./define.ts";
+import { type HostBreakerConfig, hostBreakerSettings, toHostBreaker } from "./host-policy.ts";
 
 export const LLM_FALLBACKS = ["rules", "none"] as const;
 export type LlmFallback = (typeof LLM_FALLBACKS)[number];
@@ -41,6 +42,7 @@ export const llmSettings = {
 		description:
 			"Requests per minute to the endpoint, for the whole cluster (shared budget); a local model is usually bound by LLM_CONCURRENCY first.",
 	},
+	...hostBreakerSettings("LLM", "LLM endpoint"),
 	LLM_CONCURRENCY: {
 		rule: intRule(1, 256),
 		default: "4",
@@ -93,6 +95,7 @@ export interface LlmConfig {
 	timeoutMs: number;
 	maxAttempts: number;
 	ratePerMin: number;
+	breaker: HostBreakerConfig;
 	concurrency: number;
 	maxTokens: number;
 	pricePromptUsdPer1k: number;
@@ -113,6 +116,7 @@ export function toLlmConfig(v: Record<string, unknown>): LlmConfig {
 		timeoutMs: (v.LLM_TIMEOUT_S as number) * 1000,
 		maxAttempts: v.LLM_MAX_ATTEMPTS as number,
 		ratePerMin: v.LLM_RATE_PER_MIN as number,
+		breaker: toHostBreaker(v, "LLM"),
 		concurrency: v.LLM_CONCURRENCY as number,
 		maxTokens: v.LLM_MAX_TOKENS as number,
 		pricePromptUsdPer1k: v.LLM_PRICE_PROMPT_USD_PER_1K as number,

@@ -1,5 +1,6 @@
 import type { ValidationRule } from "fastest-validator";
 import { intRule, listRule, type SettingGroup, urlRule } from "./define.ts";
+import { type HostBreakerConfig, hostBreakerSettings, msToS, toHostBreaker } from "./host-policy.ts";
 
 /** The Assessor GIS layer's field name of each fact (src/maricopa/normalize.ts reads rows by them). */
 export interface GisFieldNames {
@@ -157,21 +158,15 @@ export const maricopaSettings = {
 		default: "60000",
 		description: "Longest retry backoff.",
 	},
-	MARICOPA_BREAKER_MIN_REQUESTS: {
-		rule: intRule(1, 100_000),
-		default: "10",
-		description: "Outcomes in a minute before a host's cluster-wide breaker judges the failure rate.",
-	},
-	MARICOPA_BREAKER_FAILURE_RATE: {
-		rule: { type: "number", convert: true, min: 0.01, max: 1 },
-		default: "0.5",
-		description: "Failure share that opens a host's cluster-wide breaker.",
-	},
-	MARICOPA_BREAKER_OPEN_MS: {
-		rule: intRule(100, 3_600_000),
-		default: "30000",
-		description: "How long an open host breaker waits before one trial request.",
-	},
+	// Each Assessor host (REST, GIS) has its own breaker with these settings.
+	...hostBreakerSettings(
+		"MARICOPA",
+		"Assessor host's",
+		{},
+		{
+			OPEN_S: { name: "MARICOPA_BREAKER_OPEN_MS", convert: msToS },
+		},
+	),
 	MARICOPA_DETAIL_BATCH: {
 		rule: intRule(1, 500),
 		default: "50",
@@ -202,9 +197,7 @@ export interface MaricopaConfig {
 	maxAttempts: number;
 	backoffBaseMs: number;
 	backoffMaxMs: number;
-	breakerMinRequests: number;
-	breakerFailureRate: number;
-	breakerOpenMs: number;
+	breaker: HostBreakerConfig;
 	concurrency: number;
 	detailBatch: number;
 }
@@ -231,9 +224,7 @@ export function toMaricopaConfig(v: Record<string, unknown>): MaricopaConfig {
 		maxAttempts: v.MARICOPA_MAX_ATTEMPTS as number,
 		backoffBaseMs: v.MARICOPA_BACKOFF_BASE_MS as number,
 		backoffMaxMs: v.MARICOPA_BACKOFF_MAX_MS as number,
-		breakerMinRequests: v.MARICOPA_BREAKER_MIN_REQUESTS as number,
-		breakerFailureRate: v.MARICOPA_BREAKER_FAILURE_RATE as number,
-		breakerOpenMs: v.MARICOPA_BREAKER_OPEN_MS as number,
+		breaker: toHostBreaker(v, "MARICOPA"),
 		concurrency: v.MARICOPA_CONCURRENCY as number,
 		detailBatch: v.MARICOPA_DETAIL_BATCH as number,
 	};

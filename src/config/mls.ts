@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { boolRule, intRule, type SettingGroup, urlRule } from "./define.ts";
+import { type HostBreakerConfig, hostBreakerSettings, toHostBreaker } from "./host-policy.ts";
 
 /** Settings of the Phoenix MLS scraper (mls service). */
 export const mlsSettings = {
@@ -60,16 +61,13 @@ export const mlsSettings = {
 		default: "20",
 		description: "Timeout of one HTTP request to the MLS site.",
 	},
-	MLS_BREAKER_FAILURES: {
-		rule: intRule(1, 10_000),
-		default: "20",
-		description: "Consecutive blocked/failed requests (cluster-wide) that open the MLS host breaker.",
-	},
-	MLS_BREAKER_COOLDOWN_S: {
-		rule: intRule(1, 86_400),
-		default: "60",
-		description: "How long the MLS host breaker stays open.",
-	},
+	// Blocks are frequent on this site (proxies rotate past them): the breaker opens only at 80 %.
+	...hostBreakerSettings(
+		"MLS",
+		"MLS host",
+		{ minRequests: 20, failureRate: 0.8, openS: 60 },
+		{ MIN_REQUESTS: { name: "MLS_BREAKER_FAILURES" }, OPEN_S: { name: "MLS_BREAKER_COOLDOWN_S" } },
+	),
 } satisfies SettingGroup;
 
 export interface MlsConfig {
@@ -84,8 +82,7 @@ export interface MlsConfig {
 	listingMaxAgeMs: number;
 	captchaBudget: number;
 	requestTimeoutS: number;
-	breakerFailures: number;
-	breakerCooldownS: number;
+	breaker: HostBreakerConfig;
 }
 
 export function toMlsConfig(v: Record<string, unknown>): MlsConfig {
@@ -104,7 +101,6 @@ export function toMlsConfig(v: Record<string, unknown>): MlsConfig {
 		listingMaxAgeMs: (v.MLS_LISTING_MAX_AGE_H as number) * 3_600_000,
 		captchaBudget: v.MLS_CAPTCHA_BUDGET as number,
 		requestTimeoutS: v.MLS_REQUEST_TIMEOUT_S as number,
-		breakerFailures: v.MLS_BREAKER_FAILURES as number,
-		breakerCooldownS: v.MLS_BREAKER_COOLDOWN_S as number,
+		breaker: toHostBreaker(v, "MLS"),
 	};
 }

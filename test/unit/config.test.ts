@@ -78,6 +78,40 @@ describe("configuration from the environment", () => {
 		assert.equal(res.status, 2, res.stderr);
 		assert.match(res.stderr, /REDIS_URL has unsupported scheme 'http:'/);
 	});
+
+	test("host breakers: one naming family in seconds; the older names are still read, with a warning", async () => {
+		const c = loadConfig({ LLM_BREAKER_OPEN_S: "2.5", MLS_BREAKER_FAILURE_RATE: "0.6" });
+		assert.deepEqual(c.llm.breaker, { windowMs: 60_000, minRequests: 10, failureRate: 0.5, openMs: 2500 });
+		assert.deepEqual(c.mls.breaker, { windowMs: 60_000, minRequests: 20, failureRate: 0.6, openMs: 60_000 });
+		assert.equal(c.maricopa.breaker.openMs, 30_000);
+		const warnings: string[] = [];
+		const onWarning = (w: Error) => warnings.push(w.message);
+		process.on("warning", onWarning);
+		try {
+			const old = loadConfig({
+				MARICOPA_BREAKER_OPEN_MS: "1500",
+				MLS_BREAKER_FAILURES: "7",
+				MLS_BREAKER_COOLDOWN_S: "9",
+			});
+			assert.equal(old.maricopa.breaker.openMs, 1500);
+			assert.equal(old.mls.breaker.minRequests, 7);
+			assert.equal(old.mls.breaker.openMs, 9000);
+			// The new name wins over the old one.
+			assert.equal(
+				loadConfig({ MLS_BREAKER_FAILURES: "7", MLS_BREAKER_MIN_REQUESTS: "8" }).mls.breaker.minRequests,
+				8,
+			);
+		} finally {
+			await new Promise((r) => setImmediate(r));
+			process.off("warning", onWarning);
+		}
+		assert.ok(
+			warnings.some((w) => /MARICOPA_BREAKER_OPEN_MS is deprecated: set MARICOPA_BREAKER_OPEN_S/.test(w)),
+		);
+		assert.ok(
+			warnings.some((w) => /MLS_BREAKER_FAILURES is deprecated: set MLS_BREAKER_MIN_REQUESTS/.test(w)),
+		);
+	});
 });
 
 describe("redaction", () => {
