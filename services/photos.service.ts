@@ -16,6 +16,8 @@
  *   source URL, first/last seen, duplicate kind, and `href` (the REST route streaming it)
  * - `object` { key, photoId } -> the photo's bytes as a stream (content type set for the api)
  * - `job` { jobId } -> the job's photo counts (all nodes)
+ * - `sweep` { olderThanH? = 24 } -> removes image objects older than that which no index entry names
+ *   (left by a worker killed between an object and its index entry); { objects, removed }
  * - `stats` {} -> storage, index counts, this node's counters
  * - `status` {}, `resume` {} -> the CDN host's budget, pause and breaker (polite-host mixin)
  *
@@ -38,7 +40,12 @@ import {
 	type PhotoIndexPort,
 } from "../src/photos/collector.ts";
 import { PhotoFetcher } from "../src/photos/fetcher.ts";
-import { FsObjectStore, type ObjectStore, S3ObjectStore } from "../src/photos/object-store.ts";
+import {
+	FsObjectStore,
+	type ObjectStore,
+	S3ObjectStore,
+	sweepUnindexed,
+} from "../src/photos/object-store.ts";
 import { acquireGatewayLease } from "../src/proxy/gateway-lease.ts";
 import type { ImageDoc, PhotoDoc } from "../src/store/photo-index.ts";
 import { redact } from "../src/utils/redact.ts";
@@ -315,6 +322,19 @@ const photosService: ServiceFactory = ({ config, state }) => {
 						...Object.fromEntries(JOB_COUNT_FIELDS.map((f) => [f, raw[f] ?? 0])),
 						warned: (raw.warned ?? 0) > 0,
 					};
+				},
+			},
+			sweep: {
+				params: { olderThanH: { type: "number", min: 1, max: 24 * 365, optional: true, convert: true } },
+				async handler(ctx: Context<{ olderThanH?: number }>) {
+					const r = await sweepUnindexed(
+						objects,
+						async (sha256) => (await ctx.call("photo-index.image", { sha256 })) !== null,
+						(ctx.params.olderThanH ?? 24) * 3_600_000,
+					);
+					if (r.removed.length > 0)
+						this.logger.info(`Photos: swept ${r.removed.length} unindexed object(s).`);
+					return { objects: r.objects, removed: r.removed.length, keys: r.removed.slice(0, 100) };
 				},
 			},
 			stats: {

@@ -6,6 +6,9 @@
  *   killed mid-write leaves at most a stray `.tmp-*` file (swept at start), never a half object.
  * - `S3ObjectStore` (cluster): any S3-compatible store through the AWS SDK v3 client. A PUT is
  *   atomic: the object is there whole or not at all.
+ *
+ * `sweepUnindexed` removes whole objects no index entry names (a writer killed between an object and
+ * its index entry, whose photo then resolved to another copy of the picture).
  */
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -13,8 +16,10 @@ import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import {
+	DeleteObjectCommand,
 	GetObjectCommand,
 	HeadObjectCommand,
+	ListObjectsV2Command,
 	NoSuchKey,
 	NotFound,
 	PutObjectCommand,
@@ -35,6 +40,9 @@ export interface ObjectStore {
 	put(key: string, body: Buffer, contentType: string): Promise<void>;
 	exists(key: string): Promise<boolean>;
 	get(key: string): Promise<StoredObject | null>;
+	/** Objects whose key starts with `prefix`, with their last write time (ms). */
+	list(prefix: string): AsyncIterable<{ key: string; modifiedMs: number }>;
+	delete(key: string): Promise<void>;
 	close(): Promise<void>;
 }
 
@@ -138,6 +146,33 @@ export class FsObjectStore implements ObjectStore {
 		return removed;
 	}
 
+	async *list(prefix: string): AsyncIterable<{ key: string; modifiedMs: number }> {
+		const walk = async function* (
+			dir: string,
+			rel: string,
+		): AsyncGenerator<{ key: string; modifiedMs: number }> {
+			let entries: import("node:fs").Dirent[];
+			try {
+				entries = await readdir(dir, { withFileTypes: true });
+			} catch {
+				return;
+			}
+			for (const e of entries) {
+				const key = rel ? `${rel}/${e.name}` : e.name;
+				if (e.isDirectory()) yield* walk(join(dir, e.name), key);
+				else if (key.startsWith(prefix) && !/\.tmp-\d+-[0-9a-f]+$/.test(e.name)) {
+					const st = await stat(join(dir, e.name)).catch(() => null);
+					if (st) yield { key, modifiedMs: st.mtimeMs };
+				}
+			}
+		};
+		yield* walk(this.root, "");
+	}
+
+	async delete(key: string): Promise<void> {
+		await rm(this.#path(key), { force: true });
+	}
+
 	async close(): Promise<void> {}
 }
 
@@ -222,6 +257,28 @@ export class S3ObjectStore implements ObjectStore {
 		}
 	}
 
+	async *list(prefix: string): AsyncIterable<{ key: string; modifiedMs: number }> {
+		let token: string | undefined;
+		do {
+			const page = await this.#client.send(
+				new ListObjectsV2Command({
+					Bucket: this.#bucket,
+					Prefix: `${this.#prefix}${prefix}`,
+					ContinuationToken: token,
+				}),
+			);
+			for (const o of page.Contents ?? []) {
+				if (!o.Key) continue;
+				yield { key: o.Key.slice(this.#prefix.length), modifiedMs: o.LastModified?.getTime() ?? 0 };
+			}
+			token = page.IsTruncated ? page.NextContinuationToken : undefined;
+		} while (token);
+	}
+
+	async delete(key: string): Promise<void> {
+		await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }));
+	}
+
 	async close(): Promise<void> {
 		this.#client.destroy();
 	}
@@ -233,4 +290,27 @@ function contentTypeOfKey(key: string): string {
 		{ jpg: "image/jpeg", png: "image/png", webp: "image/webp", gif: "image/gif", avif: "image/avif" }[ext] ??
 		"application/octet-stream"
 	);
+}
+
+/**
+ * Delete image objects older than `olderThanMs` whose SHA-256 (their name) the index does not know;
+ * answers how many were looked at and removed. Younger ones may belong to a registration under way.
+ */
+export async function sweepUnindexed(
+	store: ObjectStore,
+	indexed: (sha256: string) => Promise<boolean>,
+	olderThanMs: number,
+	now = Date.now(),
+): Promise<{ objects: number; removed: string[] }> {
+	let objects = 0;
+	const removed: string[] = [];
+	for await (const o of store.list("images/")) {
+		objects++;
+		const sha = /([0-9a-f]{64})\.[a-z0-9]+$/.exec(o.key)?.[1];
+		if (!sha || now - o.modifiedMs < olderThanMs) continue;
+		if (await indexed(sha)) continue;
+		await store.delete(o.key);
+		removed.push(o.key);
+	}
+	return { objects, removed };
 }

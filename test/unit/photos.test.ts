@@ -12,7 +12,7 @@ import { newTask, PHOTOS_SOURCE, validateRequest } from "../../src/jobs/plan.ts"
 import { parseCollectCommand } from "../../src/jobs/repl.ts";
 import { phaseOpen } from "../../src/jobs/task-machine.ts";
 import { analyzeImage, hamming, PhotoRejectedError, phashBands } from "../../src/photos/hash.ts";
-import { FsObjectStore, imageObjectKey } from "../../src/photos/object-store.ts";
+import { FsObjectStore, imageObjectKey, sweepUnindexed } from "../../src/photos/object-store.ts";
 import { listingPhotos, photoIdOf, photoUrl } from "../../src/photos/urls.ts";
 
 async function picture(seed: number, width = 640, height = 480, quality = 85): Promise<Buffer> {
@@ -126,6 +126,15 @@ describe("filesystem object store", () => {
 			await utimes(stray, old, old);
 			assert.equal(await store.sweepTemporary(), 1);
 			assert.deepEqual(await readdir(join(dir, "images/ab/ab")), [`${"ab".repeat(32)}.jpg`]);
+			// An object no index entry names (its writer died before indexing it) is swept once old.
+			const orphan = imageObjectKey("cd".repeat(32), "jpg");
+			await store.put(orphan, Buffer.from("orphan"), "image/jpeg");
+			const indexed = async (sha: string) => sha === "ab".repeat(32);
+			assert.deepEqual((await sweepUnindexed(store, indexed, 3_600_000)).removed, [], "young objects kept");
+			const swept = await sweepUnindexed(store, indexed, 3_600_000, Date.now() + 7_200_000);
+			assert.deepEqual(swept, { objects: 2, removed: [orphan] });
+			assert.equal(await store.exists(key), true);
+			assert.equal(await store.exists(orphan), false);
 			await assert.rejects(store.put("../escape.jpg", Buffer.from("x"), "image/jpeg"), RangeError);
 			assert.equal(await store.get("images/none.jpg"), null);
 		} finally {
