@@ -19,6 +19,7 @@ import {
 	RenderError,
 	type RenderParams,
 } from "../src/browser/pool.ts";
+import { callProxyPool } from "../src/contracts/proxy-pool.ts";
 import { NotConfiguredError, toBusError } from "../src/core/errors.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
 import { CHROMIUM_HINT, chromiumProblem } from "../src/node/preflight.ts";
@@ -58,7 +59,7 @@ const browserPoolService: ServiceFactory = ({ config }) => {
 				},
 				async release(proxy: BrowserProxy, outcome) {
 					await closeAnonymizedProxy(proxy.server, true).catch(() => false);
-					await broker.call("proxy-pool.release", { leaseId: proxy.leaseId, ...outcome });
+					await callProxyPool(broker, "proxy-pool.release", { leaseId: proxy.leaseId, ...outcome });
 				},
 			};
 			pool = new BrowserPool({
@@ -75,8 +76,7 @@ const browserPoolService: ServiceFactory = ({ config }) => {
 				proxies: config.mls.useProxies ? proxies : null,
 				solver: {
 					async solve(challenge) {
-						const r = (await broker.call("proxy-pool.solveCaptcha", challenge)) as { token: string };
-						return r.token;
+						return (await callProxyPool(broker, "proxy-pool.solveCaptcha", challenge)).token;
 					},
 				},
 			});

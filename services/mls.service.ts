@@ -16,7 +16,7 @@
 import { resolve } from "node:path";
 import type { Context } from "moleculer";
 import { type PoliteHostSchema, politeHostMixin } from "../mixins/polite-host.mixin.ts";
-import type { RenderResult as BrowserRenderResult } from "../src/browser/pool.ts";
+import { callBrowserPool } from "../src/contracts/browser-pool.ts";
 import { callProxyPool } from "../src/contracts/proxy-pool.ts";
 import { notConfiguredOf, PermanentError } from "../src/core/errors.ts";
 import type { HostPolicy } from "../src/core/host-policy.ts";
@@ -117,15 +117,14 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 				renderer: c.useBrowser
 					? {
 							async render(req) {
-								const r = (await broker
-									.call("browser-pool.render", req, {
-										timeout: (config.browser.pageTimeoutS * 2 + 15 + config.browser.queueTimeoutS) * 1000,
-									})
+								return callBrowserPool(broker, "browser-pool.render", req, {
+									timeout: (config.browser.pageTimeoutS * 2 + 15 + config.browser.queueTimeoutS) * 1000,
+								})
+									.then((r) => ({ ...r, html: r.html ?? "" }))
 									.catch((err: unknown) => {
 										// No Chromium there: a permanent, named failure of the page, not a retry.
 										throw notConfiguredOf(err) ?? err;
-									})) as BrowserRenderResult;
-								return { status: r.status, url: r.url, html: r.html ?? "", captcha: r.captcha };
+									});
 							},
 						}
 					: null,

@@ -3,7 +3,7 @@
  * wall's form and submit it.
  */
 import type { Page } from "playwright-core";
-import type { BrowserCaptchaSolver } from "./types.ts";
+import type { CaptchaSolver } from "../contracts/proxy-pool.ts";
 
 /** The sitekey of a captcha widget in the DOM as loaded (no waiting: most pages have none). */
 export function findSitekey(page: Page): Promise<string | null> {
@@ -16,7 +16,7 @@ export function findSitekey(page: Page): Promise<string | null> {
 export async function passCaptcha(
 	page: Page,
 	sitekey: string,
-	solver: BrowserCaptchaSolver,
+	solver: CaptchaSolver,
 ): Promise<{ ok: boolean; response?: Awaited<ReturnType<Page["goto"]>> }> {
 	const recaptcha = await page.locator(".g-recaptcha[data-sitekey]").count();
 	const type = recaptcha > 0 ? "recaptcha" : "hcaptcha";
@@ -62,7 +62,7 @@ type Navigation = Awaited<ReturnType<Page["goto"]>>;
 export async function captchaOutcome(
 	page: Page,
 	response: Navigation,
-	solver: BrowserCaptchaSolver | null,
+	solver: CaptchaSolver | null,
 	solve: boolean,
 ): Promise<{ captcha: "none" | "solved" | "unsolved" | "skipped"; response: Navigation }> {
 	const sitekey = await findSitekey(page);

@@ -1,7 +1,11 @@
 /**
  * The browser pool's public shapes: its options, a render's params and result, the ports it takes
- * (proxy provider, captcha solver), its failure kinds and its stats.
+ * (proxy provider, captcha solver), its failure kinds and its stats. What crosses the bus (render's
+ * params and result, the stats, the captcha solver) is declared in src/contracts.
  */
+import type { CaptchaSolver, LeaseOutcome } from "../contracts/proxy-pool.ts";
+
+export type { PoolStats, RenderParams, RenderResult } from "../contracts/browser-pool.ts";
 
 export interface BrowserProxy {
 	leaseId: string;
@@ -12,14 +16,7 @@ export interface BrowserProxy {
 
 export interface BrowserProxyProvider {
 	acquire(req: { domain: string; session: string }): Promise<BrowserProxy>;
-	release(
-		proxy: BrowserProxy,
-		outcome: { ok: boolean; status?: number; blocked?: boolean; error?: string; unused?: boolean },
-	): Promise<void>;
-}
-
-export interface BrowserCaptchaSolver {
-	solve(challenge: { type: "hcaptcha" | "recaptcha"; sitekey: string; pageurl: string }): Promise<string>;
+	release(proxy: BrowserProxy, outcome: LeaseOutcome): Promise<void>;
 }
 
 export interface BrowserPoolOptions {
@@ -35,7 +32,7 @@ export interface BrowserPoolOptions {
 	maxHtmlBytes: number;
 	queueTimeoutMs: number;
 	proxies: BrowserProxyProvider | null;
-	solver: BrowserCaptchaSolver | null;
+	solver: CaptchaSolver | null;
 	/**
 	 * Renders one kept page serves at most before it is closed and the slot's next render opens a
 	 * fresh one (its renderer process with it). A page navigated render after render saves opening
@@ -50,35 +47,6 @@ export interface BrowserPoolOptions {
 	headless?: boolean;
 }
 
-export interface RenderParams {
-	url: string;
-	/** Proxy session (sticky proxy, fingerprint, cookies); default: one per slot. */
-	session?: string;
-	/** Site the proxy is leased for (per-domain bans); default: the URL's host. */
-	domain?: string;
-	cookies?: { name: string; value: string; url: string }[];
-	/** CSS selector to wait for before reading the page (bounded by the page timeout). */
-	waitFor?: string;
-	/** Fields to extract: name -> CSS selector (text of the first match, null when absent). */
-	extract?: Record<string, string>;
-	/** Skip the HTML in the answer (only status, URL and extracted fields). */
-	noHtml?: boolean;
-	/** Solve a captcha wall met on the page (default true); false leaves it, for callers out of budget. */
-	solveCaptchas?: boolean;
-}
-
-export interface RenderResult {
-	status: number;
-	url: string;
-	html: string | null;
-	/** The HTML was cut at the size cap. */
-	truncated: boolean;
-	fields: Record<string, string | null> | null;
-	/** A wall met: solved, a solve tried and failed, or left alone (no solver, or not asked to). */
-	captcha: "none" | "solved" | "unsolved" | "skipped";
-	ms: number;
-}
-
 export type FailureKind = "timeout" | "watchdog" | "navigation" | "proxy" | "captcha" | "crash" | "queue";
 
 export class RenderError extends Error {
@@ -88,27 +56,6 @@ export class RenderError extends Error {
 		this.name = "RenderError";
 		this.kind = kind;
 	}
-}
-
-export interface PoolStats {
-	slots: number;
-	busy: number;
-	queued: number;
-	pages: number;
-	failures: Record<string, number>;
-	recycles: { contexts: number; browsers: number };
-	reclaimed: number;
-	captchas: { solved: number; unsolved: number; skipped: number };
-	browsers: {
-		index: number;
-		pages: number;
-		ageS: number;
-		memoryMb: number;
-		draining: boolean;
-		pid: number | null;
-	}[];
-	memoryMb: number;
-	sessions: number;
 }
 
 /** `p`'s value, or undefined once `ms` have passed or when it fails (closing things that may hang). */

@@ -3,7 +3,7 @@
  * pages, failures by kind, recycles, memory per browser) and `mls <zip>` (mls.searchZip: how many
  * listings a ZIP has, across how many result pages). They call the same actions as the API.
  */
-import type { PoolStats as BrowserStats } from "../browser/pool.ts";
+import { callBrowserPool } from "../contracts/browser-pool.ts";
 import type { ReplCommand } from "../types/repl.ts";
 
 interface SearchSummary {
@@ -20,7 +20,7 @@ export function mlsReplCommands(): ReplCommand[] {
 			description:
 				"Browser pool of a browser-pool node (the one the call reaches): slots, pages, failures by kind, recycles, memory per browser",
 			async action(broker) {
-				const s = (await broker.call("browser-pool.stats")) as BrowserStats;
+				const s = await callBrowserPool(broker, "browser-pool.stats", {});
 				console.table(s.browsers);
 				console.log({
 					slots: s.slots,

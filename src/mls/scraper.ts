@@ -6,6 +6,7 @@
  * released with that outcome and the page is retried on another session, a captcha wall is solved
  * (within a budget) and the token posted back.
  */
+import type { RenderParams, RenderResult } from "../contracts/browser-pool.ts";
 import type { CaptchaSolver, LeaseOutcome, ProxyLease } from "../contracts/proxy-pool.ts";
 import type { MergeVerdict } from "../contracts/store.ts";
 import { DependencyUnavailableError, NotConfiguredError, PermanentError } from "../core/errors.ts";
@@ -28,26 +29,16 @@ export interface ProxyProvider {
 	release(lease: ProxyLease, outcome: LeaseOutcome): Promise<void>;
 }
 
-export interface RenderRequest {
-	url: string;
-	/** Proxy session the browser context is bound to. */
-	session: string;
-	domain: string;
-	cookies: { name: string; value: string; url: string }[];
-	/** Whether the browser may solve a captcha wall: only while the collect has budget for one. */
-	solveCaptchas: boolean;
-}
+/** A render as the scraper asks for it: browser-pool's params with the session, site and budget set. */
+export type RenderRequest = Required<
+	Pick<RenderParams, "url" | "session" | "domain" | "cookies" | "solveCaptchas">
+>;
 
-export interface RenderResult {
-	status: number;
-	url: string;
-	html: string;
-	/** What the browser did about a captcha wall ("solved" and "unsolved" both spent a solve). */
-	captcha: "none" | "solved" | "unsolved" | "skipped";
-}
+/** browser-pool's render result, its HTML always there (the scraper never asks for noHtml). */
+export type RenderedPage = RenderResult & { html: string };
 
 export interface RendererPort {
-	render(req: RenderRequest): Promise<RenderResult>;
+	render(req: RenderRequest): Promise<RenderedPage>;
 }
 
 export interface ListingSink {
@@ -325,14 +316,14 @@ export class MlsScraper {
 		url: string,
 		cookies: Map<string, string>,
 		budget: RunBudget,
-	): Promise<Attempt<RenderResult>> {
+	): Promise<Attempt<RenderedPage>> {
 		const renderer = this.options.renderer;
 		if (!renderer) return { kind: "failed", reason: "page needs script and no browser is available" };
 		const session = this.#renderSession;
 		// A solve is reserved before the render, so renders in flight together never overspend the budget.
 		const solveCaptchas = this.options.solver !== null && budget.captchasLeft > 0;
 		if (solveCaptchas) budget.captchasLeft--;
-		let result: RenderResult;
+		let result: RenderedPage;
 		try {
 			budget.requests++;
 			budget.browserPages++;
