@@ -10,7 +10,7 @@
  * rounds, and ratios of medians. The CPU the gateway and mubeng processes spent per request comes
  * from /proc (user + system time).
  *
- *   node bench/proxy-gateway.bench.ts [requests=3000] [concurrency=32] [--rounds=3]
+ *   node bench/proxy-gateway.bench.ts [requests=3000] [concurrency=32] [--rounds=3] [--gateway-procs=1]
  *                                     [--profile=<dir>] (gateway under node --cpu-prof, written there)
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -117,7 +117,7 @@ async function world(): Promise<void> {
 
 // Child: the gateway with its pool (as the proxy-pool service runs it); prints its port, runs until
 // stdin closes.
-async function gatewayChild(proxyUrls: string[]): Promise<void> {
+async function gatewayChild(proxyUrls: string[], port: number): Promise<void> {
 	const { ProxyGateway } = await import("../src/proxy/gateway.ts");
 	const { ProxyPool } = await import("../src/proxy/pool.ts");
 	const { MemorySharedState } = await import("../src/shared-state/index.ts");
@@ -127,9 +127,9 @@ async function gatewayChild(proxyUrls: string[]): Promise<void> {
 		"bench",
 		proxyUrls.map((u) => parseProxyUrl(u, "bench")),
 	);
-	const gateway = new ProxyGateway({ pool, port: 0 });
-	const port = await gateway.listen();
-	console.log(`READY ${JSON.stringify({ port, pids: [process.pid] })}`);
+	const gateway = new ProxyGateway({ pool, port, reusePort: true });
+	const bound = await gateway.listen();
+	console.log(`READY ${JSON.stringify({ port: bound, pids: [process.pid] })}`);
 	await new Promise((r) => process.stdin.once("close", r).resume());
 	await gateway.close();
 	await state.close();
@@ -200,8 +200,20 @@ async function parent(): Promise<void> {
 	const w = await child(["--role=world"]);
 	const world = w.ready as { proxies: string[]; site: string };
 	const gwNodeArgs = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
-	const g = await child(["--role=gateway", JSON.stringify(world.proxies)], gwNodeArgs);
+	// One gateway process, or several sharing its port (--gateway-procs, SO_REUSEPORT); each has its
+	// own in-memory pool here (a cluster's pools share Redis).
+	const gatewayProcs = Number(flag("gateway-procs", "1"));
+	const g = await child(["--role=gateway", "--port=0", JSON.stringify(world.proxies)], gwNodeArgs);
 	const gw = g.ready as { port: number; pids: number[] };
+	const more = [];
+	for (let i = 1; i < gatewayProcs; i++) {
+		const extra = await child(
+			["--role=gateway", `--port=${gw.port}`, JSON.stringify(world.proxies)],
+			gwNodeArgs,
+		);
+		gw.pids.push(...(extra.ready as { pids: number[] }).pids);
+		more.push(extra);
+	}
 	const dir = mkdtempSync(join(tmpdir(), "saguaro-bench-"));
 	const mubeng = await startMubeng(world.proxies, dir);
 	const url = `${world.site}/bench`;
@@ -247,9 +259,8 @@ async function parent(): Promise<void> {
 		}
 	} finally {
 		mubeng?.child.kill("SIGTERM");
-		g.proc.stdin!.end();
-		w.proc.stdin!.end();
-		await Promise.all([g.proc, w.proc].map((p) => new Promise((r) => p.once("exit", r))));
+		for (const c of [g, ...more, w]) c.proc.stdin!.end();
+		await Promise.all([g, ...more, w].map((c) => new Promise((r) => c.proc.once("exit", r))));
 		rmSync(dir, { recursive: true, force: true });
 	}
 	const med = Object.fromEntries(
@@ -270,7 +281,7 @@ async function parent(): Promise<void> {
 		}),
 	);
 	console.log(
-		`\n${requests} requests x ${rounds} rounds, concurrency ${concurrency}, ${world.proxies.length} upstream proxies (sandbox farm), gateway in one process; medians over rounds\n`,
+		`\n${requests} requests x ${rounds} rounds, concurrency ${concurrency}, ${world.proxies.length} upstream proxies (sandbox farm), ${gatewayProcs} gateway process(es); medians over rounds\n`,
 	);
 	const base = med.direct!;
 	console.table(
@@ -300,7 +311,7 @@ async function parent(): Promise<void> {
 
 const role = flag("role", "");
 if (role === "world") await world();
-else if (role === "gateway") await gatewayChild(JSON.parse(positional[0]!));
+else if (role === "gateway") await gatewayChild(JSON.parse(positional[0]!), Number(flag("port", "0")));
 else if (role === "load") {
 	const [hops, url, requests, concurrency] = positional;
 	const r = await load(JSON.parse(hops!), url!, Number(requests), Number(concurrency));

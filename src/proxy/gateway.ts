@@ -74,6 +74,11 @@ export interface GatewayOptions {
 	maxResponseBytes?: number;
 	/** Largest request body / pre-answer tunnel bytes kept for replay. */
 	maxReplayBytes?: number;
+	/**
+	 * Share the port with other gateway processes (SO_REUSEPORT: the kernel spreads connections
+	 * over them), for hosts where one event loop is the limit; their pools share state through Redis.
+	 */
+	reusePort?: boolean;
 	banStatuses?: number[];
 	/** One call per upstream attempt (for metrics). */
 	onAttempt?(e: { kind: "http" | "tunnel"; ok: boolean; failover: boolean; reason?: string }): void;
@@ -163,6 +168,7 @@ export class ProxyGateway {
 			maxResponseBytes: 64 * 1024 * 1024,
 			maxReplayBytes: 1024 * 1024,
 			banStatuses: [403, 429],
+			reusePort: false,
 			...options,
 		};
 		this.#banStatuses = new Set(this.options.banStatuses);
@@ -197,7 +203,8 @@ export class ProxyGateway {
 	listen(): Promise<number> {
 		return new Promise((resolve, reject) => {
 			this.#server.once("error", reject);
-			this.#server.listen(this.options.port, this.options.host, () => {
+			const { port, host, reusePort } = this.options;
+			this.#server.listen({ port, host, reusePort }, () => {
 				this.#server.removeListener("error", reject);
 				const addr = this.#server.address();
 				this.#port = typeof addr === "object" && addr ? addr.port : this.options.port;
