@@ -3,6 +3,7 @@
  * call the same actions the REST API does, so the REPL never has a private path into a service.
  */
 import type { Config } from "../config/index.ts";
+import { callProxyPool } from "../contracts/proxy-pool.ts";
 import { jobReplCommands } from "../jobs/repl.ts";
 import { llmReplCommands } from "../llm/repl.ts";
 import { mlsReplCommands } from "../mls/repl.ts";
@@ -84,18 +85,9 @@ function allReplCommands(config: Config): ReplCommand[] {
 			command: "proxies [domain]",
 			description: "Upstream proxies: state, latency, leases in flight, bans (for one site with [domain])",
 			async action(broker, args) {
-				type Row = {
-					id: string;
-					label: string;
-					state: string;
-					health: { latencyMs: number | null; successRate: number } | null;
-					inFlight: number;
-					uses: number;
-					bans: { domain: string; remainingS: number }[];
-				};
 				const named = (args as unknown as { domain?: unknown }).domain;
 				const domain = typeof named === "string" ? named : undefined;
-				const rows = (await broker.call("proxy-pool.list", domain ? { domain } : {})) as Row[];
+				const rows = await callProxyPool(broker, "proxy-pool.list", domain ? { domain } : {});
 				console.table(
 					rows.map((r) => ({
 						id: r.id,
