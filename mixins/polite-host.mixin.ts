@@ -71,7 +71,7 @@ export function politeHostMixin(state: SharedState): Partial<ServiceSchema> {
 					name: M.requests,
 					labelNames: ["host", "source", "outcome"],
 					description:
-						"Requests sent to a host by this node, by the source (service) that sent them and what came back (ok, rate-limited, transient, failed, fatal)",
+						"Requests sent to a host by this node, by the source (service) that sent them and what came back (ok, rate-limited, rotate, transient, failed, fatal)",
 				});
 			}
 		},

@@ -15,7 +15,7 @@
  * | `upstream`       | an outside service (a site, the LLM endpoint) is failing    | 503                    |
  * | `dependency`     | a service the work needs (the store) is down: wait for it   | 503 `<DEP>_UNAVAILABLE`|
  * | `host-stopped`   | a site refused us for good; stopped cluster-wide until resumed | 500                 |
- * | `rotate-proxy`   | the site refused this proxy (ban, captcha): take another one, the host is fine | 503 |
+ * | `rotate-proxy`   | the site refused every proxy tried (ban, captcha): the host is fine | 503 retryable |
  */
 import moleculer from "moleculer";
 import { redact } from "../utils/redact.ts";
@@ -111,16 +111,6 @@ export class UpstreamError extends SaguaroError {
 export class HostStoppedError extends SaguaroError {
 	constructor(message: string, opts: SaguaroErrorOptions) {
 		super("host-stopped", message, opts);
-	}
-}
-
-/**
- * The site refused this proxy (a ban, a captcha wall no one solves): take another proxy. Not a
- * host failure: the host's budget and breaker are not touched by it.
- */
-export class RotateProxyError extends SaguaroError {
-	constructor(message: string, opts: SaguaroErrorOptions = { type: "PROXY_REFUSED" }) {
-		super("rotate-proxy", message, opts);
 	}
 }
 

@@ -71,7 +71,7 @@ export interface HostPolicyOptions {
 	onEvent?: (event: HostPolicyEvent) => void;
 }
 
-export type HostOutcomeKind = "ok" | "rate-limited" | "transient" | "failed" | "fatal";
+export type HostOutcomeKind = "ok" | "rate-limited" | "rotate" | "transient" | "failed" | "fatal";
 
 export type HostPolicyEvent =
 	| { type: "request"; host: string; label: string; outcome: HostOutcomeKind; reason?: string }
@@ -87,6 +87,11 @@ export type Attempt<T> =
 	| { kind: "ok"; value: T }
 	/** 429: wait `retryAfterMs` (all nodes), then retry; not a breaker failure. */
 	| { kind: "rate-limited"; retryAfterMs: number; reason: string }
+	/**
+	 * The site refused this proxy or session (a ban, a captcha wall, an expired session), not us:
+	 * retry at once on another one. Neither a pause of the host nor a breaker failure.
+	 */
+	| { kind: "rotate"; reason: string }
 	/** 5xx, timeouts, connection errors, malformed bodies: retry with backoff; counts for the breaker. */
 	| { kind: "transient"; reason: string }
 	/** A definite answer that retrying cannot change (bad request): no retry, no breaker failure. */
@@ -111,8 +116,9 @@ export class HostFatalError extends HostStoppedError {
 
 /**
  * Retries exhausted, a permanent failure, or no slot within `maxWaitMs`. A definite refusal
- * ("failed") is permanent, `<SERVICE>_REQUEST_FAILED` (422); anything else transient,
- * `<SERVICE>_UNAVAILABLE` (503, retryable: later, or on another node).
+ * ("failed") is permanent, `<SERVICE>_REQUEST_FAILED` (422); every proxy refused ("rotate")
+ * `<SERVICE>_PROXIES_REFUSED` (503, retryable); anything else transient, `<SERVICE>_UNAVAILABLE`
+ * (503, retryable: later, or on another node).
  */
 export class HostRequestError extends SaguaroError {
 	readonly host: string;
@@ -127,9 +133,13 @@ export class HostRequestError extends SaguaroError {
 		reason: string,
 	) {
 		super(
-			outcome === "failed" ? "permanent" : "transient",
+			outcome === "failed" ? "permanent" : outcome === "rotate" ? "rotate-proxy" : "transient",
 			`${host} ${label}: ${reason} (after ${attempts} attempt${attempts === 1 ? "" : "s"})`,
-			{ type: outcome === "failed" ? "REQUEST_FAILED" : "UNAVAILABLE", scoped: true },
+			{
+				type:
+					outcome === "failed" ? "REQUEST_FAILED" : outcome === "rotate" ? "PROXIES_REFUSED" : "UNAVAILABLE",
+				scoped: true,
+			},
 		);
 		this.host = host;
 		this.label = label;
@@ -307,6 +317,13 @@ export class HostPolicy {
 					lastKind = "rate-limited";
 					lastReason = result.reason;
 					await this.pause(result.retryAfterMs);
+					if (ticket.trial) await this.#state.del(this.#key("breaker-trial"));
+					continue;
+				case "rotate":
+					// Bounded like 429s: a site that refuses every proxy does not hold a call forever.
+					rateLimited++;
+					lastKind = "rotate";
+					lastReason = result.reason;
 					if (ticket.trial) await this.#state.del(this.#key("breaker-trial"));
 					continue;
 				case "transient": {

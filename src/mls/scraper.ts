@@ -273,12 +273,12 @@ export class MlsScraper {
 				s.cookies.clear();
 				await this.#unlease(s, { ok: true, status: page.status, latencyMs });
 				this.#giveBack(s);
-				return { kind: "rate-limited", retryAfterMs: 0, reason: "session expired" };
+				return { kind: "rotate", reason: "session expired" };
 			case "rate-limited":
 			case "captcha":
 				await this.#unlease(s, { ok: true, status: page.status, blocked: true, latencyMs });
 				await this.#discard(s);
-				return { kind: "rate-limited", retryAfterMs: 0, reason: `${verdict.kind} on this proxy: rotated` };
+				return { kind: "rotate", reason: `${verdict.kind} on this proxy: rotated` };
 			case "banned":
 				await this.#unlease(s, { ok: true, status: page.status, blocked: true, latencyMs });
 				await this.#discard(s);
@@ -358,7 +358,7 @@ export class MlsScraper {
 		// The browser's proxy session met a defence or failed: the next attempt uses another one.
 		this.#renderSession = newSessionId("mls-render");
 		if (verdict.kind === "rate-limited" || verdict.kind === "captcha" || verdict.kind === "session-expired") {
-			return { kind: "rate-limited", retryAfterMs: 0, reason: `${verdict.kind} in browser: rotated` };
+			return { kind: "rotate", reason: `${verdict.kind} in browser: rotated` };
 		}
 		return { kind: "transient", reason: `browser page: ${verdict.kind}` };
 	}
