@@ -636,6 +636,16 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
 			result.status = /no job/.test(lastError) ? "vanished (no job)" : `no answer: ${lastError.slice(0, 80)}`;
 		} else {
 			result.status = `${last?.job.status ?? "unknown"} (hung ${Math.round(opts.size.settleTimeoutMs / 1000)} s)`;
+			// What the job still waits on, to say why it hung.
+			const view = await cluster.status(jobId, true).catch(() => null);
+			const now = Date.now();
+			for (const t of (view?.tasks ?? []).filter((x) => !["done", "failed", "cancelled"].includes(x.state))) {
+				const wait = t.notBefore > now ? `, due in ${Math.round((t.notBefore - now) / 1000)} s` : "";
+				const err = t.errors.at(-1)?.message?.slice(0, 120) ?? "";
+				result.reasons.push(
+					`unsettled ${t.id}: ${t.state} on ${t.node ?? "-"}, ${t.attempts} attempts, ${t.deferrals ?? 0} deferrals${wait}${err ? `; last error: ${err}` : ""}`,
+				);
+			}
 		}
 		if (last) {
 			for (const d of last.job.deadLetters) {
