@@ -1,4 +1,5 @@
 import { boolRule, ConfigError, intRule, type SettingGroup, urlRule } from "./define.ts";
+import { type HostBreakerConfig, hostBreakerSettings, toHostBreaker } from "./host-policy.ts";
 
 /** Settings of the photos service (listing photos: fetch, dedupe, object storage). */
 export const photosSettings = {
@@ -26,10 +27,12 @@ export const photosSettings = {
 	},
 	PHOTOS_RATE_SLACK_MS: {
 		rule: intRule(0, 10_000),
-		default: "250",
+		default: "10",
 		description:
-			"Jitter allowance of the CDN budget (timers, proxies, clock skew): requests are spaced (window + slack) / budget apart, so the budget holds at the CDN even when a request arrives up to this late.",
+			"Clock-skew allowance between nodes of the CDN budget: a request leaves window + slack after the request a budget before it got its answer (timers, proxies and load need no slack).",
 	},
+	// The photo CDN's breaker was hard-coded with these values before it became a setting.
+	...hostBreakerSettings("PHOTOS", "photo CDN", { minRequests: 20, failureRate: 0.8, openS: 30 }),
 	PHOTOS_USE_PROXIES: {
 		rule: boolRule,
 		default: "true",
@@ -113,6 +116,7 @@ export interface PhotosConfig {
 	ratePerWindow: number;
 	rateWindowMs: number;
 	rateSlackMs: number;
+	breaker: HostBreakerConfig;
 	useProxies: boolean;
 	maxBytes: number;
 	maxAttempts: number;
@@ -141,6 +145,7 @@ export function toPhotosConfig(v: Record<string, unknown>): PhotosConfig {
 		ratePerWindow: v.PHOTOS_RATE_PER_MIN as number,
 		rateWindowMs: (v.PHOTOS_RATE_WINDOW_S as number) * 1000,
 		rateSlackMs: v.PHOTOS_RATE_SLACK_MS as number,
+		breaker: toHostBreaker(v, "PHOTOS"),
 		useProxies: v.PHOTOS_USE_PROXIES as boolean,
 		maxBytes: v.PHOTOS_MAX_BYTES as number,
 		maxAttempts: v.PHOTOS_MAX_ATTEMPTS as number,
