@@ -24,10 +24,11 @@
  * A job whose new photos pass PHOTOS_WARN_NEW raises `photos.warning` (broadcast) and a log line, once.
  */
 import { join } from "node:path";
-import moleculer, { type Context, type ServiceSchema } from "moleculer";
+import type moleculer from "moleculer";
+import type { Context, ServiceSchema } from "moleculer";
 import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
-import { sharedServiceError } from "../src/core/errors.ts";
-import { HostFatalError, type HostPolicy, HostRequestError } from "../src/core/host-policy.ts";
+import { NotFoundError } from "../src/core/errors.ts";
+import type { HostPolicy } from "../src/core/host-policy.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
 import { type CollectZipParams, collectZipParams, runSourceTask } from "../src/jobs/source-contract.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
@@ -49,8 +50,6 @@ import {
 import { acquireGatewayLease } from "../src/proxy/gateway-lease.ts";
 import type { ImageDoc, PhotoDoc } from "../src/store/photo-index.ts";
 import { redact } from "../src/utils/redact.ts";
-
-const { MoleculerClientError, MoleculerRetryableError } = moleculer.Errors;
 
 const M = {
 	photos: "saguaro_photos_total",
@@ -128,7 +127,7 @@ const photosService: ServiceFactory = ({ config, state }) => {
 				rate: { points: c.ratePerWindow, durationMs: c.rateWindowMs },
 				lateToleranceMs: c.rateSlackMs,
 				retry: { maxAttempts: c.maxAttempts, baseMs: 250, maxMs: 5000 },
-				breaker: { minRequests: 20, failureRate: 0.8, openMs: 30_000 },
+				breaker: c.breaker,
 			});
 			fetcher = new PhotoFetcher({
 				policy,
@@ -191,41 +190,39 @@ const photosService: ServiceFactory = ({ config, state }) => {
 				params: collectZipParams,
 				async handler(ctx: Context<CollectZipParams>) {
 					const { zip, jobId } = ctx.params;
-					return runSourceTask(state, ctx.params, (signal) =>
-						wrap(async () => {
-							const collector = collectorFor(ctx);
-							const total = emptyPhotoCounts();
-							const failed: FailedPhoto[] = [];
-							const requestsBefore = fetcher.requests;
-							let afterKey = "";
-							for (;;) {
-								signal.throwIfAborted();
-								const page = await ctx.call<{ rows: PropertyRow[]; nextKey: string | null }, object>(
-									"properties.find",
-									{ zip, afterKey, pageSize: PAGE_SIZE },
-									{ timeout: config.store.callTimeoutMs },
-								);
-								for (const row of page.rows) {
-									if (!row.photos || row.photos.length === 0) continue;
-									const one = emptyPhotoCounts();
-									try {
-										await collector.collectListing(
-											{ key: row.key, zip: row.zip ?? zip, photos: row.photos },
-											one,
-											failed,
-											signal,
-										);
-									} finally {
-										addCounts(total, one);
-										if (jobId) await jobCounts.call(this, jobId, one);
-									}
+					return runSourceTask(state, ctx.params, async (signal) => {
+						const collector = collectorFor(ctx);
+						const total = emptyPhotoCounts();
+						const failed: FailedPhoto[] = [];
+						const requestsBefore = fetcher.requests;
+						let afterKey = "";
+						for (;;) {
+							signal.throwIfAborted();
+							const page = await ctx.call<{ rows: PropertyRow[]; nextKey: string | null }, object>(
+								"properties.find",
+								{ zip, afterKey, pageSize: PAGE_SIZE },
+								{ timeout: config.store.callTimeoutMs },
+							);
+							for (const row of page.rows) {
+								if (!row.photos || row.photos.length === 0) continue;
+								const one = emptyPhotoCounts();
+								try {
+									await collector.collectListing(
+										{ key: row.key, zip: row.zip ?? zip, photos: row.photos },
+										one,
+										failed,
+										signal,
+									);
+								} finally {
+									addCounts(total, one);
+									if (jobId) await jobCounts.call(this, jobId, one);
 								}
-								if (!page.nextKey) break;
-								afterKey = page.nextKey;
 							}
-							return answerOf(total, failed, fetcher.requests - requestsBefore);
-						}),
-					);
+							if (!page.nextKey) break;
+							afterKey = page.nextKey;
+						}
+						return answerOf(total, failed, fetcher.requests - requestsBefore);
+					});
 				},
 			},
 			collect: {
@@ -236,12 +233,10 @@ const photosService: ServiceFactory = ({ config, state }) => {
 					const total = emptyPhotoCounts();
 					const failed: FailedPhoto[] = [];
 					const before = fetcher.requests;
-					await wrap(() =>
-						collectorFor(ctx).collectListing(
-							{ key: row.key, zip: row.zip ?? null, photos: row.photos ?? [] },
-							total,
-							failed,
-						),
+					await collectorFor(ctx).collectListing(
+						{ key: row.key, zip: row.zip ?? null, photos: row.photos ?? [] },
+						total,
+						failed,
 					);
 					return answerOf(total, failed, fetcher.requests - before);
 				},
@@ -290,21 +285,13 @@ const photosService: ServiceFactory = ({ config, state }) => {
 						photoId: ctx.params.photoId,
 					});
 					if (doc?.status !== "ok" || !doc.imageSha256)
-						throw new MoleculerClientError(
-							`no stored photo ${ctx.params.photoId} of ${key}`,
-							404,
-							"NOT_FOUND",
-						);
+						throw new NotFoundError(`no stored photo ${ctx.params.photoId} of ${key}`);
 					const image = await ctx.call<ImageDoc | null, object>("photo-index.image", {
 						sha256: doc.imageSha256,
 					});
 					const obj = image ? await objects.get(image.objectKey) : null;
 					if (!image || !obj)
-						throw new MoleculerClientError(
-							`photo ${ctx.params.photoId} is indexed but its object is missing`,
-							404,
-							"NOT_FOUND",
-						);
+						throw new NotFoundError(`photo ${ctx.params.photoId} is indexed but its object is missing`);
 					ctx.meta.$responseType = obj.contentType;
 					ctx.meta.$responseHeaders = {
 						"Cache-Control": "private, max-age=86400, immutable",
@@ -394,20 +381,6 @@ function answerOf(total: PhotoCounts, failed: FailedPhoto[], requests: number) {
 		failed,
 		photos: total,
 	};
-}
-
-/** Host-level failures are retryable by the caller (another node, later). */
-async function wrap<T>(run: () => Promise<T>): Promise<T> {
-	try {
-		return await run();
-	} catch (err) {
-		const message = String(redact((err as Error).message));
-		const shared = sharedServiceError(err, message);
-		if (shared) throw shared;
-		if (err instanceof HostRequestError || err instanceof HostFatalError)
-			throw new MoleculerRetryableError(message, 503, "PHOTOS_CDN_UNAVAILABLE");
-		throw err;
-	}
 }
 
 export default photosService;

@@ -32,6 +32,8 @@ export interface HttpCallOptions {
 	maxBytes?: number;
 	/** Discard the body (at most 64 KB of it is drained): a health check needs the status only. */
 	discardBody?: boolean;
+	/** Keep the body as bytes only (`bytes`; `body` stays ""): an image is not text. */
+	binary?: boolean;
 }
 
 export interface HttpResponse {
@@ -41,17 +43,48 @@ export interface HttpResponse {
 	/** URL of the last hop. */
 	url: string;
 	headers: IncomingHttpHeaders;
-	/** The body as UTF-8 text ("" with `discardBody`). */
+	/** The body as UTF-8 text ("" with `discardBody` or `binary`). */
 	body: string;
+	/** The body's bytes (empty with `discardBody`). */
+	bytes: Buffer;
+}
+
+/** The body passed the `maxBytes` cap (declared by Content-Length, or while read): not read further. */
+export class BodyTooLargeError extends Error {
+	readonly status: number;
+	readonly maxBytes: number;
+	/** The declared length, when the answer declared one over the cap. */
+	readonly declared: number | null;
+	constructor(url: string, status: number, maxBytes: number, declared: number | null) {
+		super(
+			declared === null
+				? `answer larger than ${maxBytes} bytes: ${url}`
+				: `answer is ${declared} bytes, over ${maxBytes}: ${url}`,
+		);
+		this.name = "BodyTooLargeError";
+		this.status = status;
+		this.maxBytes = maxBytes;
+		this.declared = declared;
+	}
 }
 
 const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
 const DEFAULT_MAX_REDIRECTS = 5;
 
-/** A proxy to connect through (CONNECT tunnels also for http:// targets, so the proxy sees the session). */
+/**
+ * A proxy to connect through (CONNECT tunnels also for http:// targets, so the proxy sees the session).
+ * The URL's credentials go as an explicit Proxy-Authorization: undici sends URL credentials only with a
+ * password, and the gateway's lease URLs carry a username alone (`lease.<id>`, which pins the lease).
+ */
 export function proxyDispatcher(proxyUrl: string, opts: { connectTimeoutMs?: number } = {}): Dispatcher {
+	const u = new URL(proxyUrl);
+	const user = decodeURIComponent(u.username);
+	const pass = decodeURIComponent(u.password);
+	u.username = "";
+	u.password = "";
 	return new ProxyAgent({
-		uri: proxyUrl,
+		uri: user ? u.toString() : proxyUrl,
+		...(user ? { token: `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}` } : {}),
 		...(opts.connectTimeoutMs ? { connectTimeout: opts.connectTimeoutMs } : {}),
 	});
 }
@@ -120,7 +153,12 @@ export async function httpRequest(url: string, opts: HttpCallOptions): Promise<H
 		const answer = { status: res.statusCode, statusText: res.statusText, url: current, headers: res.headers };
 		if (opts.discardBody) {
 			await res.body.dump({ limit: 64 * 1024 });
-			return { ...answer, body: "" };
+			return { ...answer, body: "", bytes: Buffer.alloc(0) };
+		}
+		const declared = Number(res.headers["content-length"] ?? Number.NaN);
+		if (Number.isFinite(declared) && declared > maxBytes) {
+			res.body.destroy();
+			throw new BodyTooLargeError(current, res.statusCode, maxBytes, declared);
 		}
 		const chunks: Buffer[] = [];
 		let size = 0;
@@ -128,11 +166,12 @@ export async function httpRequest(url: string, opts: HttpCallOptions): Promise<H
 			size += (chunk as Buffer).length;
 			if (size > maxBytes) {
 				res.body.destroy();
-				throw new Error(`answer larger than ${maxBytes} bytes: ${current}`);
+				throw new BodyTooLargeError(current, res.statusCode, maxBytes, null);
 			}
 			chunks.push(chunk as Buffer);
 		}
-		return { ...answer, body: Buffer.concat(chunks).toString("utf8") };
+		const bytes = Buffer.concat(chunks);
+		return { ...answer, body: opts.binary ? "" : bytes.toString("utf8"), bytes };
 	}
 }
 

@@ -4,10 +4,11 @@
  * defences as the site). The body is capped: a larger answer stops being read at the cap.
  *
  * A definite answer about the photo (404, an over-cap body) comes back as `rejected`; a block
- * (403/429, an HTML interstitial) marks the proxy and is retried through another one.
+ * (403/429, an HTML interstitial) marks the proxy and is retried through another one. The exchange
+ * goes through the one HTTP client (src/core/http.ts: proxy, time limit, body cap).
  */
-import { type Dispatcher, ProxyAgent, request } from "undici";
 import type { Attempt, HostPolicy } from "../core/host-policy.ts";
+import { BodyTooLargeError, type HttpResponse, httpRequest, proxyDispatcher } from "../core/http.ts";
 import { PhotoRejectedError } from "./hash.ts";
 
 export interface PhotoLease {
@@ -45,22 +46,6 @@ export class PhotoFetcher {
 		this.#o = options;
 	}
 
-	/**
-	 * An agent for one lease's gateway URL. The username (`lease.<id>`, no password) pins the lease's
-	 * proxy; undici sends URL credentials only with a password, so it goes as an explicit header.
-	 */
-	#agent(proxyUrl: string): ProxyAgent {
-		const u = new URL(proxyUrl);
-		const user = decodeURIComponent(u.username);
-		const pass = decodeURIComponent(u.password);
-		u.username = "";
-		u.password = "";
-		return new ProxyAgent({
-			uri: u.toString(),
-			...(user ? { token: `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}` } : {}),
-		});
-	}
-
 	/** Fetch one photo; throws HostRequestError/HostFatalError when the host gives no answer. */
 	async fetch(url: string, session: string, signal?: AbortSignal): Promise<FetchOutcome> {
 		return this.#o.policy.run(`photo ${url.slice(-40)}`, () => this.#attempt(url, session, signal), signal);
@@ -69,89 +54,63 @@ export class PhotoFetcher {
 	async #attempt(url: string, session: string, signal?: AbortSignal): Promise<Attempt<FetchOutcome>> {
 		this.requests++;
 		const lease = this.#o.proxies ? await this.#o.proxies.acquire(session) : null;
-		const agent = lease ? this.#agent(lease.proxyUrl) : null;
+		// The username (`lease.<id>`) pins the lease's proxy on the gateway.
+		const dispatcher = lease ? proxyDispatcher(lease.proxyUrl) : null;
 		const started = Date.now();
 		const release = async (outcome: { ok: boolean; status?: number; blocked?: boolean; error?: string }) => {
 			// The tunnel ends with the request: the lease's proxy is not held by an idle connection.
-			if (agent) await agent.destroy().catch(() => undefined);
+			if (dispatcher) await dispatcher.destroy().catch(() => undefined);
 			if (lease && this.#o.proxies)
 				await this.#o.proxies
 					.release(lease, { ...outcome, latencyMs: Date.now() - started })
 					.catch(() => undefined);
 		};
-		const timeout = AbortSignal.timeout(this.#o.timeoutMs);
-		let res: Dispatcher.ResponseData;
+		let res: HttpResponse;
 		try {
-			res = await request(url, {
-				method: "GET",
+			res = await httpRequest(url, {
 				headers: {
 					"user-agent": this.#o.userAgent ?? USER_AGENT,
 					accept: "image/avif,image/webp,image/*,*/*;q=0.8",
 				},
-				signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-				...(agent ? { dispatcher: agent } : {}),
+				timeoutMs: this.#o.timeoutMs,
+				...(signal ? { signal } : {}),
+				dispatcher,
+				// A redirect is an answer about the photo (as before: not followed).
+				maxRedirects: 0,
+				maxBytes: this.#o.maxBytes,
+				binary: true,
 			});
 		} catch (err) {
 			signal?.throwIfAborted();
-			await release({ ok: false, error: (err as Error).message });
+			if (err instanceof BodyTooLargeError && err.status === 200) {
+				await release({ ok: true, status: err.status });
+				const what =
+					err.declared === null
+						? `photo is over ${this.#o.maxBytes} bytes`
+						: `photo is ${err.declared} bytes, over ${this.#o.maxBytes}`;
+				return { kind: "ok", value: { rejected: new PhotoRejectedError("oversized", what) } };
+			}
+			const status = err instanceof BodyTooLargeError ? err.status : undefined;
+			await release({ ok: false, ...(status ? { status } : {}), error: (err as Error).message });
 			return { kind: "transient", reason: `request error: ${(err as Error).message}` };
 		}
-		const status = res.statusCode;
+		const status = res.status;
 		const contentType = String(res.headers["content-type"] ?? "").toLowerCase();
 		if (status === 403 || status === 429 || (status === 200 && contentType.startsWith("text/html"))) {
-			await res.body.dump().catch(() => undefined);
 			await release({ ok: false, status, blocked: true, error: `blocked (${status})` });
 			return { kind: "transient", reason: `blocked: ${status}${status === 200 ? " interstitial" : ""}` };
 		}
 		if (status >= 500 || status === 408) {
-			await res.body.dump().catch(() => undefined);
 			await release({ ok: false, status, error: `HTTP ${status}` });
 			return { kind: "transient", reason: `HTTP ${status}` };
 		}
 		if (status !== 200) {
-			await res.body.dump().catch(() => undefined);
 			await release({ ok: true, status });
 			const reason = status === 404 || status === 410 ? "not-found" : `http-${status}`;
 			return { kind: "ok", value: { rejected: new PhotoRejectedError(reason, `CDN answered ${status}`) } };
 		}
-		const declared = Number(res.headers["content-length"] ?? Number.NaN);
-		if (Number.isFinite(declared) && declared > this.#o.maxBytes) {
-			res.body.destroy();
-			await release({ ok: true, status });
-			return {
-				kind: "ok",
-				value: {
-					rejected: new PhotoRejectedError(
-						"oversized",
-						`photo is ${declared} bytes, over ${this.#o.maxBytes}`,
-					),
-				},
-			};
-		}
-		const chunks: Buffer[] = [];
-		let size = 0;
-		try {
-			for await (const chunk of res.body) {
-				size += (chunk as Buffer).length;
-				if (size > this.#o.maxBytes) {
-					res.body.destroy();
-					await release({ ok: true, status });
-					return {
-						kind: "ok",
-						value: {
-							rejected: new PhotoRejectedError("oversized", `photo is over ${this.#o.maxBytes} bytes`),
-						},
-					};
-				}
-				chunks.push(chunk as Buffer);
-			}
-		} catch (err) {
-			signal?.throwIfAborted();
-			await release({ ok: false, status, error: (err as Error).message });
-			return { kind: "transient", reason: `body error: ${(err as Error).message}` };
-		}
 		await release({ ok: true, status });
-		return { kind: "ok", value: { body: Buffer.concat(chunks), contentType } };
+		return { kind: "ok", value: { body: res.bytes, contentType } };
 	}
 
 	async close(): Promise<void> {}
