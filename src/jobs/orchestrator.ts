@@ -13,6 +13,7 @@
  * The engine knows the broker only through `OrchestratorDeps`, so it stays testable and thin.
  */
 import { randomUUID } from "node:crypto";
+import type { JobStatusView } from "../contracts/orchestrator.ts";
 import { errorKindOf, NotFoundError, PERMANENT_KINDS } from "../core/errors.ts";
 import type { Lease, SharedState } from "../shared-state/index.ts";
 import { JobLedger, LEADER_LEASE_KEY, taskLeaseKey } from "./ledger.ts";
@@ -112,12 +113,7 @@ interface InFlight {
 	settled: boolean;
 }
 
-export interface JobStatusView {
-	job: Job;
-	progress: JobProgress;
-	/** Present when asked for (`status({id, tasks: true})`): unsettled first, at most MAX_SHOWN_TASKS. */
-	tasks?: Task[];
-}
+export type { JobStatusView } from "../contracts/orchestrator.ts";
 
 /** A job's tasks as the leader holds them between ticks (it is their only writer). */
 interface LoadedJob {

@@ -4,10 +4,10 @@
  * the same actions as the API.
  */
 import type { ServiceBroker } from "moleculer";
-import type { ScheduleView } from "../scheduler/scheduler.ts";
+import { callOrchestrator } from "../contracts/orchestrator.ts";
+import { callScheduler } from "../contracts/scheduler.ts";
 import { releaseForeground, takeForeground } from "../utils/foreground.ts";
-import type { JobStatusView } from "./orchestrator.ts";
-import { formatDuration, type JobProgress, progressBar } from "./progress.ts";
+import { formatDuration, progressBar } from "./progress.ts";
 import { TERMINAL_JOB_STATUSES } from "./types.ts";
 
 interface ReplArgs {
@@ -92,13 +92,13 @@ export function jobReplCommands() {
 			allowUnknownOptions: true,
 			action: (async (broker, args) => {
 				const { zips, sources, enrich, county, photos } = parseCollectCommand(args.rawCommand ?? "");
-				const view = (await broker.call("orchestrator.collect", {
+				const view = await callOrchestrator(broker, "orchestrator.collect", {
 					...(county ? { county } : { zips }),
 					...(sources ? { sources } : {}),
 					enrich,
 					...(photos ? { photos } : {}),
 					origin: "repl",
-				})) as JobStatusView;
+				});
 				console.log(
 					`Job ${view.job.id}: ${view.progress.tasks.total} task(s). Follow it with: job ${view.job.id}`,
 				);
@@ -108,7 +108,7 @@ export function jobReplCommands() {
 			command: "jobs",
 			description: "Recent jobs and their progress",
 			action: (async (broker) => {
-				const jobs = (await broker.call("orchestrator.list", { limit: 20 })) as JobProgress[];
+				const jobs = await callOrchestrator(broker, "orchestrator.list", { limit: 20 });
 				if (jobs.length === 0) return console.log("No jobs.");
 				console.table(
 					jobs.map((p) => ({
@@ -129,7 +129,7 @@ export function jobReplCommands() {
 			description: "One job: a live progress bar until it ends, then its counts and dead letters",
 			action: (async (broker, args) => {
 				const id = String(args.id ?? "");
-				let view = (await broker.call("orchestrator.status", { id })) as JobStatusView;
+				let view = await callOrchestrator(broker, "orchestrator.status", { id });
 				// The bar is redrawn until the job ends, another command is typed or Ctrl-C is pressed.
 				const signal = takeForeground();
 				try {
@@ -142,7 +142,7 @@ export function jobReplCommands() {
 							);
 							return;
 						}
-						view = (await broker.call("orchestrator.status", { id })) as JobStatusView;
+						view = await callOrchestrator(broker, "orchestrator.status", { id });
 					}
 				} finally {
 					releaseForeground(signal);
@@ -174,9 +174,7 @@ export function jobReplCommands() {
 			command: "cancel <id>",
 			description: "Cancel a job: running tasks stop, pending ones are dropped",
 			action: (async (broker, args) => {
-				const view = (await broker.call("orchestrator.cancel", {
-					id: String(args.id ?? ""),
-				})) as JobStatusView;
+				const view = await callOrchestrator(broker, "orchestrator.cancel", { id: String(args.id ?? "") });
 				console.log(`Job ${view.job.id}: cancel requested (${view.job.status}).`);
 			}) as Action,
 		},
@@ -184,7 +182,7 @@ export function jobReplCommands() {
 			command: "schedules",
 			description: "Configured schedules: next run, last tick, paused, next ZIP batch",
 			action: (async (broker) => {
-				const views = (await broker.call("scheduler.list")) as ScheduleView[];
+				const views = await callScheduler(broker, "scheduler.list", {});
 				console.table(
 					views.map((s) => ({
 						name: s.name,

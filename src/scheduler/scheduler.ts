@@ -10,6 +10,7 @@
  * sched:paused:<name>, sched:run:<name> (batch rotation counter), sched:history:<name>.
  */
 import type { Cron } from "croner";
+import type { Firing, ScheduleView } from "../contracts/scheduler.ts";
 import { NotFoundError } from "../core/errors.ts";
 import { batchFor, cronOf, decide, latestTick, nextTick, type ScheduleConfig } from "../domain/schedule.ts";
 import type { SharedState } from "../shared-state/index.ts";
@@ -35,30 +36,7 @@ export interface SchedulerDeps {
 	now?: () => Date;
 }
 
-export interface Firing {
-	name: string;
-	tick: string;
-	node: string;
-	at: string;
-	kind: "fire" | "skip" | "manual";
-	reason?: string;
-	late?: boolean;
-	zips?: string[];
-	result?: unknown;
-	error?: string;
-}
-
-export interface ScheduleView {
-	name: string;
-	cron: string;
-	action: string;
-	enabled: boolean;
-	paused: boolean;
-	nextRun: string | null;
-	lastTick: string | null;
-	lastFiring: Firing | null;
-	nextZips: string[];
-}
+export type { Firing, ScheduleView } from "../contracts/scheduler.ts";
 
 const lastKey = (n: string) => `sched:last:${n}`;
 const claimKey = (n: string, tick: string) => `sched:claim:${n}:${tick}`;
