@@ -27,6 +27,8 @@ import { join } from "node:path";
 import type moleculer from "moleculer";
 import type { Context, ServiceSchema } from "moleculer";
 import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
+import type { PhotoList } from "../src/contracts/photos.ts";
+import { callStore } from "../src/contracts/store.ts";
 import { NotFoundError } from "../src/core/errors.ts";
 import type { HostPolicy } from "../src/core/host-policy.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
@@ -229,7 +231,8 @@ const photosService: ServiceFactory = ({ config, state }) => {
 				params: { key: { type: "string", min: 1, max: 300 } },
 				async handler(ctx: Context<{ key: string }>) {
 					const key = normalizeApn(ctx.params.key) ?? ctx.params.key;
-					const row = await ctx.call<PropertyRow, object>("properties.get", { key });
+					const row = await callStore(ctx, "properties.get", { key });
+					if (!row) throw new NotFoundError(`no property ${key}`);
 					const total = emptyPhotoCounts();
 					const failed: FailedPhoto[] = [];
 					const before = fetcher.requests;
@@ -243,7 +246,7 @@ const photosService: ServiceFactory = ({ config, state }) => {
 			},
 			list: {
 				params: { key: { type: "string", min: 1, max: 300 } },
-				async handler(ctx: Context<{ key: string }>) {
+				async handler(ctx: Context<{ key: string }>): Promise<PhotoList> {
 					const key = normalizeApn(ctx.params.key) ?? ctx.params.key;
 					const docs = await ctx.call<PhotoDoc[], object>("photo-index.photos", { key });
 					return {

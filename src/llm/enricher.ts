@@ -13,6 +13,7 @@
  *
  * The store and the broker are reached through `EnrichmentStore`, so this stays testable and thin.
  */
+import type { EnrichPendingResult } from "../contracts/llm.ts";
 import type { EnrichmentVerdict, MergeVerdict, PropertyRow } from "../contracts/store.ts";
 import { UpstreamError } from "../core/errors.ts";
 import { HostFatalError, type HostPolicy, HostRequestError } from "../core/host-policy.ts";
@@ -23,7 +24,7 @@ import {
 	type EnrichmentSource,
 	type PropertyEnrichment,
 } from "../domain/property.ts";
-import { EMPTY_COUNTS, type TaskCounts } from "../jobs/types.ts";
+import { EMPTY_COUNTS } from "../jobs/types.ts";
 import type { SharedState } from "../shared-state/index.ts";
 import { AnswerError, parseAnswer } from "./answer.ts";
 import type { LlmBudget } from "./budget.ts";
@@ -101,20 +102,7 @@ export interface EnrichOutcome {
 	fallbackReason: string | null;
 }
 
-/**
- * The source contract's counts (items: properties looked at; requests: HTTP requests to the LLM
- * endpoint, retries included), plus where the enrichments came from.
- */
-export interface EnrichPendingResult extends TaskCounts {
-	zips: string[];
-	/** Enrichments answered from the cache / by the rules fallback / by the LLM, this run. */
-	cached: number;
-	fallback: number;
-	llm: number;
-	/** The first failures, with their reasons. */
-	failed: { key: string; reason: string }[];
-	durationMs: number;
-}
+export type { EnrichPendingResult } from "../contracts/llm.ts";
 
 interface Made {
 	content: EnrichmentContent;

@@ -2,8 +2,8 @@
  * REPL commands of the llm service: `enrich <zip|key>` (a ZIP's pending properties, or one property
  * enriched again) and `llm` (today's usage and budget). They call the same actions as the API.
  */
+import { callLlm } from "../contracts/llm.ts";
 import type { ReplCommand } from "../types/repl.ts";
-import type { EnrichPendingResult } from "./enricher.ts";
 
 /** Long enough for a ZIP on a slow local model; the REPL is a person waiting on purpose. */
 const TIMEOUT_MS = 30 * 60_000;
@@ -17,11 +17,7 @@ export function llmReplCommands(): ReplCommand[] {
 			async action(broker, args) {
 				const target = String((args as unknown as { target: unknown }).target).trim();
 				if (/^\d{5}$/.test(target)) {
-					const r = (await broker.call(
-						"llm.enrichPending",
-						{ zip: target },
-						{ timeout: TIMEOUT_MS },
-					)) as EnrichPendingResult;
+					const r = await callLlm(broker, "llm.enrichPending", { zip: target }, { timeout: TIMEOUT_MS });
 					console.log(
 						`${target}: ${r.items} properties (${r.new} new, ${r.updated} updated, ${r.unchanged} unchanged); ${r.llm} by the LLM, ${r.cached} from the cache, ${r.fallback} by the rules fallback; ${r.requests} requests, ${r.failures} failures`,
 					);

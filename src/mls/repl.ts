@@ -4,14 +4,8 @@
  * listings a ZIP has, across how many result pages). They call the same actions as the API.
  */
 import { callBrowserPool } from "../contracts/browser-pool.ts";
+import { callMls } from "../contracts/mls.ts";
 import type { ReplCommand } from "../types/repl.ts";
-
-interface SearchSummary {
-	zip: string;
-	pages: number;
-	complete: boolean;
-	cards: { mlsId: string; url: string; address: string | null }[];
-}
 
 export function mlsReplCommands(): ReplCommand[] {
 	return [
@@ -42,11 +36,7 @@ export function mlsReplCommands(): ReplCommand[] {
 			async action(broker, args) {
 				const zip = String((args as unknown as { zip: unknown }).zip);
 				// A search waits while the site's breaker is open or it is paused: say so, not hang silently.
-				const hosts = (await broker.call("mls.status").catch(() => [])) as {
-					breaker: string;
-					breakerReason: string | null;
-					pausedUntil: number | null;
-				}[];
+				const hosts = await callMls(broker, "mls.status", {}).catch(() => []);
 				for (const h of hosts) {
 					if (h.breaker !== "closed") {
 						console.log(
@@ -57,7 +47,7 @@ export function mlsReplCommands(): ReplCommand[] {
 						console.log(`MLS host paused until ${new Date(h.pausedUntil).toISOString()}: the search waits.`);
 					}
 				}
-				const r = (await broker.call("mls.searchZip", { zip }, { timeout: 300_000 })) as SearchSummary;
+				const r = await callMls(broker, "mls.searchZip", { zip }, { timeout: 300_000 });
 				console.log(
 					`${r.zip}: ${r.cards.length} listings on ${r.pages} result page(s)${r.complete ? "" : " (stopped at MLS_MAX_PAGES)"}`,
 				);

@@ -2,23 +2,8 @@
  * REPL command of the photos service: `photos <key>` lists a property's photos in the listing's
  * order (photos.list): size, dimensions, duplicate kind, hashes, first and last seen, failures.
  */
+import { callPhotos } from "../contracts/photos.ts";
 import type { ReplCommand } from "../types/repl.ts";
-
-interface PhotoRow {
-	photoId: string;
-	position: number;
-	status: string;
-	bytes: number | null;
-	width: number | null;
-	height: number | null;
-	sha256: string | null;
-	phash: string | null;
-	duplicate: string | null;
-	distance: number | null;
-	firstSeen: string;
-	lastSeen: string;
-	failure: { reason: string } | null;
-}
 
 export function photosReplCommands(): ReplCommand[] {
 	return [
@@ -28,7 +13,7 @@ export function photosReplCommands(): ReplCommand[] {
 				"A property's photos in the listing's order: size, duplicate kind, hashes, first/last seen",
 			async action(broker, args) {
 				const key = String((args as unknown as { key: unknown }).key);
-				const r = (await broker.call("photos.list", { key })) as { key: string; photos: PhotoRow[] };
+				const r = await callPhotos(broker, "photos.list", { key });
 				if (r.photos.length === 0) {
 					console.log(`${r.key}: no photos stored (collect --sources photos, or collect ... --photos)`);
 					return;
