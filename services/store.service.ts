@@ -16,6 +16,12 @@ import {
 	type RawAgesParams,
 	type RoundTrips,
 } from "../src/contracts/store.ts";
+import {
+	DependencyUnavailableError,
+	InvalidInputError,
+	NotFoundError,
+	TransientError,
+} from "../src/core/errors.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
 import { enrichmentContentProps } from "../src/domain/enrichment-input.ts";
 import type { PropertyDoc, PropertyEnrichment } from "../src/domain/property.ts";
@@ -30,18 +36,13 @@ import { ZIP_PARAM } from "../src/jobs/plan.ts";
 import type { NodeContext, ServiceFactory } from "../src/node/context.ts";
 import { createStoreAdapter } from "../src/store/adapters.ts";
 import type { Query, Tally } from "../src/store/collection.ts";
-import { LockTimeoutError, MongoKeyLocks } from "../src/store/key-lock.ts";
+import { MongoKeyLocks } from "../src/store/key-lock.ts";
 import { photoIndexService } from "../src/store/photo-index.ts";
-import {
-	MergeConflictError,
-	PropertyStore,
-	UnjoinableRecordError,
-	unjoinableReason,
-} from "../src/store/property-store.ts";
+import { PropertyStore, UnjoinableRecordError, unjoinableReason } from "../src/store/property-store.ts";
 import { type RawDoc, type RawItem, RawStore } from "../src/store/raw-store.ts";
 import { Validator } from "../src/utils/validator.ts";
 
-const { MoleculerClientError, MoleculerRetryableError, ValidationError } = moleculer.Errors;
+const { ValidationError } = moleculer.Errors;
 
 const validator = new Validator({ useNewCustomCheckerFunction: true });
 type Check = (value: unknown) => true | { message?: string; field?: string }[] | Promise<unknown>;
@@ -98,12 +99,9 @@ function unavailable(err: unknown): boolean {
  * back; see countsAsBreakerFailure in moleculer.config.ts), and collectors wait for the store.
  */
 function databaseUnreachable(err: unknown): Error {
-	return new MoleculerRetryableError(
-		`the store's database is not reachable: ${(err as Error).message}`,
-		503,
-		"STORE_UNAVAILABLE",
-		{ upstream: true },
-	);
+	return new DependencyUnavailableError("store", `its database is not reachable: ${(err as Error).message}`, {
+		upstream: true,
+	});
 }
 
 /** Every action of the store's services: database outages answered as `databaseUnreachable`. */
@@ -247,15 +245,17 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 	let propertyStoreInstance: PropertyStore | null = null;
 	const rawStore = () => {
 		if (!rawStoreInstance)
-			throw new MoleculerRetryableError("raw store is not connected yet", 503, "STORE_NOT_READY", {
-				upstream: true,
+			throw new TransientError("raw store is not connected yet", {
+				type: "STORE_NOT_READY",
+				data: { upstream: true },
 			});
 		return rawStoreInstance;
 	};
 	const propertyStore = () => {
 		if (!propertyStoreInstance)
-			throw new MoleculerRetryableError("property store is not connected yet", 503, "STORE_NOT_READY", {
-				upstream: true,
+			throw new TransientError("property store is not connected yet", {
+				type: "STORE_NOT_READY",
+				data: { upstream: true },
 			});
 		return propertyStoreInstance;
 	};
@@ -425,10 +425,8 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 					} catch (err) {
 						if (err instanceof UnjoinableRecordError) {
 							await reject("properties", source, "unjoinable");
-							throw new MoleculerClientError(err.message, 422, "UNJOINABLE_RECORD", { source, sourceId });
+							throw new UnjoinableRecordError(err.message, { source, sourceId });
 						}
-						if (err instanceof MergeConflictError)
-							throw new MoleculerRetryableError(err.message, 503, "MERGE_CONFLICT");
 						throw err;
 					}
 				},
@@ -532,10 +530,6 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 							}
 						}
 					} catch (err) {
-						if (err instanceof MergeConflictError)
-							throw new MoleculerRetryableError(err.message, 503, "MERGE_CONFLICT");
-						if (err instanceof LockTimeoutError)
-							throw new MoleculerRetryableError(err.message, 503, "LOCK_TIMEOUT");
 						if (unavailable(err)) throw databaseUnreachable(err);
 						throw err;
 					}
@@ -570,13 +564,7 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 					ctx: Context<{ key: string; enrichment: PropertyEnrichment; expectedInputHash: string }>,
 				) {
 					const { key, enrichment, expectedInputHash } = ctx.params;
-					try {
-						return { key, status: await propertyStore().setEnrichment(key, enrichment, expectedInputHash) };
-					} catch (err) {
-						if (err instanceof MergeConflictError)
-							throw new MoleculerRetryableError(err.message, 503, "MERGE_CONFLICT");
-						throw err;
-					}
+					return { key, status: await propertyStore().setEnrichment(key, enrichment, expectedInputHash) };
 				},
 			},
 			// Reconciliation (issue 12): each ZIP's listings put where they belong now — twins folded into
@@ -596,22 +584,14 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 						throw new ValidationError("properties.reconcile needs a zip (or zips)", "VALIDATION_ERROR", [
 							{ field: "zip" },
 						]);
-					try {
-						const results = [];
-						for (const zip of zips)
-							results.push(await propertyStore().reconcileZip(zip, ctx.params.pageSize));
-						return {
-							zips: results,
-							listings: results.reduce((n, r) => n + r.listings, 0),
-							moved: results.reduce((n, r) => n + r.moved, 0),
-						};
-					} catch (err) {
-						if (err instanceof MergeConflictError)
-							throw new MoleculerRetryableError(err.message, 503, "MERGE_CONFLICT");
-						if (err instanceof LockTimeoutError)
-							throw new MoleculerRetryableError(err.message, 503, "LOCK_TIMEOUT");
-						throw err;
-					}
+					// MergeConflictError and LockTimeoutError answer as the taxonomy's transient errors (503).
+					const results = [];
+					for (const zip of zips) results.push(await propertyStore().reconcileZip(zip, ctx.params.pageSize));
+					return {
+						zips: results,
+						listings: results.reduce((n, r) => n + r.listings, 0),
+						moved: results.reduce((n, r) => n + r.moved, 0),
+					};
 				},
 			},
 			get: {
@@ -641,7 +621,9 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 				async handler(ctx: Context<{ apn: string; history?: boolean }>) {
 					const apn = normalizeApn(ctx.params.apn);
 					if (!apn)
-						throw new MoleculerClientError(`'${ctx.params.apn}' is not a parcel number`, 422, "INVALID_APN");
+						throw new InvalidInputError(`'${ctx.params.apn}' is not a parcel number`, {
+							type: "INVALID_APN",
+						});
 					const doc = await propertyStore().get(apn);
 					return doc ? publicProperty(doc, ctx.params.history ?? false) : null;
 				},
@@ -693,7 +675,7 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 				async handler(ctx: Context<{ key: string }>) {
 					const key = normalizeApn(ctx.params.key) ?? ctx.params.key;
 					const doc = await propertyStore().get(key);
-					if (!doc) throw new MoleculerClientError(`no property ${ctx.params.key}`, 404, "NOT_FOUND");
+					if (!doc) throw new NotFoundError(`no property ${ctx.params.key}`);
 					return { key: doc.key, history: doc.history };
 				},
 			},

@@ -121,10 +121,10 @@ export class HostStoppedError extends SaguaroError {
  */
 export class DependencyUnavailableError extends SaguaroError {
 	readonly dependency: string;
-	constructor(dependency: string, message: string) {
+	constructor(dependency: string, message: string, data: Record<string, unknown> = {}) {
 		super("dependency", `${dependency} unavailable: ${message}`, {
 			type: `${dependency.toUpperCase()}_UNAVAILABLE`,
-			data: { dependency },
+			data: { ...data, dependency },
 		});
 		this.dependency = dependency;
 	}

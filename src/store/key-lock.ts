@@ -12,6 +12,7 @@
  * down the per-record path, which waits.
  */
 import { randomUUID } from "node:crypto";
+import { TransientError } from "../core/errors.ts";
 import { contentionMs, LOCK_CONTENTION } from "../utils/backoff.ts";
 import { sleep } from "../utils/time.ts";
 import { CountingCollection, type DocCollection, DuplicateKeyError, type Tally } from "./collection.ts";
@@ -31,10 +32,10 @@ export interface KeyLocks {
 	counting(tallies: Tally[]): KeyLocks;
 }
 
-export class LockTimeoutError extends Error {
+/** A key's lock was not had in time: retried later (LOCK_TIMEOUT, 503). */
+export class LockTimeoutError extends TransientError {
 	constructor(message: string) {
-		super(message);
-		this.name = "LockTimeoutError";
+		super(message, { type: "LOCK_TIMEOUT" });
 	}
 }
 

@@ -18,6 +18,7 @@
  * not that simple case goes through `merge` on its own.
  */
 import { randomUUID } from "node:crypto";
+import { PermanentError, TransientError } from "../core/errors.ts";
 import { addressKeyProblem } from "../domain/address.ts";
 import { propertyInputHash } from "../domain/enrichment-input.ts";
 import {
@@ -58,17 +59,17 @@ import {
 } from "./collection.ts";
 import { type KeyLocks, LocalKeyLocks } from "./key-lock.ts";
 
-export class MergeConflictError extends Error {
+/** A merge kept losing to concurrent writers: retried later (MERGE_CONFLICT, 503). */
+export class MergeConflictError extends TransientError {
 	constructor(message: string) {
-		super(message);
-		this.name = "MergeConflictError";
+		super(message, { type: "MERGE_CONFLICT" });
 	}
 }
 
-export class UnjoinableRecordError extends Error {
-	constructor(message: string) {
-		super(message);
-		this.name = "UnjoinableRecordError";
+/** A record with no key to join it by: no retry changes that (UNJOINABLE_RECORD, 422). */
+export class UnjoinableRecordError extends PermanentError {
+	constructor(message: string, data?: Record<string, unknown>) {
+		super(message, { type: "UNJOINABLE_RECORD", ...(data ? { data } : {}) });
 	}
 }
 
