@@ -31,6 +31,7 @@ export function createStoreAdapter<T extends { _id: string }>(config: Config, na
 			collection: (connected) =>
 				new MongoCollection<T>((connected as MongoV6Adapter).collection, {
 					bulkMaxOps: config.store.bulkMaxOps,
+					scansIn: (connected as MongoV6Adapter).scansIn,
 				}),
 			locks: (connected) => {
 				const db = (connected as MongoV6Adapter).db;
@@ -38,6 +39,7 @@ export function createStoreAdapter<T extends { _id: string }>(config: Config, na
 				return new MongoKeyLocks(
 					new MongoCollection<LockDoc>(db.collection(`${name}_locks`), {
 						bulkMaxOps: config.store.bulkMaxOps,
+						scansIn: (connected as MongoV6Adapter).scansIn,
 					}),
 				);
 			},

@@ -47,6 +47,8 @@ export class MongoV6Adapter implements DbAdapter {
 	client: MongoClient | null = null;
 	db: Db | null = null;
 	collection!: Collection<Document>;
+	/** The server answers `{field: {$in: [...]}}` by scanning the collection (FerretDB 1.x; see MongoCollection). */
+	scansIn = false;
 
 	constructor(uri: string, collectionName: string) {
 		this.uri = uri;
@@ -65,6 +67,12 @@ export class MongoV6Adapter implements DbAdapter {
 		await this.client.connect();
 		this.db = this.client.db();
 		this.collection = this.db.collection(this.collectionName);
+		// A server without buildInfo is taken for one that indexes $in.
+		const build = await this.db
+			.admin()
+			.command({ buildInfo: 1 })
+			.catch(() => ({}) as Document);
+		this.scansIn = typeof build.ferretdbVersion === "string";
 	}
 
 	async disconnect(): Promise<void> {
