@@ -31,6 +31,7 @@
 import { hostname } from "node:os";
 import moleculer, { type ActionSchema, type Context, type ServiceSchema } from "moleculer";
 import type { LeaseOutcome } from "../src/contracts/proxy-pool.ts";
+import { NotConfiguredError } from "../src/core/errors.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
 import { CaptchaError, type CaptchaKind } from "../src/proxy/captcha.ts";
 import { NoProxyAvailableError } from "../src/proxy/pool.ts";
@@ -179,16 +180,12 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 							// Nothing will ever be in the pool: permanent, and worded as what to set.
 							const c = config.proxy;
 							if (runtime.pool.proxies().length === 0 && c.proxies.length === 0 && !c.file && !c.listUrl) {
-								throw new MoleculerClientError(
+								throw new NotConfiguredError(
+									"proxy",
 									"no proxy configured: set PROXIES, PROXY_FILE or PROXY_LIST_URL (or MLS_USE_PROXIES=false to reach sites directly)",
-									424,
-									"PROXY_NOT_CONFIGURED",
-									{ what: "proxy" },
 								);
 							}
-							throw new MoleculerClientError(err.message, 429, "NO_PROXY_AVAILABLE", {
-								domain: ctx.params.domain,
-							});
+							throw new NoProxyAvailableError(err.reason, { domain: ctx.params.domain });
 						}
 						throw err;
 					}
@@ -255,11 +252,8 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 			add: {
 				params: { url: { type: "string", min: 3, max: 2000 } },
 				async handler(ctx: Context<{ url: string }>) {
-					try {
-						return toPublic(await runtime.pool.add(ctx.params.url));
-					} catch (err) {
-						throw new MoleculerClientError(redact((err as Error).message), 422, "INVALID_PROXY_URL");
-					}
+					// A bad URL is a ProxyUrlError (INVALID_PROXY_URL, 422), answered by the middleware.
+					return toPublic(await runtime.pool.add(ctx.params.url));
 				},
 			},
 

@@ -19,6 +19,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { AcquireParams, LeaseOutcome } from "../contracts/proxy-pool.ts";
+import { TransientError } from "../core/errors.ts";
 import type { SharedState } from "../shared-state/index.ts";
 import { SecretBox } from "../utils/secret-box.ts";
 import {
@@ -111,11 +112,15 @@ export function normalizeDomain(domain: string | undefined | null): string | nul
 	return d === "" ? null : d;
 }
 
-export class NoProxyAvailableError extends Error {
+/** No proxy can take a lease now (all busy, cooling down or banned): try later (429, retryable kind). */
+export class NoProxyAvailableError extends TransientError {
 	readonly reason: string;
-	constructor(reason: string) {
-		super(`no proxy available: ${reason}`);
-		this.name = "NoProxyAvailableError";
+	constructor(reason: string, data?: Record<string, unknown>) {
+		super(`no proxy available: ${reason}`, {
+			type: "NO_PROXY_AVAILABLE",
+			code: 429,
+			...(data ? { data } : {}),
+		});
 		this.reason = reason;
 	}
 }

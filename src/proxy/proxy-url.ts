@@ -4,6 +4,7 @@
  * turns up inside an error message from a library.
  */
 import { createHash } from "node:crypto";
+import { InvalidInputError } from "../core/errors.ts";
 import { registerSecret } from "../utils/redact.ts";
 
 export type ProxyProtocol = "http" | "https";
@@ -37,10 +38,10 @@ export interface PublicProxy {
 	countryCode?: string;
 }
 
-export class ProxyUrlError extends Error {
+/** A proxy URL that cannot be used (INVALID_PROXY_URL, 422). */
+export class ProxyUrlError extends InvalidInputError {
 	constructor(message: string) {
-		super(message);
-		this.name = "ProxyUrlError";
+		super(message, { type: "INVALID_PROXY_URL" });
 	}
 }
 
