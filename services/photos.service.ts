@@ -25,8 +25,8 @@
  */
 import { join } from "node:path";
 import type moleculer from "moleculer";
-import type { Context, ServiceSchema } from "moleculer";
-import { type PoliteHostService, politeHostMixin } from "../mixins/polite-host.mixin.ts";
+import type { Context } from "moleculer";
+import { type PoliteHostSchema, politeHostMixin } from "../mixins/polite-host.mixin.ts";
 import type { PhotoList } from "../src/contracts/photos.ts";
 import { callStore } from "../src/contracts/store.ts";
 import { NotFoundError } from "../src/core/errors.ts";
@@ -118,13 +118,13 @@ const photosService: ServiceFactory = ({ config, state }) => {
 			onEvent,
 		});
 
-	const schema: ServiceSchema = {
+	const schema: PoliteHostSchema = {
 		name: "photos",
 		mixins: [politeHostMixin(state)],
 		dependencies: [],
 		created() {
 			const broker = this.broker;
-			policy = (this as unknown as PoliteHostService).createHostPolicy({
+			policy = this.createHostPolicy({
 				host: "photos-cdn",
 				rate: { points: c.ratePerWindow, durationMs: c.rateWindowMs },
 				lateToleranceMs: c.rateSlackMs,
