@@ -15,7 +15,7 @@ export function llmReplCommands(): ReplCommand[] {
 			description:
 				"Enrich a ZIP's properties whose enrichment is missing or out of date (enrich 85031), or one property again (enrich 103-06-005)",
 			async action(broker, args) {
-				const target = String((args as unknown as { target: unknown }).target).trim();
+				const target = String(args.target).trim();
 				if (/^\d{5}$/.test(target)) {
 					const r = await callLlm(broker, "llm.enrichPending", { zip: target }, { timeout: TIMEOUT_MS });
 					console.log(

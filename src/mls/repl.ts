@@ -34,7 +34,7 @@ export function mlsReplCommands(): ReplCommand[] {
 			command: "mls <zip>",
 			description: "Search the MLS site for a ZIP: listings found, result pages read (first listings shown)",
 			async action(broker, args) {
-				const zip = String((args as unknown as { zip: unknown }).zip);
+				const zip = String(args.zip);
 				// A search waits while the site's breaker is open or it is paused: say so, not hang silently.
 				const hosts = await callMls(broker, "mls.status", {}).catch(() => []);
 				for (const h of hosts) {

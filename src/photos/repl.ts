@@ -12,7 +12,7 @@ export function photosReplCommands(): ReplCommand[] {
 			description:
 				"A property's photos in the listing's order: size, duplicate kind, hashes, first/last seen",
 			async action(broker, args) {
-				const key = String((args as unknown as { key: unknown }).key);
+				const key = String(args.key);
 				const r = await callPhotos(broker, "photos.list", { key });
 				if (r.photos.length === 0) {
 					console.log(`${r.key}: no photos stored (collect --sources photos, or collect ... --photos)`);

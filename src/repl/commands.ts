@@ -9,7 +9,7 @@ import { llmReplCommands } from "../llm/repl.ts";
 import { mlsReplCommands } from "../mls/repl.ts";
 import { photosReplCommands } from "../photos/repl.ts";
 import { storeReplCommands } from "../store/repl.ts";
-import type { ReplCommand } from "../types/repl.ts";
+import type { MoleculerReplCommand, ReplArgs, ReplCommand } from "../types/repl.ts";
 import { redact } from "../utils/redact.ts";
 
 export type { ReplCommand };
@@ -36,26 +36,30 @@ export function printReplError(err: unknown): void {
 	console.error(replErrorLine(err));
 }
 
-/** Every command answers a failure with one line (moleculer-repl would log the error's stack). */
-function oneLineErrors(command: ReplCommand): ReplCommand {
-	const action = command.action as (...args: unknown[]) => unknown;
+/**
+ * Every command answers a failure with one line (moleculer-repl would log the error's stack). The
+ * one place a command meets moleculer-repl's typings, which call its args `string[]`: they are the
+ * named operands and options (ReplArgs).
+ */
+function oneLineErrors(command: ReplCommand): MoleculerReplCommand {
+	const { action, ...rest } = command;
 	return {
-		...command,
-		async action(...args: unknown[]) {
+		...rest,
+		async action(broker, args, helpers) {
 			try {
-				await action(...args);
+				await action(broker, args as unknown as ReplArgs, helpers);
 			} catch (err) {
 				printReplError(err);
 			}
 		},
-	} as ReplCommand;
+	};
 }
 
 /**
  * Built-in moleculer-repl commands Saguaro replaces (src/repl/session.ts dispatches them first):
  * `env` prints the environment with every secret redacted (the built-in prints it in clear).
  */
-export function replacedBuiltinCommands(_config: Config): ReplCommand[] {
+export function replacedBuiltinCommands(_config: Config): MoleculerReplCommand[] {
 	return [
 		{
 			command: "env",
@@ -68,7 +72,7 @@ export function replacedBuiltinCommands(_config: Config): ReplCommand[] {
 	].map(oneLineErrors);
 }
 
-export function createReplCommands(config: Config): ReplCommand[] {
+export function createReplCommands(config: Config): MoleculerReplCommand[] {
 	return allReplCommands(config).map(oneLineErrors);
 }
 
@@ -85,7 +89,7 @@ function allReplCommands(config: Config): ReplCommand[] {
 			command: "proxies [domain]",
 			description: "Upstream proxies: state, latency, leases in flight, bans (for one site with [domain])",
 			async action(broker, args) {
-				const named = (args as unknown as { domain?: unknown }).domain;
+				const named = args.domain;
 				const domain = typeof named === "string" ? named : undefined;
 				const rows = await callProxyPool(broker, "proxy-pool.list", domain ? { domain } : {});
 				console.table(

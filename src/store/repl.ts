@@ -11,7 +11,7 @@ export function storeReplCommands(): ReplCommand[] {
 			description:
 				"Canonical property by APN (any form: 103-06-005, 10306005) or key, with sources and history",
 			async action(broker, args) {
-				const key = String((args as unknown as { key: unknown }).key);
+				const key = String(args.key);
 				const prop =
 					(await broker.call("properties.byApn", { apn: key, history: true }).catch(() => null)) ??
 					(await broker.call("properties.get", { key, history: true }));
