@@ -3,21 +3,12 @@
  * `jobs`, `job <id>` (live progress bar until the job ends), `cancel <id>`, `schedules`. They call
  * the same actions as the API.
  */
-import type { ServiceBroker } from "moleculer";
 import { callOrchestrator } from "../contracts/orchestrator.ts";
 import { callScheduler } from "../contracts/scheduler.ts";
+import type { ReplCommand } from "../types/repl.ts";
 import { releaseForeground, takeForeground } from "../utils/foreground.ts";
 import { formatDuration, progressBar } from "./progress.ts";
 import { TERMINAL_JOB_STATUSES } from "./types.ts";
-
-interface ReplArgs {
-	rawCommand?: string;
-	id?: string;
-	options?: Record<string, unknown>;
-}
-
-/** A failure is printed as one line by src/repl/commands.ts, which wraps every command. */
-type Action = (broker: ServiceBroker, args: ReplArgs) => Promise<void>;
 
 /** `collect 85031 85033 --sources maricopa,mls --enrich` -> its parts (the REPL passes one operand per name). */
 export function parseCollectCommand(raw: string): {
@@ -71,7 +62,8 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 	});
 }
 
-export function jobReplCommands() {
+/** A failure is printed as one line by src/repl/commands.ts, which wraps every command. */
+export function jobReplCommands(): ReplCommand[] {
 	return [
 		{
 			command: "collect [zips...]",
@@ -90,7 +82,7 @@ export function jobReplCommands() {
 				},
 			],
 			allowUnknownOptions: true,
-			action: (async (broker, args) => {
+			action: async (broker, args) => {
 				const { zips, sources, enrich, county, photos } = parseCollectCommand(args.rawCommand ?? "");
 				const view = await callOrchestrator(broker, "orchestrator.collect", {
 					...(county ? { county } : { zips }),
@@ -102,12 +94,12 @@ export function jobReplCommands() {
 				console.log(
 					`Job ${view.job.id}: ${view.progress.tasks.total} task(s). Follow it with: job ${view.job.id}`,
 				);
-			}) as Action,
+			},
 		},
 		{
 			command: "jobs",
 			description: "Recent jobs and their progress",
-			action: (async (broker) => {
+			action: async (broker) => {
 				const jobs = await callOrchestrator(broker, "orchestrator.list", { limit: 20 });
 				if (jobs.length === 0) return console.log("No jobs.");
 				console.table(
@@ -122,12 +114,12 @@ export function jobReplCommands() {
 						elapsed: formatDuration(p.elapsedS),
 					})),
 				);
-			}) as Action,
+			},
 		},
 		{
 			command: "job <id>",
 			description: "One job: a live progress bar until it ends, then its counts and dead letters",
-			action: (async (broker, args) => {
+			action: async (broker, args) => {
 				const id = String(args.id ?? "");
 				let view = await callOrchestrator(broker, "orchestrator.status", { id });
 				// The bar is redrawn until the job ends, another command is typed or Ctrl-C is pressed.
@@ -168,20 +160,20 @@ export function jobReplCommands() {
 					console.log(`not collected: ${f.source} ${f.zip} ${f.id}: ${f.reason}`);
 				for (const d of view.job.deadLetters)
 					console.log(`dead letter ${d.source} ${d.zip}:\n  ${d.reasons.join("\n  ")}`);
-			}) as Action,
+			},
 		},
 		{
 			command: "cancel <id>",
 			description: "Cancel a job: running tasks stop, pending ones are dropped",
-			action: (async (broker, args) => {
+			action: async (broker, args) => {
 				const view = await callOrchestrator(broker, "orchestrator.cancel", { id: String(args.id ?? "") });
 				console.log(`Job ${view.job.id}: cancel requested (${view.job.status}).`);
-			}) as Action,
+			},
 		},
 		{
 			command: "schedules",
 			description: "Configured schedules: next run, last tick, paused, next ZIP batch",
-			action: (async (broker) => {
+			action: async (broker) => {
 				const views = await callScheduler(broker, "scheduler.list", {});
 				console.table(
 					views.map((s) => ({
@@ -195,7 +187,7 @@ export function jobReplCommands() {
 						nextZips: s.nextZips.join(","),
 					})),
 				);
-			}) as Action,
+			},
 		},
 	];
 }

@@ -107,7 +107,7 @@ function allReplCommands(config: Config): ReplCommand[] {
 				console.log(await broker.call("proxy-pool.stats"));
 			},
 		},
-		...(jobReplCommands() as ReplCommand[]),
+		...jobReplCommands(),
 		{
 			command: "held",
 			description: "Endpoints held open on this node because a peer's breaker opened them",

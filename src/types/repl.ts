@@ -20,5 +20,7 @@ export interface ReplArgs {
 }
 
 export interface ReplCommand extends Omit<MoleculerReplCommand, "action"> {
+	/** moleculer-repl's (vorpal's) own option, missing from Moleculer's typings. */
+	allowUnknownOptions?: boolean;
 	action(broker: ServiceBroker, args: ReplArgs, helpers?: unknown): Promise<void> | void;
 }
