@@ -57,7 +57,10 @@ describe("county-wide collection (embedded)", () => {
 			REPL: "off",
 			COUNTY_ZIPS: COUNTY.join(","),
 			MARICOPA_GIS_PAGE_SIZE: String(PAGE_SIZE),
-			MARICOPA_RATE_PER_MIN: "6000",
+			// 30 details a second: the sliding budget sends a whole window at once, so a looser budget
+			// ends the job (135 parcels) before a poll can see it running.
+			MARICOPA_RATE_PER_MIN: "30",
+			MARICOPA_RATE_WINDOW_S: "1",
 			MARICOPA_GIS_RATE_PER_MIN: "6000",
 			ORCHESTRATOR_TICK_MS: "100",
 			ORCHESTRATOR_CONCURRENCY_PER_SOURCE: "2",
