@@ -8,6 +8,7 @@ import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import { nodesReaching } from "../src/cluster/reach.ts";
 import { regionOf } from "../src/cluster/region-strategy.ts";
 import type { Config } from "../src/config/index.ts";
+import type { CollectParams } from "../src/contracts/orchestrator.ts";
 import { JobMetrics } from "../src/jobs/metrics.ts";
 import { Orchestrator } from "../src/jobs/orchestrator.ts";
 import { JOB_ID_SHAPE } from "../src/jobs/plan.ts";
@@ -105,18 +106,7 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 					jobId: { type: "string", pattern: JOB_ID_SHAPE, optional: true },
 					origin: { type: "string", max: 100, optional: true },
 				},
-				handler(
-					ctx: Context<{
-						zips?: string[];
-						county?: boolean;
-						sources?: string[];
-						enrich?: boolean;
-						photos?: boolean;
-						priority?: number;
-						jobId?: string;
-						origin?: string;
-					}>,
-				) {
+				handler(ctx: Context<CollectParams>) {
 					return engine.collect(ctx.params);
 				},
 			},
