@@ -40,8 +40,21 @@ export function newHttpSession(id: string, proxyUrl: string | null): HttpSession
 		id,
 		proxyUrl,
 		cookies: new Map(),
-		dispatcher: proxyUrl ? proxyDispatcher(proxyUrl) : null,
+		dispatcher: proxyUrl ? proxyDispatcher(withoutLeasePin(proxyUrl)) : null,
 	};
+}
+
+/**
+ * Page fetches go through the gateway's rotation, as the browser path's do (Chromium sends proxy
+ * credentials only when challenged): a lease URL's username alone (`lease.<id>`) would pin every
+ * retry of a listing to one proxy, and a flaky one then failed the listing after all its attempts
+ * (seen in CI: "proxy error 599 (after 36 attempts)"). A URL with a password keeps its credentials.
+ */
+function withoutLeasePin(proxyUrl: string): string {
+	const u = new URL(proxyUrl);
+	if (u.password || !u.username) return proxyUrl;
+	u.username = "";
+	return u.toString();
 }
 
 export async function closeHttpSession(session: HttpSession): Promise<void> {
