@@ -19,12 +19,26 @@
  *
  * Nodes are expected to share one configuration per host and clocks kept by NTP (the tolerance
  * absorbs a few ms of skew).
+ *
+ * This module is the wiring and the waits (budget slots, pauses, the stop flag, retries); the breaker
+ * is src/core/host-breaker.ts, the outcomes a request can have and the errors a call ends with are
+ * src/core/host-outcomes.ts (re-exported here).
  */
 import type { SharedState } from "../shared-state/index.ts";
 import { backoffMs } from "../utils/backoff.ts";
 import { sleep } from "../utils/time.ts";
-import { HostStoppedError, NotConfiguredError, SaguaroError } from "./errors.ts";
+import { NotConfiguredError } from "./errors.ts";
+import {
+	type BreakerRecord,
+	type BreakerState,
+	HostBreaker,
+	type HostBreakerOptions,
+} from "./host-breaker.ts";
+import { type Attempt, HostFatalError, type HostOutcomeKind, HostRequestError } from "./host-outcomes.ts";
 import { type BudgetClaim, SlidingBudget } from "./sliding-budget.ts";
+
+export type { BreakerState, HostBreakerOptions } from "./host-breaker.ts";
+export { type Attempt, HostFatalError, type HostOutcomeKind, HostRequestError } from "./host-outcomes.ts";
 
 export interface HostRateBudget {
 	/** Requests allowed in any window of `durationMs` (sliding). */
@@ -38,17 +52,6 @@ export interface HostRetryOptions {
 	/** Backoff before retry n is drawn from [cap/2, cap] with cap = min(maxMs, baseMs * 2^(n-1)). */
 	baseMs: number;
 	maxMs: number;
-}
-
-export interface HostBreakerOptions {
-	/** Failures are judged per fixed window of this length. */
-	windowMs: number;
-	/** Outcomes in the window before the failure rate is judged. */
-	minRequests: number;
-	/** Failure share (0..1] that opens the breaker. */
-	failureRate: number;
-	/** How long the breaker stays open before a trial request. */
-	openMs: number;
 }
 
 export interface HostPolicyOptions {
@@ -71,88 +74,12 @@ export interface HostPolicyOptions {
 	onEvent?: (event: HostPolicyEvent) => void;
 }
 
-export type HostOutcomeKind = "ok" | "rate-limited" | "rotate" | "transient" | "failed" | "fatal";
-
 export type HostPolicyEvent =
 	| { type: "request"; host: string; label: string; outcome: HostOutcomeKind; reason?: string }
 	| { type: "wait"; host: string; ms: number }
 	| { type: "breaker"; host: string; state: BreakerState }
 	| { type: "pause"; host: string; untilMs: number }
 	| { type: "fatal"; host: string; reason: string };
-
-export type BreakerState = "closed" | "open" | "half-open";
-
-/** What one attempt at a request gave; the caller classifies its protocol's answers into these. */
-export type Attempt<T> =
-	| { kind: "ok"; value: T }
-	/** 429: wait `retryAfterMs` (all nodes), then retry; not a breaker failure. */
-	| { kind: "rate-limited"; retryAfterMs: number; reason: string }
-	/**
-	 * The site refused this proxy or session (a ban, a captcha wall, an expired session), not us:
-	 * retry at once on another one. Neither a pause of the host nor a breaker failure.
-	 */
-	| { kind: "rotate"; reason: string }
-	/** 5xx, timeouts, connection errors, malformed bodies: retry with backoff; counts for the breaker. */
-	| { kind: "transient"; reason: string }
-	/** A definite answer that retrying cannot change (bad request): no retry, no breaker failure. */
-	| { kind: "failed"; reason: string }
-	/** The host refuses us for good (revoked token): stop the whole cluster. */
-	| { kind: "fatal"; reason: string };
-
-/** Answered `<SERVICE>_STOPPED` (500): no node calls the host until it is resumed. */
-export class HostFatalError extends HostStoppedError {
-	readonly host: string;
-	readonly reason: string;
-	constructor(host: string, reason: string) {
-		super(`${host}: stopped after a fatal answer: ${reason}`, {
-			type: "STOPPED",
-			scoped: true,
-			data: { host, reason },
-		});
-		this.host = host;
-		this.reason = reason;
-	}
-}
-
-/**
- * Retries exhausted, a permanent failure, or no slot within `maxWaitMs`. A definite refusal
- * ("failed") is permanent, `<SERVICE>_REQUEST_FAILED` (422); every proxy refused ("rotate")
- * `<SERVICE>_PROXIES_REFUSED` (503, retryable); anything else transient, `<SERVICE>_UNAVAILABLE`
- * (503, retryable: later, or on another node).
- */
-export class HostRequestError extends SaguaroError {
-	readonly host: string;
-	readonly label: string;
-	readonly attempts: number;
-	readonly outcome: HostOutcomeKind | "timeout";
-	constructor(
-		host: string,
-		label: string,
-		attempts: number,
-		outcome: HostRequestError["outcome"],
-		reason: string,
-	) {
-		super(
-			outcome === "failed" ? "permanent" : outcome === "rotate" ? "rotate-proxy" : "transient",
-			`${host} ${label}: ${reason} (after ${attempts} attempt${attempts === 1 ? "" : "s"})`,
-			{
-				type:
-					outcome === "failed" ? "REQUEST_FAILED" : outcome === "rotate" ? "PROXIES_REFUSED" : "UNAVAILABLE",
-				scoped: true,
-			},
-		);
-		this.host = host;
-		this.label = label;
-		this.attempts = attempts;
-		this.outcome = outcome;
-	}
-}
-
-interface BreakerRecord {
-	openedAt: number;
-	until: number;
-	reason: string;
-}
 
 interface FatalRecord {
 	reason: string;
@@ -180,13 +107,6 @@ interface Ticket {
 }
 
 const DEFAULT_RETRY: HostRetryOptions = { maxAttempts: 5, baseMs: 500, maxMs: 30_000 };
-const DEFAULT_BREAKER: HostBreakerOptions = {
-	windowMs: 60_000,
-	minRequests: 10,
-	failureRate: 0.5,
-	openMs: 30_000,
-};
-
 export class HostPolicy {
 	readonly host: string;
 	readonly rate: HostRateBudget;
@@ -201,7 +121,7 @@ export class HostPolicy {
 	readonly #maxWaitMs: number;
 	readonly #nodeId: string;
 	readonly #onEvent: (e: HostPolicyEvent) => void;
-	#lastBreakerState: BreakerState = "closed";
+	readonly #breaker: HostBreaker;
 	/** Aborted by `close()` (the service stops): every wait of every call ends at once. */
 	readonly #closing = new AbortController();
 
@@ -216,11 +136,7 @@ export class HostPolicy {
 		this.host = opts.host;
 		this.rate = { points, durationMs };
 		this.retry = { ...DEFAULT_RETRY, ...opts.retry };
-		this.breaker = { ...DEFAULT_BREAKER, ...opts.breaker };
 		if (!(this.retry.maxAttempts >= 1)) throw new RangeError("retry.maxAttempts must be >= 1");
-		if (!(this.breaker.failureRate > 0 && this.breaker.failureRate <= 1)) {
-			throw new RangeError("breaker.failureRate must be in (0, 1]");
-		}
 		this.#state = state;
 		this.#toleranceMs = Math.max(1, opts.lateToleranceMs ?? 25);
 		this.spacingMs = (durationMs + this.#toleranceMs) / points;
@@ -233,6 +149,13 @@ export class HostPolicy {
 		this.#maxWaitMs = opts.maxWaitMs ?? 600_000;
 		this.#nodeId = opts.nodeId ?? `pid-${process.pid}`;
 		this.#onEvent = opts.onEvent ?? (() => {});
+		this.#breaker = new HostBreaker(state, opts.breaker, {
+			key: (part) => this.#key(part),
+			nodeId: this.#nodeId,
+			holdMs: this.#maxWaitMs,
+			onState: (state) => this.#onEvent({ type: "breaker", host: this.host, state }),
+		});
+		this.breaker = this.#breaker.options;
 	}
 
 	#key(part: string): string {
@@ -288,7 +211,7 @@ export class HostPolicy {
 				await this.#budget.done(ticket.claim);
 				// Cancelled mid-request, or nothing to send it with: neither says anything about the host.
 				if (signal.aborted || err instanceof NotConfiguredError) {
-					if (ticket.trial) await this.#state.del(this.#key("breaker-trial"));
+					if (ticket.trial) await this.#breaker.releaseTrial();
 					throw signal.aborted ? signal.reason : err;
 				}
 				result = { kind: "transient", reason: `request error: ${(err as Error).message}` };
@@ -303,34 +226,34 @@ export class HostPolicy {
 			});
 			switch (result.kind) {
 				case "ok":
-					await this.#recordOutcome(true, ticket.trial, "");
+					await this.#breaker.record(true, ticket.trial, "");
 					return result.value;
 				case "fatal":
 					await this.stopCluster(result.reason);
 					throw new HostFatalError(this.host, result.reason);
 				case "failed":
 					// The host answered definitively; release a trial without judging the host by it.
-					if (ticket.trial) await this.#recordOutcome(true, true, "");
+					if (ticket.trial) await this.#breaker.record(true, true, "");
 					throw new HostRequestError(this.host, label, attempts + 1, "failed", result.reason);
 				case "rate-limited":
 					rateLimited++;
 					lastKind = "rate-limited";
 					lastReason = result.reason;
 					await this.pause(result.retryAfterMs);
-					if (ticket.trial) await this.#state.del(this.#key("breaker-trial"));
+					if (ticket.trial) await this.#breaker.releaseTrial();
 					continue;
 				case "rotate":
 					// Bounded like 429s: a site that refuses every proxy does not hold a call forever.
 					rateLimited++;
 					lastKind = "rotate";
 					lastReason = result.reason;
-					if (ticket.trial) await this.#state.del(this.#key("breaker-trial"));
+					if (ticket.trial) await this.#breaker.releaseTrial();
 					continue;
 				case "transient": {
 					attempts++;
 					lastKind = "transient";
 					lastReason = result.reason;
-					await this.#recordOutcome(false, ticket.trial, result.reason);
+					await this.#breaker.record(false, ticket.trial, result.reason);
 					if (attempts < this.retry.maxAttempts) await sleep(this.backoffMs(attempts), signal);
 				}
 			}
@@ -356,16 +279,16 @@ export class HostPolicy {
 	async stopCluster(reason: string): Promise<void> {
 		const record: FatalRecord = { reason, at: Date.now(), node: this.#nodeId };
 		await this.#state.setIfAbsent(this.#key("fatal"), record, this.#fatalHoldMs);
-		await this.#openBreaker(`fatal: ${reason}`, this.#fatalHoldMs);
+		await this.#breaker.open(`fatal: ${reason}`, this.#fatalHoldMs);
 		this.#onEvent({ type: "fatal", host: this.host, reason });
 	}
 
 	/** Clear the stop flag, the pause and the breaker (an operator fixed the cause, e.g. a new token). */
 	async resume(): Promise<void> {
-		await Promise.all(
-			["fatal", "breaker", "breaker-trial", "pause"].map((part) => this.#state.del(this.#key(part))),
-		);
-		this.#setBreakerState("closed");
+		await Promise.all([
+			...["fatal", "pause"].map((part) => this.#state.del(this.#key(part))),
+			this.#breaker.reset(),
+		]);
 	}
 
 	/** The fatal record when the host is stopped cluster-wide, else null. */
@@ -375,18 +298,16 @@ export class HostPolicy {
 
 	async status(): Promise<HostStatus> {
 		const now = Date.now();
-		const bucket = Math.floor(now / this.breaker.windowMs);
 		const [pause, breaker, fatal, ok, failed] = await this.#state.getMany<unknown>([
 			this.#key("pause"),
-			this.#key("breaker"),
+			this.#breaker.recordKey,
 			this.#key("fatal"),
-			this.#key(`ok:${bucket}`),
-			this.#key(`fail:${bucket}`),
+			...this.#breaker.windowKeys(now),
 		]);
 		const b = breaker as BreakerRecord | undefined;
 		return {
 			host: this.host,
-			breaker: !b ? "closed" : now < b.until ? "open" : "half-open",
+			breaker: HostBreaker.stateOf(b, now),
 			breakerReason: b?.reason ?? null,
 			pausedUntil: typeof pause === "number" && pause > now ? pause : null,
 			fatal: (fatal as FatalRecord | undefined) ?? null,
@@ -430,7 +351,7 @@ export class HostPolicy {
 			}
 			if (late.waitMs > 0) {
 				await this.#budget.unused(claim);
-				if (gate.trial) await this.#state.del(this.#key("breaker-trial"));
+				if (gate.trial) await this.#breaker.releaseTrial();
 				continue;
 			}
 			const waitedMs = Date.now() - started;
@@ -448,77 +369,13 @@ export class HostPolicy {
 		const [fatal, pause, breaker] = await this.#state.getMany<unknown>([
 			this.#key("fatal"),
 			this.#key("pause"),
-			this.#key("breaker"),
+			this.#breaker.recordKey,
 		]);
 		if (fatal) throw new HostFatalError(this.host, (fatal as FatalRecord).reason);
 		const now = Date.now();
 		if (typeof pause === "number" && pause > now) {
 			return { waitMs: pause - now, trial: false, why: "the host is paused (Retry-After)" };
 		}
-		const b = breaker as BreakerRecord | undefined;
-		if (!b) {
-			this.#setBreakerState("closed");
-			return { waitMs: 0, trial: false };
-		}
-		if (now < b.until) {
-			this.#setBreakerState("open");
-			return { waitMs: b.until - now, trial: false, why: `the host breaker is open (${b.reason})` };
-		}
-		this.#setBreakerState("half-open");
-		if (holdingTrial) return { waitMs: 0, trial: true };
-		const won = await this.#state.setIfAbsent(this.#key("breaker-trial"), this.#nodeId, this.#maxWaitMs);
-		// Losers poll: the trial's outcome closes or re-opens the breaker soon.
-		return won
-			? { waitMs: 0, trial: true }
-			: { waitMs: Math.min(1000, this.breaker.openMs / 4), trial: false };
-	}
-
-	async #recordOutcome(ok: boolean, trial: boolean, reason: string): Promise<void> {
-		if (trial) {
-			await this.#state.del(this.#key("breaker-trial"));
-			if (ok) {
-				await this.#state.del(this.#key("breaker"));
-				this.#setBreakerState("closed");
-			} else {
-				await this.#openBreaker(`trial failed: ${reason}`, this.breaker.openMs);
-			}
-			return;
-		}
-		const bucket = Math.floor(Date.now() / this.breaker.windowMs);
-		const ttl = 2 * this.breaker.windowMs;
-		const okKey = this.#key(`ok:${bucket}`);
-		const failKey = this.#key(`fail:${bucket}`);
-		if (ok) {
-			await this.#state.incr(okKey, 1, ttl);
-			return;
-		}
-		const failed = await this.#state.incr(failKey, 1, ttl);
-		const succeeded = Number((await this.#state.get<number>(okKey)) ?? 0);
-		const total = failed + succeeded;
-		if (total >= this.breaker.minRequests && failed / total >= this.breaker.failureRate) {
-			const existing = await this.#state.get<BreakerRecord>(this.#key("breaker"));
-			if (!existing) {
-				await this.#openBreaker(
-					`${failed}/${total} failures in ${this.breaker.windowMs} ms, last: ${reason}`,
-					this.breaker.openMs,
-				);
-				// A fresh window after the breaker closes: the storm that opened it is judged once.
-				await Promise.all([this.#state.del(okKey), this.#state.del(failKey)]);
-			}
-		}
-	}
-
-	async #openBreaker(reason: string, openMs: number): Promise<void> {
-		const now = Date.now();
-		const record: BreakerRecord = { openedAt: now, until: now + openMs, reason };
-		// Kept past `until` so the half-open state is visible until a trial decides it.
-		await this.#state.set(this.#key("breaker"), record, openMs + this.#maxWaitMs);
-		this.#setBreakerState("open");
-	}
-
-	#setBreakerState(state: BreakerState) {
-		if (state === this.#lastBreakerState) return;
-		this.#lastBreakerState = state;
-		this.#onEvent({ type: "breaker", host: this.host, state });
+		return this.#breaker.admit(breaker as BreakerRecord | undefined, holdingTrial);
 	}
 }
