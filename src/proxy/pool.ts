@@ -10,10 +10,7 @@
  *                          holder dies, so a crashed node never leaks capacity)
  * - `lease:<leaseId>`      what a lease is for (proxy, domain, session): release works on any node
  * - `session:<key>`        sticky session -> proxy id
- * - `runtime`              proxies added at run time (`add`), shared by every node: id -> URL, sealed
- *                          (AES-256-GCM, src/utils/secret-box.ts) when it carries a password, so
- *                          no password is ever stored in clear
- * - `removed:<id>`         proxies removed at run time, whatever their source
+ * - `runtime`, `removed:<id>` proxies added and removed at run time (src/proxy/runtime-additions.ts)
  * - `uses`, `inflight`     counter maps per proxy id (for least-used and stats)
  * - `rr`                   round-robin cursor
  */
@@ -32,8 +29,9 @@ import {
 	healthWeight,
 	isUsable,
 } from "./health.ts";
-import { type ProxyEndpoint, ProxyUrlError, type PublicProxy, parseProxyUrl, toPublic } from "./proxy-url.ts";
+import { type ProxyEndpoint, type PublicProxy, toPublic } from "./proxy-url.ts";
 import { type Candidate, orderCandidates, type RotationStrategy } from "./rotation.ts";
+import { RuntimeAdditions } from "./runtime-additions.ts";
 
 export interface PoolOptions {
 	strategy: RotationStrategy;
@@ -131,23 +129,25 @@ export class ProxyPool {
 	/** Proxies per local source (file, env, provider). */
 	readonly #sources = new Map<string, ProxyEndpoint[]>();
 	/** Run-time additions and removals, refreshed from the shared state. */
-	#runtime: ProxyEndpoint[] = [];
-	#removed = new Set<string>();
+	readonly #runtime: RuntimeAdditions;
 	readonly #now: () => number;
 	readonly #random: () => number;
-	readonly #box: SecretBox | null;
 	/** Key prefix of what is the region's own: run-time additions, removals, sticky sessions. */
 	readonly #scope: string;
-	/** Run-time additions the last sync could not open (sealed under another key) or parse. */
-	unreadableRuntime = 0;
 
 	constructor(state: SharedState, options: Partial<PoolOptions> = {}) {
 		this.state = state;
 		this.options = { ...defaultPoolOptions, ...options };
 		this.#now = this.options.now ?? Date.now;
 		this.#random = this.options.random ?? Math.random;
-		this.#box = options.secretBox === undefined ? SecretBox.ephemeral() : options.secretBox;
+		const box = options.secretBox === undefined ? SecretBox.ephemeral() : options.secretBox;
 		this.#scope = this.options.region ? `${P}${this.options.region}:` : P;
+		this.#runtime = new RuntimeAdditions(state, this.#scope, box, this.#now);
+	}
+
+	/** Run-time additions the last sync could not open (sealed under another key) or parse. */
+	get unreadableRuntime(): number {
+		return this.#runtime.unreadable;
 	}
 
 	/** Replace the proxies of one source (a reload of the file, a refresh of the provider list). */
@@ -161,10 +161,10 @@ export class ProxyPool {
 		const countries = this.options.countries ?? [];
 		const inScope = (p: ProxyEndpoint) =>
 			countries.length === 0 || !p.countryCode || countries.includes(p.countryCode.toUpperCase());
-		for (const list of [...this.#sources.values(), this.#runtime]) {
+		for (const list of [...this.#sources.values(), this.#runtime.added]) {
 			for (const p of list) if (!byId.has(p.id) && inScope(p)) byId.set(p.id, p);
 		}
-		for (const id of this.#removed) byId.delete(id);
+		for (const id of this.#runtime.removed) byId.delete(id);
 		return [...byId.values()];
 	}
 
@@ -174,73 +174,18 @@ export class ProxyPool {
 
 	/** Pull run-time additions/removals made on any node. */
 	async syncRuntime(): Promise<void> {
-		const added = (await this.state.get<Record<string, string>>(`${this.#scope}runtime`)) ?? {};
-		const runtime: ProxyEndpoint[] = [];
-		let unreadable = 0;
-		let inClear = false;
-		for (const [id, value] of Object.entries(added)) {
-			try {
-				if (SecretBox.isSealed(value)) {
-					if (!this.#box) throw new Error("no key to open it");
-					runtime.push(parseProxyUrl(this.#box.open(value, id), "api"));
-				} else {
-					// Stored before additions were sealed: usable, and sealed below when it has a password.
-					const p = parseProxyUrl(value, "api");
-					if (p.password) inClear = true;
-					runtime.push(p);
-				}
-			} catch {
-				// Another node's key, or a value that no longer parses: skipped, and counted.
-				unreadable++;
-			}
-		}
-		this.#runtime = runtime;
-		this.unreadableRuntime = unreadable;
-		if (inClear && this.#box) await this.#storeRuntime(added);
-		const removedKeys = await this.state.keys(`${this.#scope}removed:`);
-		this.#removed = new Set(removedKeys.map((k) => k.slice(`${this.#scope}removed:`.length)));
+		await this.#runtime.sync();
 	}
 
-	/** Write the run-time map back with every credentialed URL sealed (values already sealed stay). */
-	async #storeRuntime(added: Record<string, string>): Promise<void> {
-		const out: Record<string, string> = {};
-		for (const [id, value] of Object.entries(added)) {
-			out[id] = value;
-			if (SecretBox.isSealed(value) || !this.#box) continue;
-			try {
-				if (parseProxyUrl(value, "api").password) out[id] = this.#box.seal(value, id);
-			} catch {
-				// unparseable: left as it is (it is skipped on read)
-			}
-		}
-		await this.state.set(`${this.#scope}runtime`, out);
-	}
-
+	/** Add a proxy for every node of the region (sealed when it has a password). */
 	async add(url: string): Promise<ProxyEndpoint> {
-		const p = parseProxyUrl(url, "api");
-		if (p.password && !this.#box) {
-			throw new ProxyUrlError(
-				"a proxy with a password is added at run time only when PROXY_SECRETS_KEY is set (the same on every node): it is stored encrypted, never in clear",
-			);
-		}
-		// Not atomic across nodes: two simultaneous adds may lose one; adds are rare operator actions.
-		const added = (await this.state.get<Record<string, string>>(`${this.#scope}runtime`)) ?? {};
-		added[p.id] = p.url;
-		await this.#storeRuntime(added);
-		await this.state.del(`${this.#scope}removed:${p.id}`);
-		await this.syncRuntime();
-		return p;
+		return this.#runtime.add(url);
 	}
 
+	/** Remove a proxy for every node of the region, whatever its source; false if it was unknown. */
 	async remove(id: string): Promise<boolean> {
 		const known = this.get(id) !== undefined;
-		const added = (await this.state.get<Record<string, string>>(`${this.#scope}runtime`)) ?? {};
-		if (id in added) {
-			delete added[id];
-			await this.#storeRuntime(added);
-		}
-		await this.state.set(`${this.#scope}removed:${id}`, { at: this.#now() });
-		await this.syncRuntime();
+		await this.#runtime.remove(id);
 		return known;
 	}
 
