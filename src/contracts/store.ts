@@ -10,7 +10,8 @@
  *
  * Callers (the collectors) import these types; the store service implements the action.
  */
-import type { MergeVerdict, PropertyEnrichment, PropertyFields } from "../domain/property.ts";
+import type { MergeVerdict, PropertyEnrichment } from "../domain/property.ts";
+import type { PropertyFields } from "../domain/property-fields.ts";
 import type { PropertySource, SourceRecord } from "../domain/records.ts";
 import { type Action, callerOf } from "./call.ts";
 

@@ -6,7 +6,8 @@
  * Pure: no I/O. Domain, not llm: the store checks the hash when it takes an enrichment.
  */
 import { createHash } from "node:crypto";
-import { canonicalJson, type PropertyFields } from "./property.ts";
+import { canonicalJson } from "./property.ts";
+import type { PropertyFields } from "./property-fields.ts";
 
 /** Bump when the prompt or the answer schema changes: every enrichment becomes out of date. */
 export const PROMPT_VERSION = "1";

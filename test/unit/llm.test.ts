@@ -14,7 +14,8 @@ import {
 	propertyInputHash,
 	RULES_MODEL,
 } from "../../src/domain/enrichment-input.ts";
-import { type Contribution, type EnrichmentContent, mergeProperty } from "../../src/domain/property.ts";
+import { type EnrichmentContent, mergeProperty } from "../../src/domain/property.ts";
+import type { Contribution } from "../../src/domain/property-fields.ts";
 import { AnswerError, parseAnswer } from "../../src/llm/answer.ts";
 import { LlmBudget } from "../../src/llm/budget.ts";
 import { classifyCompletion } from "../../src/llm/client.ts";
