@@ -7,7 +7,7 @@
  */
 import { type CheerioAPI, load } from "cheerio";
 import type { AnyNode } from "domhandler";
-import { splitAddressLine } from "../domain/address.ts";
+import { splitAddressLine } from "../domain/address-line.ts";
 import { LISTING_STATUSES, type ListingStatus, type MlsListingRecord } from "../domain/records.ts";
 import type { FieldSpec, FieldType, MlsFieldConfig } from "./fields.ts";
 

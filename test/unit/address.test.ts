@@ -1,14 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { generateWorld } from "../../sandbox/generator.ts";
-import {
-	addressKey,
-	addressKeyProblem,
-	normalizeCity,
-	normalizeStreet,
-	normalizeZip,
-	parseAddress,
-} from "../../src/domain/address.ts";
+import { addressKey, addressKeyProblem, normalizeStreet, normalizeZip } from "../../src/domain/address.ts";
+import { normalizeCity, parseAddress } from "../../src/domain/address-line.ts";
 import { parseAddressLine } from "../../src/mls/parser.ts";
 
 /** Every line of a group gives the same canonical street. */

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { generateWorld } from "../../sandbox/generator.ts";
-import { addressKey, normalizeStreet, parseAddress } from "../../src/domain/address.ts";
+import { addressKey, normalizeStreet } from "../../src/domain/address.ts";
+import { parseAddress } from "../../src/domain/address-line.ts";
 import { formatApn, normalizeApn } from "../../src/domain/apn.ts";
-import { type Contribution, mergeProperty, type PropertyEnrichment } from "../../src/domain/property.ts";
+import { mergeProperty, type PropertyEnrichment } from "../../src/domain/property.ts";
+import type { Contribution } from "../../src/domain/property-fields.ts";
 import { listingRecord, parcelRecord } from "../harness/store.ts";
 
 describe("APN", () => {
