@@ -313,6 +313,7 @@ export class Orchestrator {
 		if (this.#leader && !(await this.#leader.extend(settings.leaderTtlMs))) {
 			logger.warn(`Orchestrator on ${nodeId} lost the leadership.`);
 			this.#leader = null;
+			// Another node led first after a Redis wipe: it found no ledger, so write it back for it.
 			await this.#restoreIfLedgerLost();
 			// Another leader writes the ledger now: what this one held in memory is stale.
 			this.#loaded.clear();
@@ -324,6 +325,9 @@ export class Orchestrator {
 			this.#loaded.clear();
 			logger.info(`Orchestrator on ${nodeId} is the leader.`);
 		}
+		// A Redis restarted without persistence keeps this leader leading (its lease is re-taken) but
+		// empties the ledger under it.
+		await this.#restoreIfLedgerLost();
 
 		const active = await this.ledger.activeIds();
 		for (const id of this.#loaded.keys()) if (!active.includes(id)) this.#loaded.delete(id);
@@ -348,8 +352,10 @@ export class Orchestrator {
 
 	/**
 	 * The shared state lost the ledger (Redis restarted without persistence): none of the jobs this
-	 * leader held is there any more. Write them back from memory, so no job vanishes: tasks that were
-	 * running are queued again (their attempts are told to stop), done ones stay done.
+	 * node held is there any more. Write them back from memory, so no job vanishes. The attempts it
+	 * runs keep running: their leases are re-taken (same tokens) before the ledger reappears, so no
+	 * leader mistakes them for orphans and runs them twice. Other leased tasks are queued again (their
+	 * attempts are told to stop); done ones stay done.
 	 */
 	async #restoreIfLedgerLost(): Promise<void> {
 		if (this.#loaded.size === 0) return;
@@ -357,20 +363,32 @@ export class Orchestrator {
 		const found = await this.ledger.jobs(ids).catch(() => null);
 		if (!found || found.some((j) => j !== undefined)) return;
 		const now = this.#now();
+		const running = new Set<string>();
 		for (const flight of this.#inflight.values()) {
+			if (flight.settled) continue;
+			if (await flight.lease.extend(this.#deps.settings.taskLeaseMs).catch(() => false)) {
+				running.add(flight.lease.token);
+				continue;
+			}
 			flight.settled = true;
 			clearInterval(flight.timer);
+			this.#inflight.delete(flight.taskId);
 			await this.#abandon(flight);
 		}
-		this.#inflight.clear();
 		for (const { job, tasks } of this.#loaded.values()) {
-			const restored = tasks.map((t) =>
-				t.state === "leased" ? { ...t, state: "pending" as const, leaseToken: null, notBefore: now } : t,
-			);
+			const restored: Task[] = [];
+			for (const t of tasks) {
+				if (t.state !== "leased" || (t.leaseToken && running.has(t.leaseToken))) {
+					restored.push(t);
+					continue;
+				}
+				if (t.leaseToken) await this.#abandonAttempt(t.leaseToken, t.id);
+				restored.push({ ...t, state: "pending", leaseToken: null, notBefore: now });
+			}
 			await this.ledger.create(job, restored);
 		}
 		this.#deps.logger.error(
-			`The job ledger was lost (Redis restarted without persistence? run it with AOF): ${ids.length} job(s) written back from the leader's memory.`,
+			`The job ledger was lost (Redis restarted without persistence? run it with AOF): ${ids.length} job(s) written back from memory; ${running.size} running attempt(s) kept.`,
 			{ jobs: ids },
 		);
 		this.#deps.broadcast("jobs.ledgerRestored", { jobs: ids });
@@ -398,26 +416,42 @@ export class Orchestrator {
 			entry.tasks = await this.#rewrite(entry.tasks, (t) => (t.state === "pending" ? cancel(t, now) : t));
 		}
 		// A leased task that this leader is not running belongs to a dead or former caller. If its
-		// lease can be taken, the holder is gone: count the attempt and queue it again.
+		// lease can be taken, the holder is gone: count the attempt and queue it again. The probe is
+		// held until the task is rewritten: it is the fence that keeps a late result of the old holder
+		// (whose extend now fails) from landing beside the retry.
+		let stale = false;
 		for (const [i, t] of entry.tasks.entries()) {
 			if (t.state !== "leased" || this.#inflight.has(t.id)) continue;
-			const probe = await this.#deps.state.acquire(taskLeaseKey(t.id), 1000);
+			const probe = await this.#deps.state.acquire(taskLeaseKey(t.id), this.#deps.settings.taskLeaseMs);
 			if (!probe) continue;
-			await probe.release();
-			// The attempt may still run on its worker (its leader died, not the worker): stop it there
-			// before its retry starts, so the site never sees the same page twice at once.
-			if (t.leaseToken) await this.#abandonAttempt(t.leaseToken, t.id);
-			const info: FailureInfo = {
-				message: "lease expired (the caller or the worker died)",
-				retryable: true,
-				permanent: false,
-				node: t.node,
-			};
-			const next = job.status === "cancelling" ? cancel(t, now) : fail(t, info, now, this.#deps.settings, 0);
-			await this.ledger.saveTask(next);
-			entry.tasks[i] = next;
-			this.#deps.logger.warn(`Task ${t.id}: lease expired, re-queued.`, { node: t.node });
+			try {
+				// A former leader may have settled it a moment ago (and released its lease): the ledger
+				// says what happened, not this leader's copy.
+				const fresh = await this.ledger.task(t.id);
+				if (fresh?.state !== "leased" || fresh.leaseToken !== t.leaseToken) {
+					stale = true;
+					continue;
+				}
+				// The attempt may still run on its worker (its leader died, not the worker): stop it there
+				// before its retry starts, so the site never sees the same page twice at once.
+				if (t.leaseToken) await this.#abandonAttempt(t.leaseToken, t.id);
+				const info: FailureInfo = {
+					message: "lease expired (the caller or the worker died)",
+					retryable: true,
+					permanent: false,
+					node: t.node,
+				};
+				const next =
+					job.status === "cancelling" ? cancel(t, now) : fail(t, info, now, this.#deps.settings, 0);
+				await this.ledger.saveTask(next);
+				entry.tasks[i] = next;
+				this.#deps.logger.warn(`Task ${t.id}: lease expired, re-queued.`, { node: t.node });
+			} finally {
+				await probe.release();
+			}
 		}
+		// Written by another node (a former leader settling its calls, planning pages): read it again.
+		if (stale) entry.tasks = await this.ledger.tasks(job);
 	}
 
 	async #rewrite(tasks: Task[], change: (t: Task) => Task): Promise<Task[]> {
@@ -689,8 +723,15 @@ export class Orchestrator {
 
 	/** Finish jobs whose tasks have all settled; keep the job's summary current; publish progress. */
 	async #conclude(entry: LoadedJob): Promise<void> {
-		const { job, tasks } = entry;
-		const outcome = jobOutcome(job, tasks);
+		const { job } = entry;
+		let outcome = jobOutcome(job, entry.tasks);
+		if (outcome !== "running" && outcome !== "cancelling") {
+			// Before ending a job, its tasks as the ledger has them: a former leader still settling its
+			// calls may have planned pages this leader's copy lacks.
+			entry.tasks = await this.ledger.tasks(job);
+			outcome = jobOutcome(job, entry.tasks);
+		}
+		const { tasks } = entry;
 		const now = this.#now();
 		if (outcome === "running" || outcome === "cancelling") {
 			const last = this.#lastProgress.get(job.id) ?? 0;

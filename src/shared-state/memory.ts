@@ -37,8 +37,10 @@ export class MemorySharedState implements SharedState {
 		return {
 			key,
 			token,
+			// As in Redis: a lease that ran out but was not taken is the holder's again.
 			extend: async (ms: number) => {
-				if (!holds()) return false;
+				const held = this.#live(lockKey);
+				if (held && held.value !== token) return false;
 				this.#put(lockKey, token, ms);
 				return true;
 			},

@@ -6,8 +6,9 @@ import type { ConsumeResult, Lease, RateBudget, SharedState } from "./types.ts";
 
 /**
  * Redis-backed shared state. Rate budgets use rate-limiter-flexible's Redis limiter and leases use
- * redlock (single instance), both well-kept libraries. The one script here is `incrAtLeast`: Redis
- * has no atomic "max, then increment", and no library offers one.
+ * redlock (single instance), both well-kept libraries. The scripts here are `incrAtLeast` (Redis has
+ * no atomic "max, then increment", and no library offers one) and a lease extend that survives a
+ * Redis restart (`EXTEND_OR_RECLAIM`).
  */
 
 /** KEYS[1] counter; ARGV[1] floor, ARGV[2] ttl in ms (0 = none, set only on creation). */
@@ -21,8 +22,21 @@ redis.call('SET', KEYS[1], current, 'KEEPTTL')
 if created and tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return current`;
 
+/**
+ * KEYS[1] lease key; ARGV[1] token, ARGV[2] ttl in ms. 1: extended; 2: the key was gone and is the
+ * holder's again; 0: someone else holds it. Redlock's extend fails on a missing key, which a Redis
+ * restarted without persistence turns into "every lease lost": the running attempts would be dropped
+ * and run again, so an absent key is re-taken with the same token instead (nobody else took it).
+ */
+const EXTEND_OR_RECLAIM = `
+local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not held then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
+return 0`;
+
 type RedisWithScripts = Redis & {
 	incrAtLeast(key: string, floor: number, ttlMs: number): Promise<number>;
+	extendOrReclaim(key: string, token: string, ttlMs: number): Promise<number>;
 };
 export class RedisSharedState implements SharedState {
 	readonly kind = "redis" as const;
@@ -42,6 +56,7 @@ export class RedisSharedState implements SharedState {
 			lazyConnect: false,
 		});
 		this.redis.defineCommand("incrAtLeast", { numberOfKeys: 1, lua: INCR_AT_LEAST });
+		this.redis.defineCommand("extendOrReclaim", { numberOfKeys: 1, lua: EXTEND_OR_RECLAIM });
 		this.#redlock = new Redlock([this.redis as never], { retryCount: 0, driftFactor: 0.01 });
 		// Without a listener ioredis would print every reconnect error; callers see failures anyway.
 		this.redis.on("error", () => {});
@@ -64,21 +79,14 @@ export class RedisSharedState implements SharedState {
 			if (err instanceof Redlock.LockError) return null;
 			throw err;
 		}
-		let current = lock;
+		const redis = this.redis as RedisWithScripts;
 		return {
 			key,
 			token: lock.value,
-			extend: async (ms: number) => {
-				try {
-					current = await current.extend(ms);
-					return true;
-				} catch (err) {
-					if (err instanceof Redlock.LockError) return false;
-					throw err;
-				}
-			},
+			extend: async (ms: number) => (await redis.extendOrReclaim(`lease:${key}`, lock.value, ms)) > 0,
+			// Redlock's unlock deletes the key only while it still holds this token.
 			release: async () => {
-				await current.unlock().catch(() => undefined);
+				await lock.unlock().catch(() => undefined);
 			},
 		};
 	}

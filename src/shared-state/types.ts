@@ -28,7 +28,10 @@ export interface Lease {
 	readonly key: string;
 	/** Unique per acquisition: proves who holds the lease. */
 	readonly token: string;
-	/** Push the expiry to now + ttlMs; false when the lease was lost (expired and taken). */
+	/**
+	 * Push the expiry to now + ttlMs; false when the lease was lost (expired and taken by another).
+	 * A lease that expired or vanished (Redis restarted) but was not taken is re-taken with its token.
+	 */
 	extend(ttlMs: number): Promise<boolean>;
 	/** Give the lease up early; harmless if it already expired. */
 	release(): Promise<void>;

@@ -290,7 +290,7 @@ export class ChaosCluster {
 			TRANSPORTER: this.nats.url,
 			REDIS_URL: this.redis.url,
 			API_PORT: "0",
-			LOG_LEVEL: "warn",
+			LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? "warn",
 			HEARTBEAT_INTERVAL_S: "1",
 			HEARTBEAT_TIMEOUT_S: "5",
 			ENABLE_METRICS: "false",

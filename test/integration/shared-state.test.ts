@@ -58,6 +58,21 @@ function contract(name: string, make: () => Promise<SharedState>, makePeer: () =
 			await third.release();
 		});
 
+		test("a lease whose key vanished or ran out untaken is its holder's again", async () => {
+			const lease = await state.acquire("job:2", 300);
+			assert.ok(lease);
+			// What a Redis restarted without persistence does to every lease.
+			await state.del("lease:job:2");
+			assert.equal(await lease.extend(500), true, "the vanished lease is re-taken with its token");
+			assert.equal(await peer.acquire("job:2", 300), null, "and nobody else can take it");
+			await sleep(600);
+			assert.equal(await lease.extend(500), true, "expired, not taken: still the holder's");
+			await lease.release();
+			const next = await peer.acquire("job:2", 300);
+			assert.ok(next, "released after the re-take: free again");
+			await next.release();
+		});
+
 		test("counters are atomic across clients and can expire", async () => {
 			await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? state : peer).incr("count:x")));
 			assert.equal(await state.incr("count:x", 0), 50);

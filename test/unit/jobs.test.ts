@@ -1,6 +1,7 @@
 /** Pure job logic: planning and input checks, the task state machine, backoff, progress and ETA. */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { taskLeaseKey } from "../../src/jobs/ledger.ts";
 import { classify, Orchestrator } from "../../src/jobs/orchestrator.ts";
 import { PlanError, pageTasks, planJob, validateRequest } from "../../src/jobs/plan.ts";
 import { estimateSeconds, formatDuration, jobProgress, progressBar } from "../../src/jobs/progress.ts";
@@ -530,13 +531,22 @@ describe("orchestrator engine on memory state", () => {
 			await engine.tick();
 			assert.equal(engine.isLeader, true);
 			assert.equal(calls.length, 1, "one task leased (concurrency 1)");
+			const running = (await engine.status(job.id, true)).tasks?.find((t) => t.state === "leased");
+			assert.ok(running?.leaseToken);
 			// Redis restarted without persistence: every key is gone.
 			for (const key of await state.keys("")) await state.del(key);
+			await engine.tick();
 			await engine.tick();
 			const back = await engine.status(job.id, true);
 			assert.equal(back.job.id, job.id);
 			assert.equal(back.tasks?.length, 2);
 			assert.ok(back.tasks?.every((t) => t.state === "pending" || t.state === "leased"));
+			// The attempt on its worker runs on under the same lease: it is not dispatched a second time.
+			const kept = back.tasks?.find((t) => t.id === running.id);
+			assert.equal(kept?.state, "leased");
+			assert.equal(kept?.leaseToken, running.leaseToken);
+			assert.equal(calls.length, 1, "the running attempt is not started again");
+			assert.equal(await state.acquire(taskLeaseKey(running.id), 1000), null, "its lease is held again");
 			assert.deepEqual(
 				(await engine.list(5)).map((p) => p.jobId),
 				[job.id],
