@@ -7,27 +7,18 @@
  * (within a budget) and the token posted back.
  */
 import type { RenderParams, RenderResult } from "../contracts/browser-pool.ts";
-import type { CaptchaSolver, LeaseOutcome, ProxyLease } from "../contracts/proxy-pool.ts";
+import type { CaptchaSolver } from "../contracts/proxy-pool.ts";
 import type { MergeVerdict } from "../contracts/store.ts";
 import { DependencyUnavailableError, NotConfiguredError, PermanentError } from "../core/errors.ts";
 import type { Attempt, HostPolicy } from "../core/host-policy.ts";
 import type { MlsListingRecord } from "../domain/records.ts";
 import { type CaptchaForm, classifyPage, type PageVerdict } from "./blocks.ts";
 import type { MlsFieldConfig } from "./fields.ts";
-import {
-	closeHttpSession,
-	type FetchedPage,
-	fetchPage,
-	type HttpSession,
-	newHttpSession,
-} from "./http-fetcher.ts";
+import { type FetchedPage, fetchPage } from "./http-fetcher.ts";
 import { type FieldValue, parseListingPage, parseSearchPage, type SearchCard } from "./parser.ts";
+import { newSessionId, type ProxyProvider, type Session, SessionPool } from "./session-pool.ts";
 
-export interface ProxyProvider {
-	/** A proxy for `session` (sticky: the same one while it works). */
-	acquire(req: { domain: string; session: string }): Promise<ProxyLease>;
-	release(lease: ProxyLease, outcome: LeaseOutcome): Promise<void>;
-}
+export type { ProxyProvider } from "./session-pool.ts";
 
 /** A render as the scraper asks for it: browser-pool's params with the session, site and budget set. */
 export type RenderRequest = Required<
@@ -107,74 +98,25 @@ interface RunBudget {
 	browserPages: number;
 }
 
-interface Session extends HttpSession {
-	lease: ProxyLease | null;
-}
-
-let sessionSeq = 0;
-const newSessionId = (prefix: string) =>
-	`${prefix}-${process.pid}-${++sessionSeq}-${Math.random().toString(36).slice(2, 8)}`;
-
 export class MlsScraper {
 	readonly options: ScraperOptions;
 	readonly domain: string;
-	readonly #idle: Session[] = [];
-	readonly #all = new Set<Session>();
-	#closed = false;
+	readonly #sessions: SessionPool;
 	/** Proxy session the browser renders on; replaced when it meets a defence. */
 	#renderSession = newSessionId("mls-render");
 
 	constructor(options: ScraperOptions) {
 		this.options = options;
 		this.domain = new URL(options.baseUrl).hostname;
+		this.#sessions = new SessionPool(options.proxies, this.domain);
 	}
 
 	#emit(e: ScraperEvent) {
 		this.options.onEvent?.(e);
 	}
 
-	async #takeSession(): Promise<Session> {
-		const idle = this.#idle.pop();
-		if (idle) return idle;
-		const s: Session = { ...newHttpSession(newSessionId("mls"), null), lease: null };
-		this.#all.add(s);
-		return s;
-	}
-
-	/** Leases the session's (sticky) proxy for one request and points the session's agent at it. */
-	async #lease(s: Session): Promise<void> {
-		if (!this.options.proxies) return;
-		const lease = await this.options.proxies.acquire({ domain: this.domain, session: s.id });
-		if (lease.proxyUrl !== s.proxyUrl) {
-			await closeHttpSession(s);
-			const fresh = newHttpSession(s.id, lease.proxyUrl);
-			s.proxyUrl = fresh.proxyUrl;
-			s.dispatcher = fresh.dispatcher;
-		}
-		s.lease = lease;
-	}
-
-	async #unlease(s: Session, outcome: LeaseOutcome): Promise<void> {
-		const lease = s.lease;
-		s.lease = null;
-		if (lease && this.options.proxies)
-			await this.options.proxies.release(lease, outcome).catch(() => undefined);
-	}
-
-	#giveBack(s: Session) {
-		if (this.#closed) void this.#discard(s);
-		else this.#idle.push(s);
-	}
-
-	async #discard(s: Session): Promise<void> {
-		this.#all.delete(s);
-		await closeHttpSession(s);
-	}
-
 	async close(): Promise<void> {
-		this.#closed = true;
-		this.#idle.length = 0;
-		await Promise.all([...this.#all].map((s) => this.#discard(s)));
+		await this.#sessions.close();
 	}
 
 	/** Solves the wall and posts the token; returns the page the site answers with, or null. */
@@ -219,11 +161,11 @@ export class MlsScraper {
 		budget: RunBudget,
 		signal?: AbortSignal,
 	): Promise<Attempt<FetchedPage>> {
-		const s = await this.#takeSession();
+		const s = this.#sessions.take();
 		try {
-			await this.#lease(s);
+			await this.#sessions.lease(s);
 		} catch (err) {
-			this.#giveBack(s);
+			this.#sessions.giveBack(s);
 			// No proxy configured at all: permanent, passed through the host policy untouched.
 			if (err instanceof NotConfiguredError) throw err;
 			return { kind: "transient", reason: `no proxy: ${(err as Error).message}` };
@@ -237,8 +179,8 @@ export class MlsScraper {
 				...(signal ? { signal } : {}),
 			});
 		} catch (err) {
-			await this.#unlease(s, { ok: false, error: (err as Error).message });
-			await this.#discard(s);
+			await this.#sessions.unlease(s, { ok: false, error: (err as Error).message });
+			await this.#sessions.discard(s);
 			return { kind: "transient", reason: `request failed: ${(err as Error).message}` };
 		}
 		let verdict = classifyPage(page.status, page.html, page.headers, page.url, this.options.fields);
@@ -261,39 +203,39 @@ export class MlsScraper {
 		const latencyMs = Date.now() - started;
 		switch (verdict.kind) {
 			case "ok":
-				await this.#unlease(s, { ok: true, status: page.status, latencyMs });
-				this.#giveBack(s);
+				await this.#sessions.unlease(s, { ok: true, status: page.status, latencyMs });
+				this.#sessions.giveBack(s);
 				return { kind: "ok", value: page };
 			case "not-found":
-				await this.#unlease(s, { ok: true, status: page.status, latencyMs });
-				this.#giveBack(s);
+				await this.#sessions.unlease(s, { ok: true, status: page.status, latencyMs });
+				this.#sessions.giveBack(s);
 				return { kind: "failed", reason: "listing not found (404)" };
 			case "session-expired":
 				// The site forgot the session: start a fresh one on the same proxy.
 				s.cookies.clear();
-				await this.#unlease(s, { ok: true, status: page.status, latencyMs });
-				this.#giveBack(s);
+				await this.#sessions.unlease(s, { ok: true, status: page.status, latencyMs });
+				this.#sessions.giveBack(s);
 				return { kind: "rotate", reason: "session expired" };
 			case "rate-limited":
 			case "captcha":
-				await this.#unlease(s, { ok: true, status: page.status, blocked: true, latencyMs });
-				await this.#discard(s);
+				await this.#sessions.unlease(s, { ok: true, status: page.status, blocked: true, latencyMs });
+				await this.#sessions.discard(s);
 				return { kind: "rotate", reason: `${verdict.kind} on this proxy: rotated` };
 			case "banned":
-				await this.#unlease(s, { ok: true, status: page.status, blocked: true, latencyMs });
-				await this.#discard(s);
+				await this.#sessions.unlease(s, { ok: true, status: page.status, blocked: true, latencyMs });
+				await this.#sessions.discard(s);
 				return { kind: "transient", reason: "access denied on this proxy: rotated" };
 			case "proxy-error":
-				await this.#unlease(s, {
+				await this.#sessions.unlease(s, {
 					ok: false,
 					status: verdict.status,
 					error: `proxy answered ${verdict.status}`,
 				});
-				await this.#discard(s);
+				await this.#sessions.discard(s);
 				return { kind: "transient", reason: `proxy error ${verdict.status}` };
 			case "upstream-error":
-				await this.#unlease(s, { ok: true, status: page.status, latencyMs });
-				this.#giveBack(s);
+				await this.#sessions.unlease(s, { ok: true, status: page.status, latencyMs });
+				this.#sessions.giveBack(s);
 				return { kind: "transient", reason: verdict.reason };
 		}
 	}
@@ -393,7 +335,7 @@ export class MlsScraper {
 		if (parsed.ok) return { record: parsed.record, extra: parsed.extra, via: "http" };
 		if (!parsed.needsScript) throw new MlsPageError(url, `parse failure: ${parsed.reason}`);
 		if (!this.options.renderer) throw new MlsPageError(url, "page needs script and no browser is available");
-		const session = this.#idle[this.#idle.length - 1];
+		const session = this.#sessions.latestIdle();
 		const rendered = await this.options.policy.run(
 			`render ${new URL(url).pathname}`,
 			() => this.#renderAttempt(page.url, session?.cookies ?? new Map(), budget),
