@@ -22,9 +22,12 @@ import { HostFatalError, HostRequestError } from "../core/host-policy.ts";
 import type { AssessorParcelRecord } from "../domain/records.ts";
 import { sleep } from "../utils/time.ts";
 import type { MaricopaApiClient } from "./api-client.ts";
+import { addPage, type CollectResult, combine, emptyResult, fail, finishCounts } from "./collect-result.ts";
 import type { MaricopaGisClient } from "./gis-client.ts";
 import type { RequestTally } from "./http.ts";
 import type { AssessorPropertyType } from "./normalize.ts";
+
+export type { CollectResult, ParcelFailure } from "./collect-result.ts";
 
 /** The store as the collector needs it (the service wires it to `properties.ingest` and `raw.ages`). */
 export interface StoreGateway {
@@ -78,50 +81,6 @@ export interface CollectOptions {
 	onStored?: (apns: string[]) => void;
 }
 
-export interface ParcelFailure {
-	apn: string;
-	reason: string;
-}
-
-export interface CollectResult {
-	zip: string;
-	/** The page collected (1-based), or null for a whole ZIP. */
-	page: number | null;
-	/** Page 1 only: the ZIP's parcels and pages (the source contract's `expect`). */
-	expect: { items: number; pages: number } | null;
-	/** Where the parcel list came from. */
-	bulkSource: "gis" | "search";
-	/** Why the GIS layer was not used, when it was not. */
-	bulkFallbackReason: string | null;
-	/** Parcels of the page (or ZIP). */
-	parcels: number;
-	new: number;
-	updated: number;
-	unchanged: number;
-	/** Parcels whose REST details were fetched this run. */
-	detailsFetched: number;
-	/** Parcels of a detail type skipped because their details are fresh and their facts unchanged. */
-	detailsFresh: number;
-	/** Listed in bulk but unknown to the REST API (404). */
-	notFound: number;
-	/** Parcels stored without a property type or an address (see `missingLayerFields`). */
-	gaps: number;
-	/** Facts the GIS layer does not have under their configured names. */
-	missingLayerFields: string[];
-	failures: number;
-	failed: ParcelFailure[];
-	/** HTTP requests made (retries included), by kind, and their total. */
-	requestsByKind: RequestTally;
-	requests: number;
-	/** Requests per parcel, by kind. */
-	requestsPerParcel: { bulk: number; detail: number; total: number };
-	/** Store round trips the writes took (the store counts them). */
-	storeRoundTrips: number;
-	durationMs: number;
-}
-
-/** Failures listed in a result (the count is exact, the list is capped to keep replies small). */
-const MAX_LISTED_FAILURES = 50;
 /**
  * Details are written in batches of `detailBatch` (one store call each), or what was fetched in the
  * last DETAIL_FLUSH_MS, whichever comes first: a page retried after a fault fetches again only
@@ -132,32 +91,6 @@ const DETAIL_FLUSH_MS = 2000;
 const STORE_OUTAGE_WAIT_MS = 120_000;
 /** A parcel's detail fetch is tried again this many times within the task after its retries failed. */
 const DETAIL_PASSES = 2;
-
-function emptyResult(zip: string, page: number | null, tally: RequestTally): CollectResult {
-	return {
-		zip,
-		page,
-		expect: null,
-		bulkSource: "gis",
-		bulkFallbackReason: null,
-		parcels: 0,
-		new: 0,
-		updated: 0,
-		unchanged: 0,
-		detailsFetched: 0,
-		detailsFresh: 0,
-		notFound: 0,
-		gaps: 0,
-		missingLayerFields: [],
-		failures: 0,
-		failed: [],
-		requestsByKind: tally,
-		requests: 0,
-		requestsPerParcel: { bulk: 0, detail: 0, total: 0 },
-		storeRoundTrips: 0,
-		durationMs: 0,
-	};
-}
 
 export class ZipCollector {
 	readonly #api: MaricopaApiClient;
@@ -193,14 +126,7 @@ export class ZipCollector {
 		const total = await this.collectPage({ ...opts, page: 1 });
 		const pages = total.expect?.pages ?? 1;
 		for (let page = 2; page <= pages; page++) {
-			const r = await this.collectPage({ ...opts, page });
-			for (const k of ["parcels", "new", "updated", "unchanged", "detailsFetched", "detailsFresh"] as const)
-				total[k] += r[k];
-			for (const k of ["notFound", "gaps", "failures", "storeRoundTrips", "durationMs"] as const)
-				total[k] += r[k];
-			total.failed.push(...r.failed.slice(0, MAX_LISTED_FAILURES - total.failed.length));
-			total.requestsByKind.bulk += r.requestsByKind.bulk;
-			total.requestsByKind.detail += r.requestsByKind.detail;
+			addPage(total, await this.collectPage({ ...opts, page }));
 		}
 		total.page = null;
 		return finishCounts(total);
@@ -433,31 +359,4 @@ export class ZipCollector {
 			queue = failedThisPass.map((f) => f.parcel);
 		}
 	}
-}
-
-function fail(result: CollectResult, apn: string, reason: string): void {
-	result.failures++;
-	if (result.failed.length < MAX_LISTED_FAILURES) result.failed.push({ apn, reason: reason.slice(0, 300) });
-}
-
-function finishCounts(result: CollectResult): CollectResult {
-	const tally = result.requestsByKind;
-	result.requests = tally.bulk + tally.detail;
-	const n = Math.max(1, result.parcels);
-	result.requestsPerParcel = {
-		bulk: round(tally.bulk / n),
-		detail: round(tally.detail / n),
-		total: round(result.requests / n),
-	};
-	return result;
-}
-
-function combine(a: MergeVerdict, b: MergeVerdict): MergeVerdict {
-	if (a === "new" || b === "new") return "new";
-	if (a === "updated" || b === "updated") return "updated";
-	return "unchanged";
-}
-
-function round(x: number): number {
-	return Math.round(x * 1000) / 1000;
 }
