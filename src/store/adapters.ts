@@ -53,7 +53,8 @@ export function createStoreAdapter<T extends { _id: string }>(config: Config, na
 		kind: "nedb",
 		locks: () => new LocalKeyLocks(),
 		collection: (connected) => {
-			const db = (connected as unknown as { db: Datastore }).db;
+			const db = nedbOf(connected);
+			if (!db) throw new Error(`${name}: NeDB adapter is not connected`);
 			if (config.store.nedbCompactS > 0) db.setAutocompactionInterval(config.store.nedbCompactS * 1000);
 			return new NedbCollection<T>(db);
 		},
@@ -66,7 +67,16 @@ export function createStoreAdapter<T extends { _id: string }>(config: Config, na
  */
 class NedbAdapter extends DbService.MemoryAdapter {
 	disconnect(): Promise<void> {
-		(this as unknown as { db?: Datastore }).db?.stopAutocompaction();
+		nedbOf(this)?.stopAutocompaction();
 		return super.disconnect();
 	}
+}
+
+function isDatastore(value: unknown): value is Datastore {
+	return typeof value === "object" && value !== null && "findAsync" in value && "stopAutocompaction" in value;
+}
+
+/** The NeDB Datastore a connected MemoryAdapter holds as `db` (moleculer-db's typings leave it out). */
+function nedbOf(adapter: object): Datastore | undefined {
+	return "db" in adapter && isDatastore(adapter.db) ? adapter.db : undefined;
 }

@@ -96,8 +96,10 @@ const UNAVAILABLE_NAMES = [
 const UNAVAILABLE_TYPES = ["STORE_UNAVAILABLE", "STORE_NOT_READY"];
 
 export function storeUnreachable(err: unknown): boolean {
-	const e = (err ?? {}) as { name?: string; type?: string };
-	return UNAVAILABLE_NAMES.includes(e.name ?? "") || UNAVAILABLE_TYPES.includes(e.type ?? "");
+	if (typeof err !== "object" || err === null) return false;
+	const name = "name" in err && typeof err.name === "string" ? err.name : "";
+	const type = "type" in err && typeof err.type === "string" ? err.type : "";
+	return UNAVAILABLE_NAMES.includes(name) || UNAVAILABLE_TYPES.includes(type);
 }
 
 /** The store refused a record (invalid, or an address with no key): no retry changes that. */

@@ -148,10 +148,13 @@ interface NedbCursor<R> extends PromiseLike<R> {
 	limit(n: number): NedbCursor<R>;
 }
 
-/** The part of @seald-io/nedb's Datastore the store uses (its bundled typings do not resolve as a type). */
+/**
+ * The part of @seald-io/nedb's Datastore the store uses (its bundled typings do not resolve as a
+ * type). Reads are generic in the document type, as in nedb's own typings.
+ */
 export interface Datastore {
-	findOneAsync(query: Query, projection?: Record<string, 0 | 1>): PromiseLike<unknown>;
-	findAsync(query: Query, projection?: Record<string, 0 | 1>): NedbCursor<unknown[]>;
+	findOneAsync<R>(query: Query, projection?: Record<string, 0 | 1>): PromiseLike<R | null>;
+	findAsync<R>(query: Query, projection?: Record<string, 0 | 1>): NedbCursor<R[]>;
 	countAsync(query: Query): PromiseLike<number>;
 	insertAsync(doc: object): Promise<unknown>;
 	updateAsync(query: Query, update: object, options: object): Promise<{ numAffected: number }>;
@@ -172,15 +175,15 @@ export class NedbCollection<T extends { _id: string }> implements DocCollection<
 	}
 
 	async findOne(query: Query): Promise<T | null> {
-		return ((await this.db.findOneAsync(query)) as T | null) ?? null;
+		return (await this.db.findOneAsync<T>(query)) ?? null;
 	}
 
 	async find(query: Query, options: FindOptions = {}): Promise<T[]> {
-		let cursor = this.db.findAsync(query, projection(options) ?? {});
+		let cursor = this.db.findAsync<T>(query, projection(options) ?? {});
 		if (options.sort) cursor = cursor.sort(options.sort);
 		if (options.skip) cursor = cursor.skip(options.skip);
 		if (options.limit) cursor = cursor.limit(options.limit);
-		return (await cursor) as unknown as T[];
+		return await cursor;
 	}
 
 	async count(query: Query): Promise<number> {
@@ -284,7 +287,7 @@ export class MongoCollection<T extends { _id: string }> implements DocCollection
 	}
 
 	async findOne(query: Query): Promise<T | null> {
-		return (await this.collection.findOne(query as Filter<Document>)) as T | null;
+		return await this.collection.findOne<T>(query as Filter<Document>);
 	}
 
 	async find(query: Query, options: FindOptions = {}): Promise<T[]> {
@@ -294,21 +297,21 @@ export class MongoCollection<T extends { _id: string }> implements DocCollection
 			const fields = projection(options);
 			const found = await Promise.all(
 				[...new Set(asIn.values)].map((v) => {
-					const cursor = this.collection.find({ [asIn.field]: v } as Filter<Document>);
-					return (fields ? cursor.project(fields) : cursor).toArray();
+					const cursor = this.collection.find<T>({ [asIn.field]: v } as Filter<Document>);
+					return (fields ? cursor.project<T>(fields) : cursor).toArray();
 				}),
 			);
 			// An array field can match several values: each document once.
 			const byId = new Map(found.flat().map((d) => [String(d._id), d]));
-			return [...byId.values()] as unknown as T[];
+			return [...byId.values()];
 		}
-		let cursor = this.collection.find(query as Filter<Document>);
+		let cursor = this.collection.find<T>(query as Filter<Document>);
 		const fields = projection(options);
-		if (fields) cursor = cursor.project(fields);
+		if (fields) cursor = cursor.project<T>(fields);
 		if (options.sort) cursor = cursor.sort(options.sort);
 		if (options.skip) cursor = cursor.skip(options.skip);
 		if (options.limit) cursor = cursor.limit(options.limit);
-		return (await cursor.toArray()) as unknown as T[];
+		return await cursor.toArray();
 	}
 
 	async count(query: Query): Promise<number> {
@@ -317,7 +320,8 @@ export class MongoCollection<T extends { _id: string }> implements DocCollection
 
 	async insert(doc: T): Promise<void> {
 		try {
-			await this.collection.insertOne(doc as unknown as Document);
+			const entry: Document = doc;
+			await this.collection.insertOne(entry);
 		} catch (err) {
 			if (isMongoDuplicate(err)) throw new DuplicateKeyError((err as Error).message);
 			throw err;
@@ -346,7 +350,8 @@ export class MongoCollection<T extends { _id: string }> implements DocCollection
 	async insertMany(docs: T[]): Promise<InsertManyResult> {
 		if (docs.length === 0) return { duplicates: [] };
 		try {
-			await this.collection.insertMany(docs as unknown as Document[], { ordered: false });
+			const entries: Document[] = docs;
+			await this.collection.insertMany(entries, { ordered: false });
 			return { duplicates: [] };
 		} catch (err) {
 			if (!(err instanceof MongoBulkWriteError)) {
@@ -391,11 +396,12 @@ export class MongoCollection<T extends { _id: string }> implements DocCollection
 		// The answer has totals only: read the documents back and keep as written those that hold
 		// exactly what this call wrote. Callers hold the documents' locks (or re-check by version).
 		extraTrip?.();
-		const ids = items.map((i) => i.doc._id);
+		const byIds: Query = { _id: { $in: items.map((i) => i.doc._id) } };
 		const stored = new Map(
-			(await this.collection.find({ _id: { $in: ids } } as unknown as Filter<Document>).toArray()).map(
-				(d) => [String(d._id), canonicalJson(d)],
-			),
+			(await this.collection.find(byIds as Filter<Document>).toArray()).map((d) => [
+				String(d._id),
+				canonicalJson(d),
+			]),
 		);
 		return items.map(({ doc }, i) => out[i]! && stored.get(doc._id) === canonicalJson(doc));
 	}
