@@ -2,12 +2,13 @@
  * The chaos suite (issue 19): real processes, real faults, each scenario checked against the
  * sandbox's ground truth (see test/chaos/chaos.ts for what is measured and when a row passes).
  *
- *   npm run chaos                         every scenario, 3 ZIPs x 1,000 parcels (~10-15 min)
+ *   npm run chaos                         every scenario, 3 ZIPs x 1,000 parcels (~45 min)
  *   npm run chaos -- --quick              the quick set (worker, leader, store node SIGKILL, NATS
  *                                         restart) at 2 ZIPs x 150 parcels (as CI runs it)
  *   npm run chaos -- --only 7,nats-restart   some scenarios, by number or id
  *   npm run chaos -- --parcels 300 --zips 2 --page-size 100   another size
  *   npm run chaos -- --list               the scenarios
+ *   CHAOS_LOG_LEVEL=info npm run chaos    the nodes log at this level (default warn)
  *
  * Prints one row per scenario (job status, stored / truth, duplicates, Assessor ok requests /
  * needed, requests over needed, failed requests, time, PASS/FAIL), why each failing row failed, and

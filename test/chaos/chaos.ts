@@ -30,6 +30,7 @@ import { type Sandbox, startSandbox } from "../../sandbox/index.ts";
 import type { JobStatusView } from "../../src/jobs/orchestrator.ts";
 import { sleep, waitFor } from "../../src/utils/time.ts";
 import { clientBroker, type NodeProcess, spawnNode } from "../harness/cluster.ts";
+import { type Regions, startRegions } from "../harness/regions.ts";
 import {
 	type RestartableFerretDb,
 	type RestartableServer,
@@ -103,6 +104,11 @@ export interface Scenario {
 	redisAof?: boolean;
 	/** Worker mc-1 reaches Redis through toxiproxy. */
 	toxiproxy?: boolean;
+	/**
+	 * Two regions (test/harness/regions.ts): a holds the store, Redis, orch-1 and mc-1; b holds orch-2
+	 * and mc-2 on its own nats-server, joined by gateways through toxiproxy, with b's Redis link too.
+	 */
+	regions?: boolean;
 	/** Sandbox faults for the whole job (Assessor API and GIS). */
 	sandboxFaults?: Partial<FaultKnobs>;
 	/** Extra env of the worker nodes. */
@@ -217,7 +223,24 @@ export const SCENARIOS: Scenario[] = [
 			return "mc-1 <-> Redis cut both ways for 5 s (toxiproxy timeout toxics), then healed";
 		},
 	},
+	{
+		no: 10,
+		id: "region-link-cut",
+		title: "link between two regions cut ~5 s",
+		quick: false,
+		regions: true,
+		async fault({ cluster }) {
+			const regions = cluster.regions!;
+			await regions.cut();
+			await sleep(5000);
+			await regions.heal();
+			return "region b (orch-2, mc-2) cut from region a (store, Redis, orch-1, mc-1) for 5 s: gateways and b's Redis link, then healed";
+		},
+	},
 ];
+
+/** The region of a node in a `regions` scenario. */
+const REGION_B = new Set(["orch-2", "mc-2"]);
 
 // ---- the cluster of one scenario ----
 
@@ -254,6 +277,7 @@ export class ChaosCluster {
 	sandbox!: Sandbox;
 	toxiproxy: Toxiproxy | null = null;
 	redisLink: ToxicProxy | null = null;
+	regions: Regions | null = null;
 	client!: moleculer.ServiceBroker;
 	readonly nodes = new Map<string, NodeProcess>();
 	/** Every process spawned (respawns included), for logs and cleanup. */
@@ -273,11 +297,23 @@ export class ChaosCluster {
 	async start(): Promise<void> {
 		running.add(this);
 		const { size, scenario } = this;
-		[this.nats, this.redis, this.sandbox] = await Promise.all([
-			startRestartableNats(),
-			startRestartableRedis({ appendonly: scenario.redisAof === true }),
-			startSandbox({ world: { zips: size.zips, parcelsPerZip: size.parcelsPerZip } }),
-		]);
+		if (scenario.regions) {
+			[this.regions, this.sandbox] = await Promise.all([
+				startRegions(),
+				startSandbox({ world: { zips: size.zips, parcelsPerZip: size.parcelsPerZip } }),
+			]);
+			[this.nats, this.redis, this.toxiproxy] = [
+				this.regions.nats.a,
+				this.regions.redis,
+				this.regions.toxiproxy,
+			];
+		} else {
+			[this.nats, this.redis, this.sandbox] = await Promise.all([
+				startRestartableNats(),
+				startRestartableRedis({ appendonly: scenario.redisAof === true }),
+				startSandbox({ world: { zips: size.zips, parcelsPerZip: size.parcelsPerZip } }),
+			]);
+		}
 		const knobs: Partial<FaultKnobs> = { latency: size.latency, ...scenario.sandboxFaults };
 		this.sandbox.maricopa.faults.set(knobs);
 		this.sandbox.gis.faults.set(knobs);
@@ -339,6 +375,15 @@ export class ChaosCluster {
 				ORCHESTRATOR_BACKOFF_BASE_MS: "300",
 				ORCHESTRATOR_CONCURRENCY_PER_SOURCE: "2",
 			});
+		}
+		if (this.regions) {
+			for (const [id, env] of this.#env) {
+				const b = REGION_B.has(id);
+				Object.assign(env, {
+					REGION: b ? "b" : "a",
+					...(b ? { TRANSPORTER: this.regions.nats.b.url, REDIS_URL: this.regions.redisUrl.b } : {}),
+				});
+			}
 		}
 		for (const id of this.#env.keys()) this.respawn(id);
 		this.client = clientBroker(this.nats.url, "chaos-client");
@@ -509,7 +554,7 @@ export class ChaosCluster {
 			runs.set(n.nodeId, i);
 			writeFileSync(join(dir, `${n.nodeId}${i > 1 ? `.run${i}` : ""}.log`), n.output());
 		}
-		for (const s of [this.nats, this.redis, this.toxiproxy])
+		for (const s of [this.nats, this.regions?.nats.b, this.redis, this.toxiproxy])
 			if (s) writeFileSync(join(dir, `${s.name}.log`), s.output());
 	}
 
@@ -518,7 +563,8 @@ export class ChaosCluster {
 		running.delete(this);
 		await this.client?.stop().catch(() => {});
 		await Promise.all(this.spawned.map((n) => n.stop().catch(() => null)));
-		await Promise.all([this.nats, this.redis, this.toxiproxy].map((s) => s?.destroy().catch(() => {})));
+		const servers = [this.nats, this.regions?.nats.b, this.redis, this.toxiproxy];
+		await Promise.all(servers.map((s) => s?.destroy().catch(() => {})));
 		await this.sandbox?.stop().catch(() => {});
 		rmSync(this.#dataDir, { recursive: true, force: true });
 		untrackDir(this.#dataDir);
