@@ -37,8 +37,9 @@ import type { NodeContext, ServiceFactory } from "../src/node/context.ts";
 import { createStoreAdapter } from "../src/store/adapters.ts";
 import type { Query, Tally } from "../src/store/collection.ts";
 import { MongoKeyLocks } from "../src/store/key-lock.ts";
+import { UnjoinableRecordError, unjoinableReason } from "../src/store/merge-rules.ts";
 import { photoIndexService } from "../src/store/photo-index.ts";
-import { PropertyStore, UnjoinableRecordError, unjoinableReason } from "../src/store/property-store.ts";
+import { PropertyStore } from "../src/store/property-store.ts";
 import { type RawDoc, type RawItem, RawStore } from "../src/store/raw-store.ts";
 import { Validator } from "../src/utils/validator.ts";
 

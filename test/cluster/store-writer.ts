@@ -4,7 +4,7 @@
  * one JSON line with its outcome counts.
  */
 import { generateWorld } from "../../sandbox/generator.ts";
-import type { MergeOutcome } from "../../src/store/property-store.ts";
+import type { MergeOutcome } from "../../src/store/merge-rules.ts";
 import { listingRecord, parcelRecord, startStoreBroker } from "../harness/store.ts";
 
 const seed = Number(process.env.WRITER_SEED ?? "1");

@@ -11,7 +11,7 @@ import type moleculer from "moleculer";
 import { MongoClient } from "mongodb";
 import { generateWorld, type Listing, type Parcel } from "../../sandbox/generator.ts";
 import type { IngestRecord, IngestResult, RawAges } from "../../src/contracts/store.ts";
-import type { MergeOutcome } from "../../src/store/property-store.ts";
+import type { MergeOutcome } from "../../src/store/merge-rules.ts";
 import { waitFor } from "../../src/utils/time.ts";
 import { type RunningServer, startFerretDb } from "../harness/servers.ts";
 import {

@@ -11,7 +11,7 @@ import { generateWorld, type Listing, type Parcel } from "../../sandbox/generato
 import type { IngestResult } from "../../src/contracts/store.ts";
 import type { MatchInfo, MatchLogEntry } from "../../src/domain/property.ts";
 import type { AssessorParcelRecord, MlsListingRecord } from "../../src/domain/records.ts";
-import type { MergeOutcome } from "../../src/store/property-store.ts";
+import type { MergeOutcome } from "../../src/store/merge-rules.ts";
 import { type RunningServer, startFerretDb } from "../harness/servers.ts";
 import {
 	listingRecord,

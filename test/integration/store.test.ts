@@ -9,7 +9,7 @@ import type moleculer from "moleculer";
 import { generateWorld } from "../../sandbox/generator.ts";
 import { propertyInputHash } from "../../src/domain/enrichment-input.ts";
 import type { PropertyDoc, PropertyEnrichment } from "../../src/domain/property.ts";
-import type { MergeOutcome } from "../../src/store/property-store.ts";
+import type { MergeOutcome } from "../../src/store/merge-rules.ts";
 import { type RunningServer, startFerretDb } from "../harness/servers.ts";
 import {
 	listingRecord,
