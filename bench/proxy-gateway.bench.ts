@@ -5,6 +5,9 @@
  *   - gateway: loader -> Saguaro gateway (pool lease, failover on) -> upstream proxy
  *   - mubeng:  loader -> mubeng (rotating every request) -> upstream proxy, when .tools/bin/mubeng
  *              exists (scripts/build-mubeng.sh copies or builds it)
+ *   - relay:   loader -> a bare TCP relay (node:net, one port per upstream, bytes piped as they come,
+ *              credentials from the loader) -> upstream proxy: no HTTP at all, so the floor of what
+ *              one more hop in a third Node process costs on this machine (--no-relay leaves it out)
  * Processes: the world (farm + target site), the gateway, mubeng, and one fresh loader process per
  * measured run. Rounds alternate the order of the modes; the table gives each mode's median over the
  * rounds, and ratios of medians. The CPU the gateway and mubeng processes spent per request comes
@@ -12,6 +15,12 @@
  *
  *   node bench/proxy-gateway.bench.ts [requests=3000] [concurrency=32] [--rounds=3] [--gateway-procs=1]
  *                                     [--profile=<dir>] (gateway under node --cpu-prof, written there)
+ *                                     [--stub-pool] (adds "gw-stub": the gateway over a bare round-robin
+ *                                     instead of the pool, to tell the HTTP path's cost from the leases')
+ *                                     [--no-relay] [--only=gateway,mubeng] (direct always runs)
+ *                                     [--baseline=<gateway module>] (adds "gw-base": another version of
+ *                                     src/proxy/gateway.ts, e.g. the last commit's copied next to it, to
+ *                                     compare a change side by side in the same run)
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -115,18 +124,59 @@ async function world(): Promise<void> {
 	await site.close();
 }
 
+// Child: the relay floor, one listening port per upstream proxy, each connection piped to it.
+async function relayChild(proxyUrls: string[]): Promise<void> {
+	const { createServer, connect } = await import("node:net");
+	const servers = proxyUrls.map((u) => {
+		const p = parseProxyUrl(u, "bench");
+		return createServer({ noDelay: true }, (client) => {
+			const up = connect({ host: p.host, port: p.port, noDelay: true });
+			client.pipe(up).pipe(client);
+			client.on("error", () => up.destroy());
+			up.on("error", () => client.destroy());
+			client.on("close", () => up.destroy());
+			up.on("close", () => client.destroy());
+		});
+	});
+	const ports = await Promise.all(
+		servers.map(
+			(s) =>
+				new Promise<number>((ok) =>
+					s.listen(0, "127.0.0.1", () => ok((s.address() as { port: number }).port)),
+				),
+		),
+	);
+	console.log(`READY ${JSON.stringify({ ports, pids: [process.pid] })}`);
+	await new Promise((r) => process.stdin.once("close", r).resume());
+	for (const s of servers) s.close();
+	process.exit(0);
+}
+
 // Child: the gateway with its pool (as the proxy-pool service runs it); prints its port, runs until
 // stdin closes.
+// With --stub (the "gw-stub" mode of --stub-pool) its pool is a bare round-robin with no shared
+// state, so the difference between the two gateway columns is what the pool's leases cost.
 async function gatewayChild(proxyUrls: string[], port: number): Promise<void> {
-	const { ProxyGateway } = await import("../src/proxy/gateway.ts");
+	const module = flag("module", "");
+	const { ProxyGateway } = (await import(
+		module ? resolve(module) : "../src/proxy/gateway.ts"
+	)) as typeof import("../src/proxy/gateway.ts");
 	const { ProxyPool } = await import("../src/proxy/pool.ts");
 	const { MemorySharedState } = await import("../src/shared-state/index.ts");
 	const state = new MemorySharedState();
-	const pool = new ProxyPool(state, { strategy: "round-robin", maxConcurrency: 0 });
-	pool.setSource(
-		"bench",
-		proxyUrls.map((u) => parseProxyUrl(u, "bench")),
-	);
+	const endpoints = proxyUrls.map((u) => parseProxyUrl(u, "bench"));
+	const real = new ProxyPool(state, { strategy: "round-robin", maxConcurrency: 0 });
+	real.setSource("bench", endpoints);
+	let rr = 0;
+	const stub = {
+		acquire: async () => {
+			const proxy = endpoints[rr++ % endpoints.length]!;
+			return { leaseId: `${proxy.id}.${rr}`, proxy, domain: null, session: null, sticky: false };
+		},
+		release: async () => undefined,
+		leasedProxy: async () => null,
+	};
+	const pool = process.argv.includes("--stub") ? stub : real;
 	const gateway = new ProxyGateway({ pool, port, reusePort: true });
 	const bound = await gateway.listen();
 	console.log(`READY ${JSON.stringify({ port: bound, pids: [process.pid] })}`);
@@ -214,8 +264,21 @@ async function parent(): Promise<void> {
 		gw.pids.push(...(extra.ready as { pids: number[] }).pids);
 		more.push(extra);
 	}
+	const baselineModule = flag("baseline", "");
+	const baseline = baselineModule
+		? await child(
+				["--role=gateway", "--port=0", `--module=${baselineModule}`, JSON.stringify(world.proxies)],
+				gwNodeArgs,
+			)
+		: null;
+	const stubbed = process.argv.includes("--stub-pool")
+		? await child(["--role=gateway", "--port=0", "--stub", JSON.stringify(world.proxies)], gwNodeArgs)
+		: null;
 	const dir = mkdtempSync(join(tmpdir(), "saguaro-bench-"));
 	const mubeng = await startMubeng(world.proxies, dir);
+	const relay = process.argv.includes("--no-relay")
+		? null
+		: await child(["--role=relay", JSON.stringify(world.proxies)]);
 	const url = `${world.site}/bench`;
 	const hopsOf: Record<string, Hop[]> = {
 		direct: world.proxies.map((u) => {
@@ -228,8 +291,26 @@ async function parent(): Promise<void> {
 	if (mubeng) {
 		hopsOf.mubeng = [{ host: "127.0.0.1", port: mubeng.port, auth: null }];
 		pidsOf.mubeng = [mubeng.child.pid!];
-	} else console.log(`mubeng skipped: ${MUBENG} not found (scripts/build-mubeng.sh copies or builds it)`);
-	const modes = Object.keys(hopsOf);
+	}
+	if (baseline) {
+		const b = baseline.ready as { port: number; pids: number[] };
+		hopsOf["gw-base"] = [{ host: "127.0.0.1", port: b.port, auth: null }];
+		pidsOf["gw-base"] = b.pids;
+	}
+	if (stubbed) {
+		const st = stubbed.ready as { port: number; pids: number[] };
+		hopsOf["gw-stub"] = [{ host: "127.0.0.1", port: st.port, auth: null }];
+		pidsOf["gw-stub"] = st.pids;
+	}
+	if (relay) {
+		const r = relay.ready as { ports: number[]; pids: number[] };
+		hopsOf.relay = hopsOf.direct!.map((h, i) => ({ ...h, host: "127.0.0.1", port: r.ports[i]! }));
+		pidsOf.relay = r.pids;
+	}
+	if (!mubeng)
+		console.log(`mubeng skipped: ${MUBENG} not found (scripts/build-mubeng.sh copies or builds it)`);
+	const only = flag("only", "");
+	const modes = Object.keys(hopsOf).filter((m) => m === "direct" || !only || only.split(",").includes(m));
 	const runs: Record<string, (Result & { cpuMsPerReq: number; worldCpuMs: number })[]> = Object.fromEntries(
 		modes.map((m) => [m, []]),
 	);
@@ -259,8 +340,16 @@ async function parent(): Promise<void> {
 		}
 	} finally {
 		mubeng?.child.kill("SIGTERM");
-		for (const c of [g, ...more, w]) c.proc.stdin!.end();
-		await Promise.all([g, ...more, w].map((c) => new Promise((r) => c.proc.once("exit", r))));
+		const kids = [
+			g,
+			...more,
+			w,
+			...(relay ? [relay] : []),
+			...(stubbed ? [stubbed] : []),
+			...(baseline ? [baseline] : []),
+		];
+		for (const c of kids) c.proc.stdin!.end();
+		await Promise.all(kids.map((c) => new Promise((r) => c.proc.once("exit", r))));
 		rmSync(dir, { recursive: true, force: true });
 	}
 	const med = Object.fromEntries(
@@ -300,6 +389,11 @@ async function parent(): Promise<void> {
 	);
 	const g1 = med.gateway!;
 	const mb = med.mubeng;
+	const floor = med.relay;
+	if (floor)
+		console.log(
+			`relay (the floor of one more Node hop) vs direct: throughput x${(floor.rps / base.rps).toFixed(2)}, p50 x${(floor.p50 / base.p50).toFixed(2)}; gateway vs relay: throughput x${(g1.rps / floor.rps).toFixed(2)}`,
+		);
 	console.log(
 		`gateway vs direct: throughput x${(g1.rps / base.rps).toFixed(2)}, p50 x${(g1.p50 / base.p50).toFixed(2)}`,
 	);
@@ -311,6 +405,7 @@ async function parent(): Promise<void> {
 
 const role = flag("role", "");
 if (role === "world") await world();
+else if (role === "relay") await relayChild(JSON.parse(positional[0]!));
 else if (role === "gateway") await gatewayChild(JSON.parse(positional[0]!), Number(flag("port", "0")));
 else if (role === "load") {
 	const [hops, url, requests, concurrency] = positional;
