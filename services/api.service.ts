@@ -9,7 +9,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
-import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
+import type { CallingOptions, Context, ServiceBroker, ServiceSchema } from "moleculer";
 import ApiGateway, { type ApiSettingsSchema, type IncomingRequest } from "moleculer-web";
 import type { DataQuality } from "../src/analytics/data-quality.ts";
 import { type HostStatusLike, type ProgressLike, ThroughputRecorder } from "../src/analytics/throughput.ts";
@@ -18,6 +18,7 @@ import { DASHBOARD_CSP, DASHBOARD_HTML, dashboardAsset } from "../src/api/dashbo
 import { API_BODY_LIMIT, apiErrorBody, verifyJsonDepth } from "../src/api/http-guards.ts";
 import { sharedRateLimitStore } from "../src/api/rate-limit-store.ts";
 import { API_ALIASES } from "../src/api/routes.ts";
+import { callOrchestrator } from "../src/contracts/orchestrator.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
 import { redact } from "../src/utils/redact.ts";
 
@@ -52,6 +53,19 @@ function aliasesWhere(reads: boolean): Record<string, string> {
 
 type GatewayThis = { logger: { error(...args: unknown[]): void } };
 
+/**
+ * The gateway's settings as moleculer-web reads them: its typings allow only an object for
+ * `rootCallOptions`, but it also calls a function there per request with the call's options.
+ */
+interface GatewaySettings extends Omit<ApiSettingsSchema, "rootCallOptions"> {
+	rootCallOptions?: CallingOptions | ((options: CallingOptions) => void);
+}
+
+/** What the ApiGateway mixin gives this service's methods. */
+interface GatewayMethods {
+	sendError(req: IncomingRequest, res: ServerResponse, err: unknown): void;
+}
+
 /** How often the api samples job progress and the sites' host state for the throughput chart. */
 const SAMPLE_MS = 5000;
 /** Data quality is recomputed at most this often (it pages through the stored properties). */
@@ -85,7 +99,7 @@ const apiService: ServiceFactory = ({ config, state }) => {
 			return redact(data);
 		},
 	} as const;
-	const schema: ServiceSchema<ApiSettingsSchema> = {
+	const schema: ServiceSchema<GatewaySettings, GatewayMethods> = {
 		name: "api",
 		mixins: [ApiGateway],
 		settings: {
@@ -99,15 +113,15 @@ const apiService: ServiceFactory = ({ config, state }) => {
 				key: clientKey,
 				StoreFactory: sharedRateLimitStore(state),
 			},
-			// moleculer-web types it as an object; a function is accepted too (called per request).
-			rootCallOptions: ((options: { requestID?: string }) => {
+			// Called per request (GatewaySettings): a client's request id is kept only when it is plain.
+			rootCallOptions(options: CallingOptions) {
 				if (options.requestID !== undefined && !REQUEST_ID_SHAPE.test(options.requestID)) {
 					delete options.requestID;
 				}
-			}) as unknown as ApiSettingsSchema["rootCallOptions"],
+			},
 			onError(this: GatewayThis, req: IncomingRequest, res: ServerResponse, err: unknown) {
-				const ctx = (req as unknown as { $ctx?: { requestID?: string } }).$ctx;
-				const requestId = ctx?.requestID ?? randomUUID();
+				// Absent on an error before the gateway made the request's context.
+				const requestId = req.$ctx?.requestID ?? randomUUID();
 				const body = apiErrorBody(err, requestId);
 				if (body.code >= 500) {
 					const e = err as { name?: string; message?: string; stack?: string; data?: unknown };
@@ -151,8 +165,8 @@ const apiService: ServiceFactory = ({ config, state }) => {
 		},
 		actions: {
 			health: {
-				handler(this: { broker: { nodeID: string; registry: { getNodeList(o: object): unknown[] } } }) {
-					const nodes = this.broker.registry.getNodeList({ onlyAvailable: true }) as { id: string }[];
+				handler(this: { broker: ServiceBroker }) {
+					const nodes = this.broker.registry.getNodeList({ onlyAvailable: true });
 					return { status: "ok", node: this.broker.nodeID, nodes: nodes.map((n) => n.id) };
 				},
 			},
@@ -233,13 +247,11 @@ const apiService: ServiceFactory = ({ config, state }) => {
 			const sample = async () => {
 				const now = Date.now();
 				const has = (service: string) =>
-					(broker.registry.getServiceList({ onlyAvailable: true }) as { name: string }[]).some(
-						(s) => s.name === service,
-					);
+					broker.registry.getServiceList({ onlyAvailable: true }).some((s) => s.name === service);
 				const work: Promise<unknown>[] = [];
 				if (has("orchestrator")) {
 					work.push(
-						broker.call<ProgressLike[], object>("orchestrator.list", { limit: 20 }).then((rows) => {
+						callOrchestrator(broker, "orchestrator.list", { limit: 20 }).then((rows) => {
 							for (const row of rows) throughput.observeJob(row, now);
 						}),
 					);
@@ -268,7 +280,7 @@ const apiService: ServiceFactory = ({ config, state }) => {
 			// moleculer-web's default logs every 5xx with its stack and then answers; onError does both,
 			// with the request id the answer names.
 			errorHandler(req: IncomingRequest, res: ServerResponse, err: unknown) {
-				(this as unknown as { sendError(...a: unknown[]): void }).sendError(req, res, err);
+				this.sendError(req, res, err);
 			},
 			authorize(_ctx: Context, _route: unknown, req: IncomingRequest) {
 				const token = bearerToken(req.headers.authorization);

@@ -4,7 +4,7 @@
  * expiry in SharedState), the others answer actions and take over when the leader dies. The logic
  * lives in src/jobs/; this file wires it to the broker.
  */
-import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
+import type { ActionEndpoint, Context, EndpointList, ServiceBroker, ServiceSchema } from "moleculer";
 import { nodesReaching } from "../src/cluster/reach.ts";
 import { regionOf } from "../src/cluster/region-strategy.ts";
 import type { Config } from "../src/config/index.ts";
@@ -20,11 +20,6 @@ interface RegistryService {
 	available?: boolean;
 }
 
-interface ActionEndpoint {
-	id: string;
-	isAvailable: boolean;
-}
-
 /** Services offering `<name>.collectZip` right now: the sources a job may use. */
 function sourcesIn(broker: ServiceBroker): string[] {
 	const services = broker.registry.getServiceList({
@@ -38,16 +33,22 @@ function sourcesIn(broker: ServiceBroker): string[] {
 }
 
 function endpointsOf(broker: ServiceBroker, action: string): string[] {
-	const list = broker.registry.getActionEndpoints(action) as unknown as
-		| { endpoints?: ActionEndpoint[] }
-		| undefined;
+	// Moleculer's typings omit it, but an action no node offers has no endpoint list.
+	const list: EndpointList<ActionEndpoint> | undefined = broker.registry.getActionEndpoints(action);
 	return [...new Set((list?.endpoints ?? []).filter((e) => e.isAvailable).map((e) => e.id))].sort();
+}
+
+/** A node as the registry describes it (Moleculer does not export the type by name). */
+type RegistryNode = ReturnType<ServiceBroker["registry"]["nodes"]["get"]>;
+
+/** A node of the registry; undefined for one it does not know (Moleculer's typings omit that case). */
+function knownNode(broker: ServiceBroker, nodeID: string): RegistryNode | undefined {
+	return broker.registry.nodes.get(nodeID);
 }
 
 /** The region in a node's metadata (REGION), null when it has none or is unknown. */
 function nodeRegion(broker: ServiceBroker, nodeID: string): string | null {
-	const node = broker.registry.nodes.get(nodeID) as { metadata?: { region?: unknown } } | undefined;
-	return regionOf(node?.metadata);
+	return regionOf(knownNode(broker, nodeID)?.metadata);
 }
 
 /**
@@ -170,10 +171,7 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 				endpoints: (action) => endpointsOf(broker, action),
 				call: (action, params, nodeID, timeout) =>
 					broker.call(action, params, { nodeID, timeout, retries: 0 }),
-				nodeAlive: (nodeID) => {
-					const node = broker.registry.nodes.get(nodeID) as { available?: boolean } | undefined;
-					return Boolean(node?.available);
-				},
+				nodeAlive: (nodeID) => Boolean(knownNode(broker, nodeID)?.available),
 				regionOf: (nodeID) => nodeRegion(broker, nodeID),
 				suits: (source, nodeID) => !lostReach.has(nodeID) && regionSuits(broker, config, source, nodeID),
 				availableSources: () => sourcesIn(broker),
@@ -191,9 +189,7 @@ const orchestratorService: ServiceFactory = ({ config, state }) => {
 					if (busy) return;
 					busy = true;
 					try {
-						const ids = (broker.registry.nodes.list({ onlyAvailable: true }) as { id: string }[]).map(
-							(n) => n.id,
-						);
+						const ids = broker.registry.nodes.list({ onlyAvailable: true }).map((n) => n.id);
 						const reaching = await nodesReaching(state, ids);
 						for (const id of reaching) everReached.add(id);
 						lostReach = new Set(ids.filter((id) => everReached.has(id) && !reaching.has(id)));
