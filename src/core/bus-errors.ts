@@ -13,7 +13,7 @@
  *   waiting for its timeout, and a publish failure never becomes an unhandled rejection (the NATS
  *   client throws synchronously, which Moleculer's response path does not catch: a process exit).
  */
-import type { Middleware, ServiceBroker } from "moleculer";
+import type { Context, Middleware, Service, ServiceBroker } from "moleculer";
 import { toBusError } from "./errors.ts";
 
 export const ERROR_MESSAGE_MAX = 1000;
@@ -122,33 +122,50 @@ export function refusedResponse(packet: PacketLike, reason: unknown, nodeID: str
 	return copy;
 }
 
+type Publish = (packet: PacketLike) => Promise<unknown>;
+
+/** `transitPublish`: a response the transport refuses is answered with a small error instead. */
+function refusingPublish(next: Publish, broker: () => ServiceBroker | null): Publish {
+	const publish = (packet: PacketLike): Promise<unknown> => {
+		try {
+			return Promise.resolve(next(packet));
+		} catch (err) {
+			return Promise.reject(err);
+		}
+	};
+	return (packet: PacketLike) =>
+		publish(packet).catch((err: unknown) => {
+			const b = broker();
+			// Only answers have a caller waiting; anything else fails as before (logged by transit).
+			if (packet.type !== "RES" || packet.payload?.stream || !b) throw err;
+			b.logger.warn(
+				`Answer ${String(packet.payload?.id)} to '${packet.target}' could not be sent; answering with an error instead.`,
+				cutString(err instanceof Error ? err.message : String(err), 300),
+			);
+			return publish(refusedResponse(packet, err, b.nodeID));
+		});
+}
+
 export function busSafeErrorsMiddleware(): Middleware {
-	return ((broker: ServiceBroker) => ({
+	let broker: ServiceBroker | null = null;
+	return {
 		name: "BusSafeErrors",
+		created(b: ServiceBroker) {
+			broker = b;
+		},
 		// Every action answers taxonomy errors (src/core/errors.ts) as their bus errors, cut to size.
-		localAction(next: (ctx: unknown) => Promise<unknown>, action: { service?: { name?: string } }) {
+		localAction(next, action) {
 			const service = action?.service?.name;
-			return (ctx: unknown) =>
-				next(ctx).catch((err: unknown) => Promise.reject(boundError(toBusError(err, service))));
-		},
-		transitPublish(next: (packet: PacketLike) => Promise<unknown>) {
-			const publish = (packet: PacketLike): Promise<unknown> => {
-				try {
-					return Promise.resolve(next(packet));
-				} catch (err) {
-					return Promise.reject(err);
-				}
+			return function (this: Service, ctx: Context) {
+				return next
+					.call(this, ctx)
+					.catch((err: unknown) => Promise.reject(boundError(toBusError(err, service))));
 			};
-			return (packet: PacketLike) =>
-				publish(packet).catch((err: unknown) => {
-					// Only answers have a caller waiting; anything else fails as before (logged by transit).
-					if (packet.type !== "RES" || packet.payload?.stream) throw err;
-					broker.logger.warn(
-						`Answer ${String(packet.payload?.id)} to '${packet.target}' could not be sent; answering with an error instead.`,
-						cutString(err instanceof Error ? err.message : String(err), 300),
-					);
-					return publish(refusedResponse(packet, err, broker.nodeID));
-				});
 		},
-	})) as unknown as Middleware;
+		// Moleculer's typings (0.15) give wrapper hooks the wrapped method's result type
+		// (`ReturnType<Transit["publish"]>`); Moleculer takes the wrapper they return (middleware.js
+		// wrapMethod). The one cast of this file states that, for this hook only.
+		transitPublish: ((next: Publish) =>
+			refusingPublish(next, () => broker)) as unknown as Middleware["transitPublish"],
+	};
 }
