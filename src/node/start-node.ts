@@ -27,14 +27,25 @@ export interface StartNodeOptions {
 	extraServiceFiles?: string[];
 }
 
+/** A service file's default export when it is a function: a ServiceFactory, as the file's contract says. */
+function isServiceFactory(value: unknown): value is ServiceFactory {
+	return typeof value === "function";
+}
+
+/** A service file's default export when it is a schema (an object with a service name). */
+function isServiceSchema(value: unknown): value is ServiceSchema {
+	return typeof value === "object" && value !== null && "name" in value && typeof value.name === "string";
+}
+
 export async function loadServiceModule(file: string, ctx: NodeContext): Promise<ServiceSchema[]> {
-	const mod = (await import(pathToFileURL(resolve(file)).href)) as {
-		default?: ServiceFactory | ServiceSchema;
-	};
-	const exported = mod.default;
-	if (!exported) throw new Error(`${file} has no default export (a ServiceFactory or ServiceSchema)`);
-	const built = typeof exported === "function" ? exported(ctx) : exported;
-	return Array.isArray(built) ? built : [built];
+	const mod: unknown = await import(pathToFileURL(resolve(file)).href);
+	const exported = typeof mod === "object" && mod !== null && "default" in mod ? mod.default : undefined;
+	if (isServiceFactory(exported)) {
+		const built = exported(ctx);
+		return Array.isArray(built) ? built : [built];
+	}
+	if (isServiceSchema(exported)) return [exported];
+	throw new Error(`${file} has no default export (a ServiceFactory or ServiceSchema)`);
 }
 
 export async function startNode(config: Config, opts: StartNodeOptions = {}): Promise<RunningNode> {

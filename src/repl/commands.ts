@@ -14,21 +14,31 @@ import { redact } from "../utils/redact.ts";
 
 export type { ReplCommand };
 
+/** A field of something thrown or answered, when it is an object that has it. */
+function fieldOf(value: unknown, name: string): unknown {
+	return typeof value === "object" && value !== null && name in value ? Reflect.get(value, name) : undefined;
+}
+
 /**
  * What a failed command prints: one line (the reasons, not a stack), as every command does. A
  * validation error lists its fields' messages; a plan error its problems.
  */
 export function replErrorLine(err: unknown): string {
-	const e = (err ?? {}) as { message?: unknown; data?: unknown };
-	const data = e.data as { problems?: unknown } | { message?: unknown }[] | undefined;
+	const message = fieldOf(err, "message");
+	const data = fieldOf(err, "data");
 	let reasons: string[] = [];
 	if (Array.isArray(data)) {
-		reasons = data.map((d) => (d && typeof d.message === "string" ? d.message : "")).filter(Boolean);
-	} else if (data && Array.isArray(data.problems)) {
-		reasons = data.problems.map(String);
+		reasons = data
+			.map((d: unknown) => {
+				const m = fieldOf(d, "message");
+				return typeof m === "string" ? m : "";
+			})
+			.filter(Boolean);
+	} else {
+		const problems = fieldOf(data, "problems");
+		if (Array.isArray(problems)) reasons = problems.map(String);
 	}
-	const text =
-		reasons.length > 0 ? reasons.join("; ") : typeof e.message === "string" ? e.message : String(err);
+	const text = reasons.length > 0 ? reasons.join("; ") : typeof message === "string" ? message : String(err);
 	return `Error: ${redact(text).replace(/\s*\n\s*/g, " ")}`;
 }
 
@@ -37,17 +47,28 @@ export function printReplError(err: unknown): void {
 }
 
 /**
+ * What moleculer-repl hands a command. Its typings call the args `string[]`; they are an object of
+ * the named operands and options (ReplArgs), which this checks.
+ */
+function isReplArgs(args: unknown): args is ReplArgs {
+	if (typeof args !== "object" || args === null || Array.isArray(args)) return false;
+	const options = fieldOf(args, "options");
+	return options === undefined || (typeof options === "object" && options !== null);
+}
+
+/**
  * Every command answers a failure with one line (moleculer-repl would log the error's stack). The
- * one place a command meets moleculer-repl's typings, which call its args `string[]`: they are the
- * named operands and options (ReplArgs).
+ * one place a command meets moleculer-repl's typings.
  */
 function oneLineErrors(command: ReplCommand): MoleculerReplCommand {
 	const { action, ...rest } = command;
 	return {
 		...rest,
 		async action(broker, args, helpers) {
+			const given: unknown = args;
 			try {
-				await action(broker, args as unknown as ReplArgs, helpers);
+				if (!isReplArgs(given)) throw new Error(`'${command.command}' was given no arguments object`);
+				await action(broker, given, helpers);
 			} catch (err) {
 				printReplError(err);
 			}
@@ -56,10 +77,11 @@ function oneLineErrors(command: ReplCommand): MoleculerReplCommand {
 }
 
 /**
- * Built-in moleculer-repl commands Saguaro replaces (src/repl/session.ts dispatches them first):
- * `env` prints the environment with every secret redacted (the built-in prints it in clear).
+ * Built-in moleculer-repl commands Saguaro replaces (src/repl/session.ts dispatches them first, and
+ * prints their failures in one line): `env` prints the environment with every secret redacted (the
+ * built-in prints it in clear).
  */
-export function replacedBuiltinCommands(_config: Config): MoleculerReplCommand[] {
+export function replacedBuiltinCommands(_config: Config): ReplCommand[] {
 	return [
 		{
 			command: "env",
@@ -69,7 +91,7 @@ export function replacedBuiltinCommands(_config: Config): MoleculerReplCommand[]
 				for (const name of Object.keys(env).sort()) console.log(`${name}=${env[name] ?? ""}`);
 			},
 		},
-	].map(oneLineErrors);
+	];
 }
 
 export function createReplCommands(config: Config): MoleculerReplCommand[] {
