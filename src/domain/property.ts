@@ -20,9 +20,6 @@ import {
 } from "./property-fields.ts";
 import type { AssessorParcelRecord, MlsListingRecord, PropertySource } from "./records.ts";
 
-// src/store/ imports Contribution from here; everything else imports it from property-fields.ts.
-export type { Contribution };
-
 export interface HistoryEntry {
 	field: TrackedField;
 	from: string | number | null;
