@@ -4,231 +4,49 @@
  * (MONGO_URI). moleculer-db's generic read actions (list, count, ...) stay; its generic writes are
  * switched off so every write goes through the merge rules. Domain logic: src/domain, src/store.
  */
-import moleculer, { type Context, type ServiceSchema } from "moleculer";
-import DbService, { type DbAdapter, type DbServiceSettings } from "moleculer-db";
+import moleculer, { type Context } from "moleculer";
+import type { DbAdapter } from "moleculer-db";
 import {
 	AGES_MAX_IDS,
 	INGEST_MAX_RECORDS,
-	type IngestOutcome,
 	type IngestParams,
-	type IngestRecord,
 	type IngestResult,
 	type RawAgesParams,
 	type RoundTrips,
+	type SetEnrichmentParams,
 } from "../src/contracts/store.ts";
-import {
-	DependencyUnavailableError,
-	InvalidInputError,
-	NotFoundError,
-	TransientError,
-} from "../src/core/errors.ts";
+import { InvalidInputError, NotFoundError, TransientError } from "../src/core/errors.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
-import { enrichmentContentProps } from "../src/domain/enrichment-input.ts";
-import type { PropertyDoc, PropertyEnrichment } from "../src/domain/property.ts";
-import {
-	assessorParcelSchema,
-	LISTING_STATUSES,
-	type MergeInput,
-	mlsListingSchema,
-	PROPERTY_SOURCES,
-} from "../src/domain/records.ts";
+import type { PropertyDoc } from "../src/domain/property.ts";
+import type { MergeInput } from "../src/domain/records.ts";
 import { ZIP_PARAM } from "../src/jobs/plan.ts";
 import type { NodeContext, ServiceFactory } from "../src/node/context.ts";
+import {
+	guardedReads,
+	isoTime,
+	mergeParams,
+	pageParams,
+	rawSource,
+	setEnrichmentParams,
+	statusParam,
+} from "../src/store/action-params.ts";
 import { createStoreAdapter } from "../src/store/adapters.ts";
 import type { Query, Tally } from "../src/store/collection.ts";
+import { storeErrorHooks } from "../src/store/database-errors.ts";
+import { type DbServiceSchema, dbMixin } from "../src/store/db-mixin.ts";
+import { ingestRecords } from "../src/store/ingest.ts";
 import { MongoKeyLocks } from "../src/store/key-lock.ts";
-import { UnjoinableRecordError, unjoinableReason } from "../src/store/merge-rules.ts";
+import { UnjoinableRecordError } from "../src/store/merge-rules.ts";
 import { photoIndexService } from "../src/store/photo-index.ts";
 import { PropertyStore } from "../src/store/property-store.ts";
-import { type RawDoc, type RawItem, RawStore } from "../src/store/raw-store.ts";
-import { Validator } from "../src/utils/validator.ts";
+import { PROPERTY_FIELDS_OUT, publicProperty } from "../src/store/property-view.ts";
+import { type RawDoc, RawStore } from "../src/store/raw-store.ts";
+import { checkRecord, rawProblem } from "../src/store/record-validation.ts";
 
 const { ValidationError } = moleculer.Errors;
 
-const validator = new Validator({ useNewCustomCheckerFunction: true });
-type Check = (value: unknown) => true | { message?: string; field?: string }[] | Promise<unknown>;
-const checkRecord: Record<string, Check> = {
-	maricopa: validator.compile(assessorParcelSchema as never) as Check,
-	mls: validator.compile(mlsListingSchema as never) as Check,
-};
-
 /** Counter map of rejected records, cluster-wide: field "<service>.<source>.<reason>". */
 export const REJECTED_KEY = "store:rejected";
-
-const isoTime = {
-	type: "string",
-	pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/,
-} as const;
-const rawSource = { type: "string", pattern: /^[a-z][a-z0-9-]{0,39}$/ } as const;
-
-/**
- * A listing `status` filter: one of LISTING_STATUSES in any case (`active` finds `Active`), turned
- * into the stored spelling; anything else is refused with the allowed values.
- */
-const statusParam = {
-	type: "string",
-	max: 40,
-	optional: true,
-	messages: { listingStatus: "The '{field}' field must be one of: {expected} (any case)." },
-	custom(value: unknown, errors: { type: string; expected?: unknown; actual?: unknown }[]) {
-		if (value === undefined || value === null) return value;
-		const found = LISTING_STATUSES.find((s) => s.toLowerCase() === String(value).trim().toLowerCase());
-		if (found) return found;
-		errors.push({ type: "listingStatus", expected: LISTING_STATUSES.join(", "), actual: value });
-		return value;
-	},
-};
-
-/** One record of `properties.ingest`, judged on its own (a bad one is rejected, not the call). */
-const checkIngestEnvelope = validator.compile({
-	source: { type: "enum", values: [...PROPERTY_SOURCES] },
-	sourceId: { type: "string", min: 1, max: 100 },
-	record: { type: "object" },
-	collectedAt: { ...isoTime, optional: true },
-	raw: { type: "object", optional: true, props: { source: rawSource, payload: { type: "any" } } },
-} as never) as Check;
-
-/** Backend failures that mean "the store cannot be reached now": the whole call is retryable. */
-function unavailable(err: unknown): boolean {
-	const name = (err as { name?: string } | null)?.name ?? "";
-	return /^Mongo.*(Network|ServerSelection|TopologyClosed|NotConnected|PoolCleared|Timeout)/.test(name);
-}
-
-/**
- * The database behind the store is unreachable: a retryable 503 marked `upstream`, so callers'
- * breakers do not take this healthy node out (they would keep calls away after the database is
- * back; see countsAsBreakerFailure in moleculer.config.ts), and collectors wait for the store.
- */
-function databaseUnreachable(err: unknown): Error {
-	return new DependencyUnavailableError("store", `its database is not reachable: ${(err as Error).message}`, {
-		upstream: true,
-	});
-}
-
-/** Every action of the store's services: database outages answered as `databaseUnreachable`. */
-const storeErrorHooks = {
-	error: {
-		"*"(_ctx: Context, err: Error) {
-			throw unavailable(err) ? databaseUnreachable(err) : err;
-		},
-	},
-};
-
-/** Highest page number any read accepts (a page past the data answers empty; an absurd one is refused). */
-const PAGE_MAX = 1_000_000;
-
-/**
- * moleculer-db's generic reads (list, count, find) stay for the REPL and scripts, validated like the
- * REST routes: `query` only names the given fields, each a plain value (no operators, no raw query
- * objects), no search (a regex over the whole collection) nor populate, bounded paging, a plain sort.
- * (moleculer-db's own definitions are merged under these, so each rule here replaces its one.)
- */
-function guardedReads(queryProps: Record<string, unknown>, pageSizeMax: number) {
-	const forbidden = { type: "forbidden" };
-	const common = {
-		query: { type: "object", optional: true, strict: true, props: queryProps },
-		search: forbidden,
-		iSearch: forbidden,
-		searchFields: forbidden,
-	};
-	const sort = {
-		type: "string",
-		optional: true,
-		pattern: /^-?[A-Za-z_][\w.]{0,39}([ ,]+-?[A-Za-z_][\w.]{0,39}){0,3}$/,
-	};
-	const count = (max: number) => ({
-		type: "number",
-		integer: true,
-		min: 0,
-		max,
-		optional: true,
-		convert: true,
-	});
-	return {
-		list: {
-			cache: false,
-			params: {
-				...common,
-				populate: forbidden,
-				page: { ...count(PAGE_MAX), min: 1 },
-				pageSize: count(pageSizeMax),
-				sort,
-			},
-		},
-		count: { cache: false, params: common },
-		find: {
-			cache: false,
-			params: {
-				...common,
-				populate: forbidden,
-				limit: count(pageSizeMax),
-				offset: count(PAGE_MAX * pageSizeMax),
-				sort,
-			},
-		},
-	};
-}
-
-const PROPERTY_FIELDS_OUT = [
-	"_id",
-	"key",
-	"apn",
-	"apnDisplay",
-	"street",
-	"city",
-	"state",
-	"zip",
-	"addressKey",
-	"propertyType",
-	"subdivision",
-	"mcr",
-	"useCode",
-	"zoning",
-	"isRental",
-	"lat",
-	"long",
-	"lotSize",
-	"livableSpace",
-	"constructionYear",
-	"bathFixtures",
-	"pool",
-	"garages",
-	"carports",
-	"exteriorWalls",
-	"roofType",
-	"owner",
-	"valuation",
-	"valuations",
-	"mlsId",
-	"mlsIds",
-	"price",
-	"status",
-	"listDate",
-	"beds",
-	"fullBaths",
-	"halfBaths",
-	"sqft",
-	"hoaFee",
-	"photos",
-	"description",
-	"listingUrl",
-	"sources",
-	"version",
-	"createdAt",
-	"updatedAt",
-	"changedAt",
-	"enrichment",
-	"match",
-	"matchLog",
-];
-
-/** A property as actions return it: no per-source contributions (internal), history on request. */
-function publicProperty(doc: PropertyDoc, withHistory = false): Record<string, unknown> {
-	const out: Record<string, unknown> = {};
-	for (const f of PROPERTY_FIELDS_OUT) out[f] = (doc as unknown as Record<string, unknown>)[f];
-	if (withHistory) out.history = doc.history;
-	return out;
-}
 
 const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 	// Requests sent to the backend since start, per collection (properties.stats).
@@ -262,26 +80,11 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 	};
 	const reject = (service: string, source: string, reason: string, by = 1) =>
 		state.hincr(REJECTED_KEY, `${service}.${source}.${reason}`, by).catch(() => 0);
-	/** A raw payload the store refuses (null, too large), or null when it is fine. */
-	const rawProblem = (payload: unknown): { reason: string; message: string } | null => {
-		if (payload === undefined || payload === null)
-			return { reason: "empty", message: "raw record has no payload" };
-		const bytes = Buffer.byteLength(JSON.stringify(payload));
-		if (bytes > config.store.rawMaxBytes)
-			return {
-				reason: "too-large",
-				message: `raw payload is ${bytes} bytes, over STORE_RAW_MAX_BYTES (${config.store.rawMaxBytes})`,
-			};
-		return null;
-	};
 
-	const raw: ServiceSchema<DbServiceSettings> & {
-		adapter: unknown;
-		afterConnected(this: { adapter: DbAdapter }): Promise<void>;
-	} = {
+	const raw: DbServiceSchema = {
 		name: "raw",
 		hooks: storeErrorHooks,
-		mixins: [DbService as unknown as Partial<ServiceSchema>],
+		mixins: [dbMixin],
 		adapter: rawAdapter.adapter,
 		settings: {
 			idField: "_id",
@@ -313,7 +116,7 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 					ctx: Context<{ source: string; sourceId: string; payload: unknown; collectedAt?: string }>,
 				) {
 					const { source, sourceId, payload } = ctx.params;
-					const problem = rawProblem(payload);
+					const problem = rawProblem(payload, config.store.rawMaxBytes);
 					if (problem) {
 						await reject("raw", source, problem.reason);
 						throw new ValidationError(problem.message, "VALIDATION_ERROR", [{ field: "payload" }]);
@@ -362,25 +165,10 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 		config.store.pageSizeMax,
 	);
 
-	const pageParams = {
-		page: { type: "number", integer: true, min: 1, max: PAGE_MAX, default: 1, convert: true },
-		pageSize: {
-			type: "number",
-			integer: true,
-			min: 1,
-			max: config.store.pageSizeMax,
-			default: 50,
-			convert: true,
-		},
-	} as const;
-
-	const properties: ServiceSchema<DbServiceSettings> & {
-		adapter: unknown;
-		afterConnected(this: { adapter: DbAdapter }): Promise<void>;
-	} = {
+	const properties: DbServiceSchema = {
 		name: "properties",
 		hooks: storeErrorHooks,
-		mixins: [DbService as unknown as Partial<ServiceSchema>],
+		mixins: [dbMixin],
 		adapter: propAdapter.adapter,
 		settings: { idField: "_id", fields: PROPERTY_FIELDS_OUT, maxPageSize: config.store.pageSizeMax },
 		actions: {
@@ -392,17 +180,12 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 			list: propertyReads.list,
 			count: propertyReads.count,
 			merge: {
-				params: {
-					source: { type: "enum", values: [...PROPERTY_SOURCES] },
-					sourceId: { type: "string", min: 1, max: 100 },
-					record: { type: "object" },
-					collectedAt: { ...isoTime, optional: true },
-				},
+				params: mergeParams,
 				async handler(ctx: Context<MergeInput>) {
 					const { source, sourceId, collectedAt } = ctx.params;
 					// The validator strips unknown fields in place: work on a copy of the caller's record.
 					const record = structuredClone(ctx.params.record);
-					const verdict = await checkRecord[source]!(record);
+					const verdict = await checkRecord[source](record);
 					if (verdict !== true) {
 						await reject("properties", source, "invalid");
 						const problems = verdict as { message?: string }[];
@@ -439,131 +222,20 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 				},
 				async handler(ctx: Context<IngestParams>): Promise<IngestResult> {
 					const call = { raw: { n: 0 }, properties: { n: 0 }, locks: { n: 0 } };
-					const raws = rawStore().counting([call.raw]);
-					const props = propertyStore().counting([call.properties], [call.locks]);
-					const now = new Date().toISOString();
-					const outcomes: IngestOutcome[] = [];
-					const rejected = new Map<string, number>();
-					const accepted: { i: number; input: IngestRecord & { collectedAt: string } }[] = [];
-					const refuse = (i: number, sourceId: unknown, counter: string, error: string) => {
-						outcomes[i] = { sourceId: String(sourceId ?? ""), raw: null, status: "rejected", error };
-						rejected.set(counter, (rejected.get(counter) ?? 0) + 1);
-					};
-					ctx.params.records.forEach((given, i) => {
-						const source = PROPERTY_SOURCES.includes(given?.source) ? given.source : "unknown";
-						const envelope = checkIngestEnvelope({ ...given });
-						if (envelope !== true) {
-							const problems = envelope as { message?: string }[];
-							refuse(
-								i,
-								given?.sourceId,
-								`properties.${source}.invalid`,
-								problems.map((p) => p.message).join("; "),
-							);
-							return;
-						}
-						// The validator strips unknown fields in place: work on a copy of the caller's record.
-						const record = structuredClone(given.record);
-						const verdict = checkRecord[given.source]!(record);
-						if (verdict !== true) {
-							const problems = verdict as { message?: string }[];
-							refuse(
-								i,
-								given.sourceId,
-								`properties.${source}.invalid`,
-								`invalid ${source} record ${given.sourceId}: ${problems.map((p) => p.message).join("; ")}`,
-							);
-							return;
-						}
-						const unjoinable = unjoinableReason({ source: given.source, record });
-						if (unjoinable) {
-							refuse(i, given.sourceId, `properties.${source}.unjoinable`, unjoinable);
-							return;
-						}
-						const problem = given.raw ? rawProblem(given.raw.payload) : null;
-						if (problem) {
-							refuse(i, given.sourceId, `raw.${given.raw!.source}.${problem.reason}`, problem.message);
-							return;
-						}
-						accepted.push({ i, input: { ...given, record, collectedAt: given.collectedAt ?? now } });
+					const outcomes = await ingestRecords(ctx.params, {
+						raws: rawStore().counting([call.raw]),
+						props: propertyStore().counting([call.properties], [call.locks]),
+						rawMaxBytes: config.store.rawMaxBytes,
+						reject,
+						changed: (out) =>
+							ctx.emit("properties.changed", { key: out.key, status: out.status, changes: out.changes }),
 					});
-					await Promise.all(
-						[...rejected].map(([field, n]) => reject(...(field.split(".") as [string, string, string]), n)),
-					);
-					try {
-						const withRaw = accepted.filter(({ input }) => input.raw);
-						// Read the raw records first, merge what changed, then write the raw records: a raw
-						// record is stored only after its merge, so "unchanged" proves the merge happened
-						// (and a GIS row re-read unchanged is not merged over the details merged since).
-						const rawPlan = await raws.prepareMany(
-							withRaw.map(
-								({ input }): RawItem => ({
-									source: input.raw!.source,
-									sourceId: input.sourceId,
-									payload: input.raw!.payload,
-									collectedAt: input.collectedAt,
-								}),
-							),
-						);
-						const rawStatus = new Map(withRaw.map(({ i }, j) => [i, rawPlan.statuses[j]!]));
-						const toMerge = accepted.filter(({ i }) => ctx.params.force || rawStatus.get(i) !== "unchanged");
-						const merged = await props.mergeMany(
-							toMerge.map(({ input }) => ({
-								source: input.source,
-								sourceId: input.sourceId,
-								record: input.record,
-								collectedAt: input.collectedAt,
-							})),
-						);
-						const mergedOf = new Map(toMerge.map(({ i }, j) => [i, merged[j]!]));
-						const rawOut = await rawPlan.commit();
-						const rawFinal = new Map(withRaw.map(({ i }, j) => [i, rawOut[j]!.status]));
-						for (const { i, input } of accepted) {
-							const out = mergedOf.get(i);
-							outcomes[i] = {
-								sourceId: input.sourceId,
-								...(out ? { key: out.key } : {}),
-								raw: rawFinal.get(i) ?? null,
-								status: out?.status ?? "unchanged",
-							};
-							if (out && (out.changes.length > 0 || out.status === "new")) {
-								ctx.emit("properties.changed", { key: out.key, status: out.status, changes: out.changes });
-							}
-						}
-					} catch (err) {
-						if (unavailable(err)) throw databaseUnreachable(err);
-						throw err;
-					}
 					return { outcomes, roundTrips: tripsOf(call) };
 				},
 			},
 			setEnrichment: {
-				params: {
-					key: { type: "string", min: 1, max: 300 },
-					expectedInputHash: { type: "string", pattern: /^[0-9a-f]{16,64}$/ },
-					enrichment: {
-						type: "object",
-						strict: "remove",
-						props: {
-							...enrichmentContentProps,
-							processing: {
-								type: "object",
-								strict: "remove",
-								props: {
-									llm_model: { type: "string", min: 1, max: 200 },
-									tokens_used: { type: "number", integer: true, min: 0 },
-									processing_time_ms: { type: "number", integer: true, min: 0 },
-									source: { type: "enum", values: ["llm", "cache", "rules"] },
-									inputHash: { type: "string", pattern: /^[0-9a-f]{16,64}$/ },
-									enrichedAt: isoTime,
-								},
-							},
-						},
-					},
-				},
-				async handler(
-					ctx: Context<{ key: string; enrichment: PropertyEnrichment; expectedInputHash: string }>,
-				) {
+				params: setEnrichmentParams,
+				async handler(ctx: Context<SetEnrichmentParams>) {
 					const { key, enrichment, expectedInputHash } = ctx.params;
 					return { key, status: await propertyStore().setEnrichment(key, enrichment, expectedInputHash) };
 				},
@@ -639,7 +311,7 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 					// rows written meanwhile never shift a page, unlike `page`. `after` is its REST name.
 					afterKey: { type: "string", max: 300, optional: true },
 					after: { type: "string", max: 300, optional: true },
-					...pageParams,
+					...pageParams(config.store.pageSizeMax),
 				},
 				async handler(
 					ctx: Context<{
@@ -714,7 +386,7 @@ const storeService: ServiceFactory = ({ config, state }: NodeContext) => {
 	};
 
 	// photo-index: listing photos and their stored images (issue 18, src/store/photo-index.ts).
-	return [raw, properties, photoIndexService(config, storeErrorHooks)] as unknown as ServiceSchema[];
+	return [raw, properties, photoIndexService(config, storeErrorHooks)];
 };
 
 export default storeService;

@@ -14,10 +14,11 @@
  * bytes first: its document wins), so a retried or repeated job never stores anything twice.
  */
 import moleculer, { type Context, type ServiceSchema } from "moleculer";
-import DbService, { type DbAdapter } from "moleculer-db";
+import type { DbAdapter } from "moleculer-db";
 import type { Config } from "../config/index.ts";
 import { createStoreAdapter } from "./adapters.ts";
 import { type DocCollection, DuplicateKeyError } from "./collection.ts";
+import { type DbServiceSchema, dbMixin } from "./db-mixin.ts";
 
 const { MoleculerRetryableError } = moleculer.Errors;
 
@@ -204,7 +205,7 @@ const photoRule = {
  * writes and reads the index through. `hooks` are the store's own (database outages answered as
  * retryable 503s).
  */
-export function photoIndexService(config: Config, hooks: ServiceSchema["hooks"]): ServiceSchema {
+export function photoIndexService(config: Config, hooks: ServiceSchema["hooks"]): DbServiceSchema {
 	const adapter = createStoreAdapter<IndexDoc>(config, "photos");
 	let instance: PhotoIndex | null = null;
 	const index = () => {
@@ -217,7 +218,7 @@ export function photoIndexService(config: Config, hooks: ServiceSchema["hooks"])
 	return {
 		name: "photo-index",
 		hooks,
-		mixins: [DbService as unknown as Partial<ServiceSchema>],
+		mixins: [dbMixin],
 		adapter: adapter.adapter,
 		settings: { idField: "_id" },
 		actions: {
@@ -277,5 +278,5 @@ export function photoIndexService(config: Config, hooks: ServiceSchema["hooks"])
 			await idx.ensureIndexes();
 			instance = idx;
 		},
-	} as unknown as ServiceSchema;
+	};
 }
