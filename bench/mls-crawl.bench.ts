@@ -12,7 +12,8 @@
  *
  * Rounds (default 3) alternate the contenders' order; the tables give medians over the rounds.
  *
- *   node bench/mls-crawl.bench.ts [parcels=600] [concurrency=4] [--rounds=3] [--paths=http,browser]
+ *   node bench/mls-crawl.bench.ts [parcels=600] [concurrency=4] [--rounds=3] [--paths=http,browser] [--breakdown]
+ * (--breakdown: each run also prints its peak PSS by process kind: node, browser, renderers, gpu...)
  * (parcels of the ZIP; about 15% are listed, so 600 parcels = ~90 listing pages + ~5 search pages)
  */
 import { spawn } from "node:child_process";
@@ -49,6 +50,8 @@ interface Measured extends RunReport {
 	contender: Contender;
 	peakRssMb: number;
 	peakPssMb: number;
+	/** PSS MB by process kind (node, browser, renderer xN, gpu, utility, zygote...) at the PSS peak. */
+	peakBreakdown: Record<string, number>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -96,6 +99,10 @@ async function runSaguaroBrowser(base: string, concurrency: number): Promise<Run
 		proxies: null,
 		solver: null,
 		...(process.env.SAGUARO_PAGE_REUSE ? { pageReuse: Number(process.env.SAGUARO_PAGE_REUSE) } : {}),
+		// Experiments: SAGUARO_CHROMIUM_ARGS="--a --b" replaces the pool's LEAN_ARGS ("" = none).
+		...(process.env.SAGUARO_CHROMIUM_ARGS !== undefined
+			? { chromiumArgs: process.env.SAGUARO_CHROMIUM_ARGS.split(" ").filter(Boolean) }
+			: {}),
 	});
 	pool.start();
 	const started = performance.now();
@@ -238,6 +245,36 @@ function rssOf(pid: number): number {
 	}
 }
 
+/** What kind of process `pid` is: the contender's node, or a Chromium process by its --type. */
+function kindOf(pid: number, root: number): string {
+	if (pid === root) return "node";
+	let cmd = "";
+	try {
+		cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+	} catch {
+		return "gone";
+	}
+	if (!cmd.includes("chromium")) return "other";
+	const type = /--type=([a-z-]+)/.exec(cmd)?.[1];
+	if (!type) return "browser";
+	if (type === "utility") return /utility-sub-type=([\w.]+)/.exec(cmd)?.[1]?.split(".")[0] ?? "utility";
+	return type;
+}
+
+/** PSS MB per kind of process, with a count where there are several (renderer x4). */
+function breakdown(root: number, byPid: readonly (readonly [number, number])[]): Record<string, number> {
+	const mb = new Map<string, number>();
+	const n = new Map<string, number>();
+	for (const [pid, bytes] of byPid) {
+		const kind = kindOf(pid, root);
+		mb.set(kind, (mb.get(kind) ?? 0) + bytes / 1048576);
+		n.set(kind, (n.get(kind) ?? 0) + 1);
+	}
+	return Object.fromEntries(
+		[...mb].map(([k, v]) => [(n.get(k) ?? 1) > 1 ? `${k} x${n.get(k)}` : k, Math.round(v)]),
+	);
+}
+
 async function measure(contender: Contender, base: string, concurrency: number): Promise<Measured> {
 	const storage = mkdtempSync(join(tmpdir(), "saguaro-bench-crawlee-"));
 	const proc = spawn(
@@ -260,6 +297,7 @@ async function measure(contender: Contender, base: string, concurrency: number):
 	});
 	let peakRss = 0;
 	let peakPss = 0;
+	let peakBreakdown: Record<string, number> = {};
 	const sample = () => {
 		if (!proc.pid) return;
 		const tree = processTree(proc.pid);
@@ -267,10 +305,12 @@ async function measure(contender: Contender, base: string, concurrency: number):
 			peakRss,
 			tree.reduce((s, p) => s + rssOf(p), 0),
 		);
-		peakPss = Math.max(
-			peakPss,
-			tree.reduce((s, p) => s + processMemory(p), 0),
-		);
+		const byPid = tree.map((p) => [p, processMemory(p)] as const);
+		const pss = byPid.reduce((s, [, m]) => s + m, 0);
+		if (pss > peakPss) {
+			peakPss = pss;
+			peakBreakdown = breakdown(proc.pid, byPid);
+		}
 	};
 	const timer = setInterval(sample, 100);
 	const code = await new Promise<number | null>((r) => proc.on("exit", r));
@@ -279,7 +319,13 @@ async function measure(contender: Contender, base: string, concurrency: number):
 	const line = out.split("\n").find((l) => l.startsWith("RESULT "));
 	if (code !== 0 || !line) throw new Error(`${contender} exited ${code}: ${out.slice(-2000)}`);
 	const report = JSON.parse(line.slice(7)) as RunReport;
-	return { contender, ...report, peakRssMb: peakRss / 1048576, peakPssMb: peakPss / 1048576 };
+	return {
+		contender,
+		...report,
+		peakRssMb: peakRss / 1048576,
+		peakPssMb: peakPss / 1048576,
+		peakBreakdown,
+	};
 }
 
 async function parent(
@@ -287,6 +333,7 @@ async function parent(
 	concurrency: number,
 	rounds: number,
 	contenders: readonly Contender[],
+	verbose: boolean,
 ): Promise<void> {
 	const sandbox = await startSandbox({
 		seed: 7,
@@ -311,6 +358,7 @@ async function parent(
 				console.log(
 					`round ${round + 1} ${contender.padEnd(18)} ${(m.pages / (m.ms / 1000)).toFixed(1).padStart(6)} pages/s  peak PSS ${Math.round(m.peakPssMb)} MB  peak RSS ${Math.round(m.peakRssMb)} MB`,
 				);
+				if (verbose) console.log(`  PSS MB at the peak: ${JSON.stringify(m.peakBreakdown)}`);
 			}
 		}
 		const median = (xs: number[]) => {
@@ -393,5 +441,5 @@ if (childArg) {
 	);
 	if (!(parcels > 0 && parcels <= 5000 && concurrency >= 1 && concurrency <= 32))
 		throw new Error("usage: node bench/mls-crawl.bench.ts [parcels 1..5000] [concurrency 1..32]");
-	await parent(parcels, concurrency, rounds, contenders);
+	await parent(parcels, concurrency, rounds, contenders, process.argv.includes("--breakdown"));
 }

@@ -224,7 +224,7 @@ export class BrowserPool {
 		if (params.cookies && params.cookies.length > 0) await context.addCookies(params.cookies);
 		const kept = slot.tab && !slot.tab.isClosed() ? slot.tab : null;
 		if (!kept) slot.tabRenders = 0;
-		const page = kept ?? (await context.newPage());
+		const page = kept ?? (await this.#contexts.newPage(context));
 		if (!mine()) {
 			if (!kept) await withTimeout(page.close({ runBeforeUnload: false }), 5000);
 			throw new RenderError("watchdog", "slot reclaimed while its page opened");

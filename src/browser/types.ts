@@ -42,6 +42,8 @@ export interface BrowserPoolOptions {
 	 * reused only while memory allows.
 	 */
 	pageReuse?: number;
+	/** Chromium switches added to CHROMIUM_ARGS; default LEAN_ARGS (launch.ts). */
+	chromiumArgs?: readonly string[];
 	/** How often the watchdog looks at slots and browser memory. */
 	watchdogIntervalMs?: number;
 	headless?: boolean;
