@@ -740,7 +740,11 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
 			} catch {}
 		}
 		await cluster.stop();
-		log(`[${scenario.no} ${scenario.id}] ${result.pass ? "PASS" : "FAIL"} (${result.timeS.toFixed(1)} s)`);
+		// Why, at once: a long run stopped early still says what went wrong in the rows it did.
+		const why = result.pass ? "" : `: ${result.failures.join("; ")}`;
+		log(
+			`[${scenario.no} ${scenario.id}] ${result.pass ? "PASS" : "FAIL"} (${result.timeS.toFixed(1)} s)${why}`,
+		);
 	}
 	return result;
 }
