@@ -19,6 +19,7 @@ import {
 	RenderError,
 	type RenderParams,
 } from "../src/browser/pool.ts";
+import { renderParams } from "../src/contracts/browser-pool.ts";
 import { callProxyPool } from "../src/contracts/proxy-pool.ts";
 import { NotConfiguredError, toBusError } from "../src/core/errors.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
@@ -123,33 +124,7 @@ const browserPoolService: ServiceFactory = ({ config }) => {
 		},
 		actions: {
 			render: {
-				params: {
-					url: { type: "url" },
-					session: { type: "string", optional: true, min: 1, max: 200 },
-					domain: { type: "string", optional: true, max: 253 },
-					cookies: {
-						type: "array",
-						optional: true,
-						max: 100,
-						items: {
-							type: "object",
-							props: {
-								name: { type: "string", min: 1, max: 200 },
-								value: { type: "string", max: 4096 },
-								url: { type: "url" },
-							},
-						},
-					},
-					waitFor: { type: "string", optional: true, max: 500 },
-					extract: {
-						type: "record",
-						optional: true,
-						key: { type: "string", max: 100 },
-						value: { type: "string", max: 500 },
-					},
-					noHtml: { type: "boolean", optional: true },
-					solveCaptchas: { type: "boolean", optional: true },
-				},
+				params: renderParams,
 				async handler(ctx: Context<RenderParams>) {
 					// No Chromium (or one that does not start) is permanent: said so, never retried.
 					const missing = chromiumProblem(c.chromiumPath);

@@ -16,12 +16,13 @@
  */
 import moleculer, { type Context } from "moleculer";
 import { type PoliteHostSchema, politeHostMixin } from "../mixins/polite-host.mixin.ts";
+import { type EnrichParams, type EnrichPendingParams, enrichParams } from "../src/contracts/llm.ts";
 import { callStore } from "../src/contracts/store.ts";
 import { DependencyUnavailableError, NotFoundError } from "../src/core/errors.ts";
 import type { HostPolicy } from "../src/core/host-policy.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
 import { ZIP_PARAM } from "../src/jobs/plan.ts";
-import { type CollectZipParams, collectZipParams, runSourceTask } from "../src/jobs/source-contract.ts";
+import { collectZipParams, runSourceTask } from "../src/jobs/source-contract.ts";
 import { LlmBudget } from "../src/llm/budget.ts";
 import { LlmClient } from "../src/llm/client.ts";
 import { Enricher, type EnricherEvent, type EnrichmentStore } from "../src/llm/enricher.ts";
@@ -153,11 +154,8 @@ const llmService: ServiceFactory = ({ config, state }) => {
 		},
 		actions: {
 			enrich: {
-				params: {
-					key: { type: "string", min: 1, max: 300 },
-					force: { type: "boolean", optional: true, convert: true },
-				},
-				async handler(ctx: Context<{ key: string; force?: boolean }>) {
+				params: enrichParams,
+				async handler(ctx: Context<EnrichParams>) {
 					const key = normalizeApn(ctx.params.key) ?? ctx.params.key;
 					const row = await callStore(ctx, "properties.get", { key });
 					if (!row) throw new NotFoundError(`no property ${ctx.params.key}`);
@@ -178,7 +176,7 @@ const llmService: ServiceFactory = ({ config, state }) => {
 					taskId: collectZipParams.taskId,
 					attempt: collectZipParams.attempt,
 				},
-				async handler(ctx: Context<{ zip?: string; zips?: string[] } & Omit<CollectZipParams, "zip">>) {
+				async handler(ctx: Context<EnrichPendingParams>) {
 					const zips = [
 						...new Set([...(ctx.params.zip ? [ctx.params.zip] : []), ...(ctx.params.zips ?? [])]),
 					];

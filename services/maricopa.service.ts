@@ -15,6 +15,13 @@
  */
 import type { Context } from "moleculer";
 import { type PoliteHostSchema, politeHostMixin } from "../mixins/polite-host.mixin.ts";
+import {
+	type ParcelParams,
+	parcelParams,
+	type SearchZipParams,
+	searchZipOptionParams,
+} from "../src/contracts/maricopa.ts";
+import { type ForceParams, forceParams } from "../src/contracts/params.ts";
 import type { IngestOutcome } from "../src/contracts/store.ts";
 import { DependencyUnavailableError, PermanentError } from "../src/core/errors.ts";
 import type { RequestOutcome } from "../src/core/http.ts";
@@ -117,12 +124,8 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 		},
 		actions: {
 			searchZip: {
-				params: {
-					zip: collectZipParams.zip,
-					via: { type: "enum", values: ["gis", "search"], default: "gis" },
-					page: { type: "number", integer: true, min: 1, max: 100_000, default: 1, convert: true },
-				},
-				async handler(ctx: Context<{ zip: string; via: "gis" | "search"; page: number }>) {
+				params: { zip: collectZipParams.zip, ...searchZipOptionParams },
+				async handler(ctx: Context<SearchZipParams>) {
 					const { zip, via, page } = ctx.params;
 					const tally: RequestTally = { bulk: 0, detail: 0 };
 					if (via === "gis") {
@@ -150,11 +153,8 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 				},
 			},
 			parcel: {
-				params: {
-					apn: { type: "string", min: 8, max: 20 },
-					store: { type: "boolean", default: true, convert: true },
-				},
-				async handler(ctx: Context<{ apn: string; store: boolean }>) {
+				params: parcelParams,
+				async handler(ctx: Context<ParcelParams>) {
 					const apn = normalizeApn(ctx.params.apn);
 					if (!apn)
 						throw new PermanentError(`'${ctx.params.apn}' is not a parcel number`, { type: "INVALID_APN" });
@@ -178,8 +178,8 @@ const maricopaService: ServiceFactory = ({ config, state }) => {
 				},
 			},
 			collectZip: {
-				params: { ...collectZipParams, force: { type: "boolean", optional: true, convert: true } },
-				async handler(ctx: Context<CollectZipParams & { force?: boolean }>) {
+				params: { ...collectZipParams, ...forceParams },
+				async handler(ctx: Context<CollectZipParams & ForceParams>) {
 					// No request is spent on parcels that could not be stored.
 					await this.broker.waitForServices(["raw", "properties"], STORE_WAIT_MS).catch(() => {
 						throw new DependencyUnavailableError("store", "the store (raw, properties) is not reachable");

@@ -17,6 +17,8 @@ import { resolve } from "node:path";
 import type { Context } from "moleculer";
 import { type PoliteHostSchema, politeHostMixin } from "../mixins/polite-host.mixin.ts";
 import { callBrowserPool } from "../src/contracts/browser-pool.ts";
+import { type ListingParams, listingParams, type SearchZipParams } from "../src/contracts/mls.ts";
+import { type ForceParams, forceParams } from "../src/contracts/params.ts";
 import { callProxyPool } from "../src/contracts/proxy-pool.ts";
 import { notConfiguredOf, PermanentError } from "../src/core/errors.ts";
 import type { HostPolicy } from "../src/core/host-policy.ts";
@@ -141,14 +143,14 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 		actions: {
 			searchZip: {
 				params: { zip: collectZipParams.zip },
-				async handler(ctx: Context<{ zip: string }>) {
+				async handler(ctx: Context<SearchZipParams>) {
 					// The work stops when its caller gives up (or the service stops), never runs on unseen.
 					return scraper.searchZip(ctx.params.zip, undefined, callerSignal(ctx));
 				},
 			},
 			listing: {
-				params: { url: { type: "url" } },
-				async handler(ctx: Context<{ url: string }>) {
+				params: listingParams,
+				async handler(ctx: Context<ListingParams>) {
 					const url = new URL(ctx.params.url);
 					if (url.origin !== new URL(c.baseUrl).origin) {
 						throw new PermanentError("url is not on the MLS site (MLS_BASE_URL)", { type: "FOREIGN_URL" });
@@ -157,8 +159,8 @@ const mlsService: ServiceFactory = ({ config, state }) => {
 				},
 			},
 			collectZip: {
-				params: { ...collectZipParams, force: { type: "boolean", optional: true, convert: true } },
-				async handler(ctx: Context<CollectZipParams & { force?: boolean }>) {
+				params: { ...collectZipParams, ...forceParams },
+				async handler(ctx: Context<CollectZipParams & ForceParams>) {
 					const store = new StoreClient(ctx, config.store.callTimeoutMs);
 					const checkFreshness = c.listingMaxAgeMs > 0 && ctx.params.force !== true;
 					const sink: ListingSink = {

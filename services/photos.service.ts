@@ -27,7 +27,17 @@ import { join } from "node:path";
 import type moleculer from "moleculer";
 import type { Context } from "moleculer";
 import { type PoliteHostSchema, politeHostMixin } from "../mixins/polite-host.mixin.ts";
-import type { PhotoList } from "../src/contracts/photos.ts";
+import {
+	type PhotoJobParams,
+	type PhotoList,
+	type PhotoObjectParams,
+	type PropertyKeyParams,
+	photoJobParams,
+	photoObjectParams,
+	propertyKeyParams,
+	type SweepParams,
+	sweepParams,
+} from "../src/contracts/photos.ts";
 import { callStore } from "../src/contracts/store.ts";
 import { NotFoundError } from "../src/core/errors.ts";
 import type { HostPolicy } from "../src/core/host-policy.ts";
@@ -228,8 +238,8 @@ const photosService: ServiceFactory = ({ config, state }) => {
 				},
 			},
 			collect: {
-				params: { key: { type: "string", min: 1, max: 300 } },
-				async handler(ctx: Context<{ key: string }>) {
+				params: propertyKeyParams,
+				async handler(ctx: Context<PropertyKeyParams>) {
 					const key = normalizeApn(ctx.params.key) ?? ctx.params.key;
 					const row = await callStore(ctx, "properties.get", { key });
 					if (!row) throw new NotFoundError(`no property ${key}`);
@@ -245,8 +255,8 @@ const photosService: ServiceFactory = ({ config, state }) => {
 				},
 			},
 			list: {
-				params: { key: { type: "string", min: 1, max: 300 } },
-				async handler(ctx: Context<{ key: string }>): Promise<PhotoList> {
+				params: propertyKeyParams,
+				async handler(ctx: Context<PropertyKeyParams>): Promise<PhotoList> {
 					const key = normalizeApn(ctx.params.key) ?? ctx.params.key;
 					const docs = await ctx.call<PhotoDoc[], object>("photo-index.photos", { key });
 					return {
@@ -277,11 +287,8 @@ const photosService: ServiceFactory = ({ config, state }) => {
 				},
 			},
 			object: {
-				params: {
-					key: { type: "string", min: 1, max: 300 },
-					photoId: { type: "string", pattern: /^[A-Za-z0-9_]{1,64}$/ },
-				},
-				async handler(ctx: Context<{ key: string; photoId: string }, Record<string, unknown>>) {
+				params: photoObjectParams,
+				async handler(ctx: Context<PhotoObjectParams, Record<string, unknown>>) {
 					const key = normalizeApn(ctx.params.key) ?? ctx.params.key;
 					const doc = await ctx.call<PhotoDoc | null, object>("photo-index.photo", {
 						key,
@@ -304,8 +311,8 @@ const photosService: ServiceFactory = ({ config, state }) => {
 				},
 			},
 			job: {
-				params: { jobId: { type: "string", min: 1, max: 200 } },
-				async handler(ctx: Context<{ jobId: string }>) {
+				params: photoJobParams,
+				async handler(ctx: Context<PhotoJobParams>) {
 					const raw = await state.hgetall(jobCountsKey(ctx.params.jobId));
 					return {
 						jobId: ctx.params.jobId,
@@ -315,8 +322,8 @@ const photosService: ServiceFactory = ({ config, state }) => {
 				},
 			},
 			sweep: {
-				params: { olderThanH: { type: "number", min: 1, max: 24 * 365, optional: true, convert: true } },
-				async handler(ctx: Context<{ olderThanH?: number }>) {
+				params: sweepParams,
+				async handler(ctx: Context<SweepParams>) {
 					const r = await sweepUnindexed(
 						objects,
 						async (sha256) => (await ctx.call("photo-index.image", { sha256 })) !== null,

@@ -30,13 +30,33 @@
  */
 import { hostname } from "node:os";
 import moleculer, { type ActionSchema, type Context, type ServiceSchema } from "moleculer";
-import type { LeaseOutcome } from "../src/contracts/proxy-pool.ts";
+import {
+	type AcquireParams,
+	type AddParams,
+	acquireParams,
+	addParams,
+	type BanParams,
+	banParams,
+	type CaptchaChallenge,
+	type CheckParams,
+	checkParams,
+	type ListParams,
+	listParams,
+	type ReleaseParams,
+	type RemoveParams,
+	type ReportCaptchaParams,
+	releaseParams,
+	removeParams,
+	reportCaptchaParams,
+	solveCaptchaParams,
+	type UnbanParams,
+	unbanParams,
+} from "../src/contracts/proxy-pool.ts";
 import { NotConfiguredError } from "../src/core/errors.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
-import { CaptchaError, type CaptchaKind } from "../src/proxy/captcha.ts";
+import { CaptchaError } from "../src/proxy/captcha.ts";
 import { NoProxyAvailableError } from "../src/proxy/pool.ts";
 import { toPublic } from "../src/proxy/proxy-url.ts";
-import { ROTATION_STRATEGIES, type RotationStrategy } from "../src/proxy/rotation.ts";
 import { ProxyRuntime } from "../src/proxy/runtime.ts";
 import { redact } from "../src/utils/redact.ts";
 
@@ -150,20 +170,8 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 
 		actions: {
 			acquire: {
-				params: {
-					domain: { type: "string", optional: true, max: 253 },
-					session: { type: "string", optional: true, min: 1, max: 200 },
-					exclude: { type: "array", optional: true, items: "string", max: 1000 },
-					strategy: { type: "enum", optional: true, values: [...ROTATION_STRATEGIES] },
-				},
-				async handler(
-					ctx: Context<{
-						domain?: string;
-						session?: string;
-						exclude?: string[];
-						strategy?: RotationStrategy;
-					}>,
-				) {
+				params: acquireParams,
+				async handler(ctx: Context<AcquireParams>) {
 					try {
 						const lease = await runtime.pool.acquire(ctx.params);
 						this.metrics?.increment(M.leases, { result: "acquired" });
@@ -193,16 +201,8 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 			},
 
 			release: {
-				params: {
-					leaseId: { type: "string", min: 1, max: 200 },
-					ok: "boolean",
-					status: { type: "number", integer: true, min: 100, max: 999, optional: true },
-					latencyMs: { type: "number", min: 0, optional: true },
-					blocked: { type: "boolean", optional: true },
-					error: { type: "string", max: 500, optional: true },
-					unused: { type: "boolean", optional: true },
-				},
-				async handler(ctx: Context<LeaseOutcome & { leaseId: string }>) {
+				params: releaseParams,
+				async handler(ctx: Context<ReleaseParams>) {
 					const { leaseId, ...outcome } = ctx.params;
 					if (outcome.error) outcome.error = redact(outcome.error);
 					const r = await runtime.pool.release(leaseId, outcome);
@@ -212,8 +212,8 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 			},
 
 			list: {
-				params: { domain: { type: "string", optional: true, max: 253 } },
-				async handler(ctx: Context<{ domain?: string }>) {
+				params: listParams,
+				async handler(ctx: Context<ListParams>) {
 					return redact(await runtime.pool.status(ctx.params.domain));
 				},
 			},
@@ -242,35 +242,31 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 			},
 
 			check: withTimeout(0, {
-				params: { ids: { type: "array", optional: true, items: "string", max: 10_000 } },
-				async handler(ctx: Context<{ ids?: string[] }>) {
+				params: checkParams,
+				async handler(ctx: Context<CheckParams>) {
 					const results = await runtime.check(ctx.params.ids);
 					return redact(results);
 				},
 			}),
 
 			add: {
-				params: { url: { type: "string", min: 3, max: 2000 } },
-				async handler(ctx: Context<{ url: string }>) {
+				params: addParams,
+				async handler(ctx: Context<AddParams>) {
 					// A bad URL is a ProxyUrlError (INVALID_PROXY_URL, 422), answered by the middleware.
 					return toPublic(await runtime.pool.add(ctx.params.url));
 				},
 			},
 
 			remove: {
-				params: { id: { type: "string", min: 1, max: 100 } },
-				async handler(ctx: Context<{ id: string }>) {
+				params: removeParams,
+				async handler(ctx: Context<RemoveParams>) {
 					return { removed: await runtime.pool.remove(ctx.params.id) };
 				},
 			},
 
 			ban: {
-				params: {
-					id: { type: "string", min: 1, max: 100 },
-					domain: { type: "string", min: 1, max: 253 },
-					cooldownS: { type: "number", integer: true, min: 1, max: 604_800, optional: true },
-				},
-				async handler(ctx: Context<{ id: string; domain: string; cooldownS?: number }>) {
+				params: banParams,
+				async handler(ctx: Context<BanParams>) {
 					const { id, domain, cooldownS } = ctx.params;
 					await runtime.pool.ban(id, domain, "manual", cooldownS ? cooldownS * 1000 : undefined);
 					this.metrics?.increment(M.bans);
@@ -279,8 +275,8 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 			},
 
 			unban: {
-				params: { id: { type: "string", min: 1, max: 100 }, domain: { type: "string", min: 1, max: 253 } },
-				async handler(ctx: Context<{ id: string; domain: string }>) {
+				params: unbanParams,
+				async handler(ctx: Context<UnbanParams>) {
 					await runtime.pool.unban(ctx.params.id, ctx.params.domain);
 					return { banned: false };
 				},
@@ -288,15 +284,8 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 
 			// Solves take 10-60 s in reality: the action's own limit is the captcha timeout.
 			solveCaptcha: withTimeout((config.proxy.captcha.timeoutS + 10) * 1000, {
-				params: {
-					type: { type: "enum", values: ["recaptcha", "hcaptcha", "image"] },
-					sitekey: { type: "string", optional: true, min: 1, max: 200 },
-					pageurl: { type: "url", optional: true },
-					body: { type: "string", optional: true, min: 4, max: 700_000 },
-				},
-				async handler(
-					ctx: Context<{ type: CaptchaKind; sitekey?: string; pageurl?: string; body?: string }>,
-				) {
+				params: solveCaptchaParams,
+				async handler(ctx: Context<CaptchaChallenge>) {
 					if (!runtime.solver)
 						throw new MoleculerClientError("CAPTCHA_KEY is not configured", 503, "CAPTCHA_DISABLED");
 					try {
@@ -308,8 +297,8 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 			}),
 
 			reportCaptcha: {
-				params: { id: { type: "string", min: 1, max: 100 }, correct: "boolean" },
-				async handler(ctx: Context<{ id: string; correct: boolean }>) {
+				params: reportCaptchaParams,
+				async handler(ctx: Context<ReportCaptchaParams>) {
 					if (!runtime.solver)
 						throw new MoleculerClientError("CAPTCHA_KEY is not configured", 503, "CAPTCHA_DISABLED");
 					try {

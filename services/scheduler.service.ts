@@ -3,10 +3,9 @@
  * nodes run this service. Logic in src/scheduler/; this file wires it to the broker.
  */
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
+import { type ScheduleNameParams, scheduleNameParams } from "../src/contracts/scheduler.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
 import { Scheduler } from "../src/scheduler/scheduler.ts";
-
-const nameParam = { name: { type: "string", pattern: /^[A-Za-z0-9_-]{1,64}$/ } };
 
 const schedulerService: ServiceFactory = ({ config, state }) => {
 	const jobs = config.jobs;
@@ -20,20 +19,20 @@ const schedulerService: ServiceFactory = ({ config, state }) => {
 				},
 			},
 			trigger: {
-				params: nameParam,
-				handler(ctx: Context<{ name: string }>) {
+				params: scheduleNameParams,
+				handler(ctx: Context<ScheduleNameParams>) {
 					return engine.trigger(ctx.params.name);
 				},
 			},
 			pause: {
-				params: nameParam,
-				handler(ctx: Context<{ name: string }>) {
+				params: scheduleNameParams,
+				handler(ctx: Context<ScheduleNameParams>) {
 					return engine.pause(ctx.params.name);
 				},
 			},
 			resume: {
-				params: nameParam,
-				handler(ctx: Context<{ name: string }>) {
+				params: scheduleNameParams,
+				handler(ctx: Context<ScheduleNameParams>) {
 					return engine.resume(ctx.params.name);
 				},
 			},

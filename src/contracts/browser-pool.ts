@@ -3,6 +3,7 @@
  * params and result (the only RenderResult), and the pool's stats.
  */
 import { type Action, callerOf } from "./call.ts";
+import type { ParamsSchema } from "./params.ts";
 
 export interface RenderParams {
 	url: string;
@@ -20,6 +21,34 @@ export interface RenderParams {
 	/** Solve a captcha wall met on the page (default true); false leaves it, for callers out of budget. */
 	solveCaptchas?: boolean;
 }
+
+export const renderParams = {
+	url: { type: "url" },
+	session: { type: "string", optional: true, min: 1, max: 200 },
+	domain: { type: "string", optional: true, max: 253 },
+	cookies: {
+		type: "array",
+		optional: true,
+		max: 100,
+		items: {
+			type: "object",
+			props: {
+				name: { type: "string", min: 1, max: 200 },
+				value: { type: "string", max: 4096 },
+				url: { type: "url" },
+			},
+		},
+	},
+	waitFor: { type: "string", optional: true, max: 500 },
+	extract: {
+		type: "record",
+		optional: true,
+		key: { type: "string", max: 100 },
+		value: { type: "string", max: 500 },
+	},
+	noHtml: { type: "boolean", optional: true },
+	solveCaptchas: { type: "boolean", optional: true },
+} as const satisfies ParamsSchema<RenderParams>;
 
 export interface RenderResult {
 	status: number;

@@ -3,6 +3,31 @@
  */
 import { type Action, callerOf } from "./call.ts";
 import type { TaskCounts } from "./orchestrator.ts";
+import { forceParams, type ParamsSchema } from "./params.ts";
+
+/** `enrich`: one property, by its key (an APN is normalized); `force` asks again past the cache. */
+export interface EnrichParams {
+	key: string;
+	force?: boolean;
+}
+
+export const enrichParams = {
+	key: { type: "string", min: 1, max: 300 },
+	...forceParams,
+} as const satisfies ParamsSchema<EnrichParams>;
+
+/**
+ * `enrichPending`: the properties of a ZIP (or several) not enriched yet, as a source task. Its
+ * rules are the source contract's (src/jobs/source-contract.ts: zip, job, task, attempt).
+ */
+export interface EnrichPendingParams {
+	zip?: string;
+	zips?: string[];
+	jobId?: string;
+	taskId?: string;
+	/** This attempt's id (its lease token). */
+	attempt?: string;
+}
 
 /**
  * The source contract's counts (items: properties looked at; requests: HTTP requests to the LLM
@@ -21,10 +46,7 @@ export interface EnrichPendingResult extends TaskCounts {
 
 /** The catalog (a type alias, not an interface: only aliases fit `ActionCatalog`). */
 export type LlmActions = {
-	"llm.enrichPending": Action<
-		{ zip?: string; zips?: string[]; jobId?: string; taskId?: string; attempt?: number },
-		EnrichPendingResult
-	>;
+	"llm.enrichPending": Action<EnrichPendingParams, EnrichPendingResult>;
 };
 
 /** `callLlm(broker, "llm.enrichPending", { zip })`: an llm call typed by its action. */

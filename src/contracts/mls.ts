@@ -3,6 +3,19 @@
  */
 import type { HostStatus } from "../core/host-policy.ts";
 import { type Action, callerOf } from "./call.ts";
+import type { ParamsSchema } from "./params.ts";
+
+/** `searchZip`: its schema is the source contract's zip rule (src/jobs/source-contract.ts). */
+export interface SearchZipParams {
+	zip: string;
+}
+
+/** `listing`: one listing page, on MLS_BASE_URL's site. */
+export interface ListingParams {
+	url: string;
+}
+
+export const listingParams = { url: { type: "url" } } as const satisfies ParamsSchema<ListingParams>;
 
 /** `searchZip`'s answer: every listing card of a ZIP, across result pages. */
 export interface SearchSummary {
@@ -15,7 +28,7 @@ export interface SearchSummary {
 
 /** The catalog (a type alias, not an interface: only aliases fit `ActionCatalog`). */
 export type MlsActions = {
-	"mls.searchZip": Action<{ zip: string }, SearchSummary>;
+	"mls.searchZip": Action<SearchZipParams, SearchSummary>;
 	/** The polite-host mixin's status: one row per host policy. */
 	"mls.status": Action<Record<string, never>, HostStatus[]>;
 };

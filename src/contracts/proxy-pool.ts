@@ -3,8 +3,12 @@
  * each concept they share: a lease (`ProxyLease`), what a request through it met (`LeaseOutcome`),
  * a captcha challenge and its solver (`CaptchaSolver`, used by mls and browser-pool alike).
  */
-import type { RotationStrategy } from "../config/proxy.ts";
+import { ROTATION_STRATEGIES, type RotationStrategy } from "../config/proxy.ts";
 import { type Action, callerOf } from "./call.ts";
+import type { ParamsSchema } from "./params.ts";
+
+const ID = { type: "string", min: 1, max: 100 } as const;
+const DOMAIN = { type: "string", min: 1, max: 253 } as const;
 
 export interface AcquireParams {
 	/** Target site (hostname); proxies banned by it are skipped. */
@@ -15,6 +19,13 @@ export interface AcquireParams {
 	exclude?: string[];
 	strategy?: RotationStrategy;
 }
+
+export const acquireParams = {
+	domain: { type: "string", optional: true, max: 253 },
+	session: { type: "string", optional: true, min: 1, max: 200 },
+	exclude: { type: "array", optional: true, items: "string", max: 1000 },
+	strategy: { type: "enum", optional: true, values: [...ROTATION_STRATEGIES] },
+} as const satisfies ParamsSchema<AcquireParams>;
 
 /** A proxy as answered over the bus: never its password. */
 export interface PublicProxyView {
@@ -58,6 +69,19 @@ export interface LeaseOutcome {
 	unused?: boolean;
 }
 
+/** `proxy-pool.release`: the lease and what the request through it met. */
+export type ReleaseParams = LeaseOutcome & { leaseId: string };
+
+export const releaseParams = {
+	leaseId: { type: "string", min: 1, max: 200 },
+	ok: "boolean",
+	status: { type: "number", integer: true, min: 100, max: 999, optional: true },
+	latencyMs: { type: "number", min: 0, optional: true },
+	blocked: { type: "boolean", optional: true },
+	error: { type: "string", max: 500, optional: true },
+	unused: { type: "boolean", optional: true },
+} as const satisfies ParamsSchema<ReleaseParams>;
+
 export type CaptchaKind = "recaptcha" | "hcaptcha" | "image";
 
 export interface CaptchaChallenge {
@@ -68,6 +92,24 @@ export interface CaptchaChallenge {
 	/** Base64 image for `image`. */
 	body?: string;
 }
+
+export const solveCaptchaParams = {
+	type: { type: "enum", values: ["recaptcha", "hcaptcha", "image"] },
+	sitekey: { type: "string", optional: true, min: 1, max: 200 },
+	pageurl: { type: "url", optional: true },
+	body: { type: "string", optional: true, min: 4, max: 700_000 },
+} as const satisfies ParamsSchema<CaptchaChallenge>;
+
+export interface ReportCaptchaParams {
+	/** The solve's id (`CaptchaSolution.id`). */
+	id: string;
+	correct: boolean;
+}
+
+export const reportCaptchaParams = {
+	id: ID,
+	correct: "boolean",
+} as const satisfies ParamsSchema<ReportCaptchaParams>;
 
 export interface CaptchaSolution {
 	/** The solver's task id (for reports). */
@@ -97,11 +139,64 @@ export interface ProxyListRow extends PublicProxyView {
 	bans: { domain: string; remainingS: number; reason: string }[];
 }
 
+export interface ListParams {
+	/** Only this domain's bans. */
+	domain?: string;
+}
+
+export const listParams = {
+	domain: { type: "string", optional: true, max: 253 },
+} as const satisfies ParamsSchema<ListParams>;
+
+export interface CheckParams {
+	/** Proxies to check now; default all. */
+	ids?: string[];
+}
+
+export const checkParams = {
+	ids: { type: "array", optional: true, items: "string", max: 10_000 },
+} as const satisfies ParamsSchema<CheckParams>;
+
+export interface AddParams {
+	/** The proxy's URL, credentials included (sealed when stored). */
+	url: string;
+}
+
+export const addParams = {
+	url: { type: "string", min: 3, max: 2000 },
+} as const satisfies ParamsSchema<AddParams>;
+
+export interface RemoveParams {
+	id: string;
+}
+
+export const removeParams = { id: ID } as const satisfies ParamsSchema<RemoveParams>;
+
+export interface BanParams {
+	id: string;
+	domain: string;
+	/** Default: PROXY_BAN_COOLDOWN_S. */
+	cooldownS?: number;
+}
+
+export const banParams = {
+	id: ID,
+	domain: DOMAIN,
+	cooldownS: { type: "number", integer: true, min: 1, max: 604_800, optional: true },
+} as const satisfies ParamsSchema<BanParams>;
+
+export interface UnbanParams {
+	id: string;
+	domain: string;
+}
+
+export const unbanParams = { id: ID, domain: DOMAIN } as const satisfies ParamsSchema<UnbanParams>;
+
 export type ProxyPoolActions = {
 	"proxy-pool.acquire": Action<AcquireParams, AcquireResult>;
-	"proxy-pool.release": Action<LeaseOutcome & { leaseId: string }, { known: boolean; banned: boolean }>;
+	"proxy-pool.release": Action<ReleaseParams, { known: boolean; banned: boolean }>;
 	"proxy-pool.solveCaptcha": Action<CaptchaChallenge, SolveCaptchaResult>;
-	"proxy-pool.list": Action<{ domain?: string }, ProxyListRow[]>;
+	"proxy-pool.list": Action<ListParams, ProxyListRow[]>;
 	"proxy-pool.stats": Action<Record<string, never>, Record<string, unknown>>;
 };
 

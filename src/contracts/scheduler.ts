@@ -3,6 +3,16 @@
  * `callScheduler` (the REPL, the API).
  */
 import { type Action, callerOf } from "./call.ts";
+import type { ParamsSchema } from "./params.ts";
+
+/** `trigger`, `pause`, `resume`: one schedule, by its name in SCHEDULES. */
+export interface ScheduleNameParams {
+	name: string;
+}
+
+export const scheduleNameParams = {
+	name: { type: "string", pattern: /^[A-Za-z0-9_-]{1,64}$/ },
+} as const satisfies ParamsSchema<ScheduleNameParams>;
 
 export interface Firing {
 	name: string;
@@ -32,9 +42,9 @@ export interface ScheduleView {
 /** The catalog (a type alias, not an interface: only aliases fit `ActionCatalog`). */
 export type SchedulerActions = {
 	"scheduler.list": Action<Record<string, never>, ScheduleView[]>;
-	"scheduler.trigger": Action<{ name: string }, Firing>;
-	"scheduler.pause": Action<{ name: string }, ScheduleView>;
-	"scheduler.resume": Action<{ name: string }, ScheduleView>;
+	"scheduler.trigger": Action<ScheduleNameParams, Firing>;
+	"scheduler.pause": Action<ScheduleNameParams, ScheduleView>;
+	"scheduler.resume": Action<ScheduleNameParams, ScheduleView>;
 };
 
 /** `callScheduler(broker, "scheduler.list", {})`: a scheduler call typed by its action. */
