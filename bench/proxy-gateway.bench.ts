@@ -17,6 +17,7 @@
  *                                     [--profile=<dir>] (gateway under node --cpu-prof, written there)
  *                                     [--stub-pool] (adds "gw-stub": the gateway over a bare round-robin
  *                                     instead of the pool, to tell the HTTP path's cost from the leases')
+ *                                     [--gateway-x=N] (adds "gw-xN": N gateway processes on one port)
  *                                     [--no-relay] [--only=gateway,mubeng] (direct always runs)
  *                                     [--baseline=<gateway module>] (adds "gw-base": another version of
  *                                     src/proxy/gateway.ts, e.g. the last commit's copied next to it, to
@@ -251,19 +252,31 @@ async function parent(): Promise<void> {
 	const world = w.ready as { proxies: string[]; site: string };
 	const gwNodeArgs = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
 	// One gateway process, or several sharing its port (--gateway-procs, SO_REUSEPORT); each has its
-	// own in-memory pool here (a cluster's pools share Redis).
-	const gatewayProcs = Number(flag("gateway-procs", "1"));
-	const g = await child(["--role=gateway", "--port=0", JSON.stringify(world.proxies)], gwNodeArgs);
-	const gw = g.ready as { port: number; pids: number[] };
-	const more = [];
-	for (let i = 1; i < gatewayProcs; i++) {
-		const extra = await child(
-			["--role=gateway", `--port=${gw.port}`, JSON.stringify(world.proxies)],
+	// own in-memory pool here (a cluster's pools share Redis). --gateway-x=N adds a "gw-xN" column:
+	// N processes on another port, beside the single one in the same run.
+	const startGateways = async (n: number, extra: string[] = []) => {
+		const first = await child(
+			["--role=gateway", "--port=0", ...extra, JSON.stringify(world.proxies)],
 			gwNodeArgs,
 		);
-		gw.pids.push(...(extra.ready as { pids: number[] }).pids);
-		more.push(extra);
-	}
+		const at = first.ready as { port: number; pids: number[] };
+		const kids = [first];
+		for (let i = 1; i < n; i++) {
+			const next = await child(
+				["--role=gateway", `--port=${at.port}`, ...extra, JSON.stringify(world.proxies)],
+				gwNodeArgs,
+			);
+			at.pids.push(...(next.ready as { pids: number[] }).pids);
+			kids.push(next);
+		}
+		return { port: at.port, pids: at.pids, kids };
+	};
+	const gatewayProcs = Number(flag("gateway-procs", "1"));
+	const gw = await startGateways(gatewayProcs);
+	const [g, ...more] = gw.kids;
+	const xProcs = Number(flag("gateway-x", "0"));
+	const gx = xProcs > 1 ? await startGateways(xProcs) : null;
+	if (gx) more.push(...gx.kids);
 	const baselineModule = flag("baseline", "");
 	const baseline = baselineModule
 		? await child(
@@ -291,6 +304,10 @@ async function parent(): Promise<void> {
 	if (mubeng) {
 		hopsOf.mubeng = [{ host: "127.0.0.1", port: mubeng.port, auth: null }];
 		pidsOf.mubeng = [mubeng.child.pid!];
+	}
+	if (gx) {
+		hopsOf[`gw-x${xProcs}`] = [{ host: "127.0.0.1", port: gx.port, auth: null }];
+		pidsOf[`gw-x${xProcs}`] = gx.pids;
 	}
 	if (baseline) {
 		const b = baseline.ready as { port: number; pids: number[] };
