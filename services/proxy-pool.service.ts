@@ -54,13 +54,12 @@ import {
 } from "../src/contracts/proxy-pool.ts";
 import { NotConfiguredError } from "../src/core/errors.ts";
 import type { ServiceFactory } from "../src/node/context.ts";
-import { CaptchaError } from "../src/proxy/captcha.ts";
 import { NoProxyAvailableError } from "../src/proxy/pool.ts";
 import { toPublic } from "../src/proxy/proxy-url.ts";
 import { ProxyRuntime } from "../src/proxy/runtime.ts";
 import { redact } from "../src/utils/redact.ts";
 
-const { MoleculerClientError, MoleculerError } = moleculer.Errors;
+const { MoleculerClientError } = moleculer.Errors;
 
 const M = {
 	proxies: "saguaro_proxy_proxies",
@@ -288,11 +287,8 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 				async handler(ctx: Context<CaptchaChallenge>) {
 					if (!runtime.solver)
 						throw new MoleculerClientError("CAPTCHA_KEY is not configured", 503, "CAPTCHA_DISABLED");
-					try {
-						return await runtime.solver.solve(ctx.params);
-					} catch (err) {
-						throw captchaError(err);
-					}
+					// A failed solve is a CaptchaError: the bus-errors middleware answers it by its kind.
+					return await runtime.solver.solve(ctx.params);
 				},
 			}),
 
@@ -301,12 +297,8 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 				async handler(ctx: Context<ReportCaptchaParams>) {
 					if (!runtime.solver)
 						throw new MoleculerClientError("CAPTCHA_KEY is not configured", 503, "CAPTCHA_DISABLED");
-					try {
-						await runtime.solver.report(ctx.params.id, ctx.params.correct);
-						return { reported: true };
-					} catch (err) {
-						throw captchaError(err);
-					}
+					await runtime.solver.report(ctx.params.id, ctx.params.correct);
+					return { reported: true };
 				},
 			},
 		},
@@ -317,25 +309,6 @@ const proxyPoolService: ServiceFactory = ({ config, state }) => {
 /** Moleculer honours an action's own `timeout` (0 = none); its typings do not declare it. */
 function withTimeout<A extends ActionSchema>(timeoutMs: number, action: A): A {
 	return Object.assign(action, { timeout: timeoutMs });
-}
-
-/** Caller mistakes and spent budgets are client errors (they do not trip breakers); the rest is 502. */
-function captchaError(err: unknown): Error {
-	if (!(err instanceof CaptchaError)) return err as Error;
-	const message = redact(err.message);
-	switch (err.code) {
-		case "ERROR_BUDGET_EXCEEDED":
-		case "ERROR_ZERO_BALANCE":
-			return new MoleculerClientError(message, 429, err.code);
-		case "ERROR_BAD_PARAMETERS":
-		case "ERROR_WRONG_CAPTCHA_ID":
-		case "ERROR_NO_SUCH_CAPCHA_ID":
-			return new MoleculerClientError(message, 422, err.code);
-		case "ERROR_CAPTCHA_UNSOLVABLE":
-			return new MoleculerClientError(message, 422, err.code);
-		default:
-			return new MoleculerError(message, 502, err.code);
-	}
 }
 
 export default proxyPoolService;

@@ -11,6 +11,7 @@ import type {
 	CaptchaSolution,
 	SolveCaptchaResult,
 } from "../contracts/proxy-pool.ts";
+import { type ErrorKind, SaguaroError } from "../core/errors.ts";
 import { type HttpResponse, httpRequest } from "../core/http.ts";
 import type { SharedState } from "../shared-state/index.ts";
 import { sleep } from "../utils/time.ts";
@@ -19,12 +20,30 @@ export type { CaptchaChallenge, CaptchaKind, CaptchaSolution };
 
 export type CaptchaProtocol = "legacy" | "v2";
 
-export class CaptchaError extends Error {
-	readonly code: string;
-	constructor(code: string, message = code) {
-		super(message);
-		this.name = "CaptchaError";
-		this.code = code;
+/** 2captcha's answers that no retry of the same request changes (bad input, an unknown id). */
+const CAPTCHA_PERMANENT = new Set([
+	"ERROR_BAD_PARAMETERS",
+	"ERROR_WRONG_CAPTCHA_ID",
+	"ERROR_NO_SUCH_CAPCHA_ID",
+	"ERROR_CAPTCHA_UNSOLVABLE",
+]);
+/** Out of money (ours today, or the account's): later, once the budget or the balance is back. */
+const CAPTCHA_OUT_OF_BUDGET = new Set(["ERROR_BUDGET_EXCEEDED", "ERROR_ZERO_BALANCE"]);
+
+/**
+ * A solve that failed, typed by 2captcha's error code (`type`: ERROR_ZERO_BALANCE, ...), which is
+ * also the bus error's type. Its kind in the taxonomy (src/core/errors.ts) is what the code means:
+ * out of budget is transient (429), a refused or unsolvable challenge permanent (422), anything else
+ * the solver failing (upstream, 502); none is retried by the bus.
+ */
+export class CaptchaError extends SaguaroError {
+	constructor(captchaCode: string, message = captchaCode) {
+		const [kind, code]: [ErrorKind, number] = CAPTCHA_OUT_OF_BUDGET.has(captchaCode)
+			? ["transient", 429]
+			: CAPTCHA_PERMANENT.has(captchaCode)
+				? ["permanent", 422]
+				: ["upstream", 502];
+		super(kind, message, { type: captchaCode, code, retryable: false });
 	}
 }
 
@@ -116,7 +135,7 @@ export class TwoCaptchaClient {
 			} catch (err) {
 				// No worker free right now: 2captcha asks to retry the submission shortly.
 				if (
-					!(err instanceof CaptchaError && err.code === "ERROR_NO_SLOT_AVAILABLE") ||
+					!(err instanceof CaptchaError && err.type === "ERROR_NO_SLOT_AVAILABLE") ||
 					Date.now() + this.options.pollIntervalMs > deadline
 				)
 					throw err;
@@ -343,7 +362,7 @@ export class CaptchaSolver {
 		} catch (err) {
 			// Unsolved captchas are not charged by 2captcha: give the reservation back.
 			await this.state.incr(spendKey, -estimate);
-			this.events.onFailed?.(err instanceof CaptchaError ? err.code : "ERROR_UNKNOWN");
+			this.events.onFailed?.(err instanceof CaptchaError ? err.type : "ERROR_UNKNOWN");
 			throw err;
 		}
 	}

@@ -60,7 +60,7 @@ describe("captcha solving against the sandbox", () => {
 					{ type: "recaptcha", sitekey: "k", pageurl: "http://x.test/" },
 					2000,
 				),
-				(err: unknown) => err instanceof CaptchaError && /KEY/.test(err.code),
+				(err: unknown) => err instanceof CaptchaError && /KEY/.test(err.type),
 			);
 		});
 	}
@@ -90,7 +90,7 @@ describe("captcha solving against the sandbox", () => {
 		await s.solve({ type: "hcaptcha", sitekey: "sk-budget-1", pageurl: "http://x.test/" });
 		await assert.rejects(
 			s.solve({ type: "hcaptcha", sitekey: "sk-budget-2", pageurl: "http://x.test/" }),
-			(err: unknown) => err instanceof CaptchaError && err.code === "ERROR_BUDGET_EXCEEDED",
+			(err: unknown) => err instanceof CaptchaError && err.type === "ERROR_BUDGET_EXCEEDED",
 		);
 		assert.ok((await s.spentToday()) <= 0.005);
 	});
@@ -101,7 +101,7 @@ describe("captcha solving against the sandbox", () => {
 			const s = solver("v2", 1, 1200);
 			await assert.rejects(
 				s.solve({ type: "hcaptcha", sitekey: "sk-slow", pageurl: "http://x.test/" }),
-				(err: unknown) => err instanceof CaptchaError && err.code === "ERROR_TIMEOUT",
+				(err: unknown) => err instanceof CaptchaError && err.type === "ERROR_TIMEOUT",
 			);
 			assert.equal(await s.spentToday(), 0);
 		} finally {
