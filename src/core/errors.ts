@@ -166,11 +166,6 @@ export function toBusError(err: unknown, service?: string): unknown {
 	return new Errors.MoleculerError(message, err.code, type, data);
 }
 
-/** Kept for services not yet answering through the middleware: the bus error of `err`, else null. */
-export function sharedServiceError(err: unknown, _message?: string): Error | null {
-	return err instanceof SaguaroError ? (toBusError(err) as Error) : null;
-}
-
 const KINDS = new Set<string>(Object.keys(KIND_DEFAULTS));
 /** Broker errors that mean the serving node is gone: not the work's fault. */
 const NODE_GONE = ["RequestRejectedError", "ServiceNotAvailableError", "ServiceNotFoundError"];
