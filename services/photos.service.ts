@@ -38,6 +38,7 @@ import {
 	type SweepParams,
 	sweepParams,
 } from "../src/contracts/photos.ts";
+import { callProxyPool } from "../src/contracts/proxy-pool.ts";
 import { callStore } from "../src/contracts/store.ts";
 import { NotFoundError } from "../src/core/errors.ts";
 import type { HostPolicy } from "../src/core/host-policy.ts";
@@ -149,7 +150,7 @@ const photosService: ServiceFactory = ({ config, state }) => {
 					? {
 							acquire: (session) => acquireGatewayLease(broker, { domain: cdnHost, session }),
 							async release(lease, outcome) {
-								await broker.call("proxy-pool.release", {
+								await callProxyPool(broker, "proxy-pool.release", {
 									leaseId: lease.leaseId,
 									...outcome,
 									...(outcome.error ? { error: String(redact(outcome.error)).slice(0, 500) } : {}),
