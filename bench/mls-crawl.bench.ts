@@ -13,7 +13,8 @@
  * Rounds (default 3) alternate the contenders' order; the tables give medians over the rounds.
  *
  *   node bench/mls-crawl.bench.ts [parcels=600] [concurrency=4] [--rounds=3] [--paths=http,browser] [--breakdown]
- * (--breakdown: each run also prints its peak PSS by process kind: node, browser, renderers, gpu...)
+ * (--breakdown: each run also prints its peak PSS by process kind: node, browser, renderers, gpu...;
+ *  --contenders=saguaro-browser,...: only those, for experiments)
  * (parcels of the ZIP; about 15% are listed, so 600 parcels = ~90 listing pages + ~5 search pages)
  */
 import { spawn } from "node:child_process";
@@ -428,16 +429,21 @@ if (childArg) {
 	const concurrency = Number(positional[1] ?? 4);
 	const rounds = Number(process.argv.find((a) => a.startsWith("--rounds="))?.slice(9) ?? 3);
 	const only = process.argv.find((a) => a.startsWith("--paths="))?.slice(8);
+	const named = process.argv
+		.find((a) => a.startsWith("--contenders="))
+		?.slice(13)
+		.split(",");
 	const contenders = CONTENDERS.filter(
 		(c) =>
-			!only ||
-			only
-				.split(",")
-				.some((p) =>
-					p === "http"
-						? !c.endsWith("browser") && !c.endsWith("playwright")
-						: c.endsWith("browser") || c.endsWith("playwright"),
-				),
+			(!named || named.includes(c)) &&
+			(!only ||
+				only
+					.split(",")
+					.some((p) =>
+						p === "http"
+							? !c.endsWith("browser") && !c.endsWith("playwright")
+							: c.endsWith("browser") || c.endsWith("playwright"),
+					)),
 	);
 	if (!(parcels > 0 && parcels <= 5000 && concurrency >= 1 && concurrency <= 32))
 		throw new Error("usage: node bench/mls-crawl.bench.ts [parcels 1..5000] [concurrency 1..32]");

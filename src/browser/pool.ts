@@ -6,6 +6,9 @@
  * first, never mid-page). A watchdog gives every render a hard deadline: a stuck page is closed,
  * then its context, then its browser is killed, and the slot is freed; the caller gets an error at
  * the deadline, never a hang. Cookies are kept per session and restored into the next context.
+ * The slots of a browser that render for the same session share its context (renders without a
+ * session share one per browser): a context has a fixed cost (an extra renderer, ~30-40 MB, and its
+ * state in the browser process) that one per slot paid N times, with N proxy leases for one session.
  * A slot keeps one page open in its context and navigates it render after render: opening a page
  * (a renderer, the fingerprint script, the routes) costs more CPU than loading a small page, and on a
  * few cores that cost is what limited throughput.
@@ -15,14 +18,14 @@
  * captcha.ts, extract.ts (fields, capped HTML), watchdog.ts (the deadline); this file ties them to
  * the render lifecycle, recycling and reclaiming.
  */
-import type { BrowserContext } from "playwright-core";
+import type { Browser, BrowserContext } from "playwright-core";
 import { captchaOutcome } from "./captcha.ts";
 import { ContextFactory } from "./context.ts";
 import { SessionStorage } from "./cookies.ts";
 import { extractFields, readHtml } from "./extract.ts";
 import { closeBrowserProcess, launchBrowser } from "./launch.ts";
 import { treeMemory } from "./process-memory.ts";
-import { type BrowserEntry, type Slot, SlotQueue } from "./slots.ts";
+import { type BrowserEntry, type SessionContext, type Slot, SlotQueue } from "./slots.ts";
 import {
 	type BrowserPoolOptions,
 	type BrowserProxy,
@@ -34,7 +37,11 @@ import {
 } from "./types.ts";
 import { raceDeadline } from "./watchdog.ts";
 
-export { CHROMIUM_ARGS } from "./launch.ts";
+export { CHROMIUM_ARGS, LEAN_ARGS } from "./launch.ts";
+
+/** The session of renders that name none: they share one context per browser. */
+const NO_SESSION = "(no session)";
+
 export * from "./types.ts";
 
 export class BrowserPool {
@@ -87,7 +94,9 @@ export class BrowserPool {
 		const pid = entry.pid;
 		entry.browser = null;
 		entry.pid = null;
-		for (const slot of this.#slots) if (slot.entry === entry) await this.#dropContext(slot, false);
+		for (const slot of this.#slots) if (slot.entry === entry) await this.#detach(slot, false);
+		for (const shared of [...entry.contexts]) await this.#closeShared(entry, shared, false);
+		entry.sessions.clear();
 		if (browser) await closeBrowserProcess(browser, pid);
 	}
 
@@ -99,28 +108,52 @@ export class BrowserPool {
 		void this.#maybeRecycleBrowser(slot.entry).finally(() => this.#queue.dispatch());
 	}
 
-	/** Closes a slot's context, keeping its session's cookies, and gives its proxy lease back. */
-	async #dropContext(
-		slot: Slot,
-		saveState: boolean,
-		outcome: { ok: boolean; error?: string } = { ok: true },
-	): Promise<void> {
-		const context = slot.context;
-		slot.context = null;
-		// Closing the context closes its page.
-		slot.tab = null;
+	/** Closes a session context, keeping its cookies when asked, and gives its proxy lease back. */
+	async #closeShared(entry: BrowserEntry, shared: SessionContext, saveState: boolean): Promise<void> {
+		if (!entry.contexts.delete(shared)) return;
+		if (entry.sessions.get(shared.session) === shared) entry.sessions.delete(shared.session);
+		shared.retired = true;
+		// One still opening sees it is no longer in entry.contexts and closes itself.
+		const context = shared.context ?? (await withTimeout(shared.ready, 10_000)) ?? null;
+		shared.context = null;
 		if (context) {
-			if (saveState && slot.session) {
+			if (saveState) {
 				const state = await withTimeout(context.storageState(), 5000);
-				if (state) this.#storage.remember(slot.session, state);
+				if (state) this.#storage.remember(shared.session, state);
 			}
 			await withTimeout(context.close(), 10_000);
 		}
-		if (slot.proxy && this.options.proxies) {
-			await this.options.proxies.release(slot.proxy, outcome).catch(() => undefined);
-		}
-		slot.proxy = null;
-		slot.pages = 0;
+		const proxy = shared.proxy;
+		shared.proxy = null;
+		if (proxy && this.options.proxies)
+			await this.options.proxies.release(proxy, shared.outcome).catch(() => undefined);
+	}
+
+	/** Takes the slot out of its session context, closing its page; the last slot out closes the context. */
+	async #detach(slot: Slot, saveState: boolean): Promise<void> {
+		const shared = slot.shared;
+		const tab = slot.tab;
+		slot.shared = null;
+		slot.session = null;
+		slot.tab = null;
+		slot.tabRenders = 0;
+		if (tab) await withTimeout(tab.close({ runBeforeUnload: false }), 5000);
+		if (!shared) return;
+		shared.users--;
+		if (shared.users <= 0) await this.#closeShared(slot.entry, shared, saveState);
+	}
+
+	/**
+	 * A session context takes no new slot (served its pages, or its proxy failed): renders of its
+	 * session get a new one. Idle slots leave it now, busy ones when their render ends; the last closes it.
+	 */
+	#retire(entry: BrowserEntry, shared: SessionContext, outcome?: { ok: boolean; error?: string }): void {
+		if (outcome) shared.outcome = outcome;
+		if (shared.retired) return;
+		shared.retired = true;
+		if (entry.sessions.get(shared.session) === shared) entry.sessions.delete(shared.session);
+		for (const slot of this.#slots)
+			if (slot.shared === shared && !slot.busy && !slot.reclaiming) void this.#detach(slot, true);
 	}
 
 	async #unusedProxy(proxy: BrowserProxy | null): Promise<void> {
@@ -128,57 +161,96 @@ export class BrowserPool {
 			await this.options.proxies.release(proxy, { ok: true, unused: true }).catch(() => undefined);
 	}
 
-	/** Makes sure the slot has a live context bound to `session`. */
-	async #prepare(slot: Slot, session: string, domain: string, mine: () => boolean): Promise<BrowserContext> {
-		const browser = await launchBrowser(slot.entry, this.options);
-		if (!mine()) throw new RenderError("watchdog", "slot reclaimed while its browser launched");
-		const stale = !slot.context || slot.generation !== slot.entry.generation || slot.session !== session;
-		if (!stale && slot.context) return slot.context;
-		if (slot.context) {
-			if (slot.session !== session) this.#contextRecycles++;
-			await this.#dropContext(slot, true);
-		}
-		let proxy: BrowserProxy | null = null;
-		if (this.options.proxies) {
-			try {
-				proxy = await this.options.proxies.acquire({ domain, session });
-			} catch (err) {
-				throw new RenderError("proxy", `no proxy for session: ${(err as Error).message}`);
+	/** A new context for `session` in `entry`'s browser, registered at once so other slots join it. */
+	#openShared(entry: BrowserEntry, browser: Browser, session: string, domain: string): SessionContext {
+		const shared: SessionContext = {
+			session,
+			context: null,
+			ready: Promise.resolve(null as unknown as BrowserContext),
+			proxy: null,
+			generation: entry.generation,
+			pages: 0,
+			users: 0,
+			retired: false,
+			outcome: { ok: true },
+		};
+		shared.ready = (async () => {
+			let proxy: BrowserProxy | null = null;
+			if (this.options.proxies) {
+				try {
+					proxy = await this.options.proxies.acquire({ domain, session });
+				} catch (err) {
+					throw new RenderError("proxy", `no proxy for session: ${(err as Error).message}`);
+				}
 			}
+			let context: BrowserContext;
+			try {
+				context = await this.#contexts.open(browser, session, proxy, this.#storage.get(session));
+			} catch (err) {
+				// The browser failed before the proxy carried anything: give the lease back, blaming nobody.
+				await this.#unusedProxy(proxy);
+				throw err;
+			}
+			if (!entry.contexts.has(shared)) {
+				// Closed while it opened (its browser closed, or every slot left): nobody's.
+				await withTimeout(context.close(), 10_000);
+				await this.#unusedProxy(proxy);
+				throw new RenderError("watchdog", "context closed while it was created");
+			}
+			shared.context = context;
+			shared.proxy = proxy;
+			return context;
+		})();
+		shared.ready.catch(() => {
+			shared.retired = true;
+			entry.contexts.delete(shared);
+			if (entry.sessions.get(session) === shared) entry.sessions.delete(session);
+		});
+		entry.sessions.set(session, shared);
+		entry.contexts.add(shared);
+		return shared;
+	}
+
+	/** Makes sure the slot is attached to a live context of `session` (joining the browser's, or opening it). */
+	async #prepare(slot: Slot, session: string, domain: string, mine: () => boolean): Promise<BrowserContext> {
+		const entry = slot.entry;
+		const browser = await launchBrowser(entry, this.options);
+		if (!mine()) throw new RenderError("watchdog", "slot reclaimed while its browser launched");
+		const current = slot.shared;
+		if (
+			current?.context &&
+			current.session === session &&
+			!current.retired &&
+			current.generation === entry.generation
+		)
+			return current.context;
+		if (current) {
+			if (current.session !== session) this.#contextRecycles++;
+			await this.#detach(slot, true);
+			if (!mine()) throw new RenderError("watchdog", "slot reclaimed while it left its context");
 		}
-		let context: BrowserContext;
-		try {
-			context = await this.#contexts.open(browser, session, proxy, this.#storage.get(session));
-		} catch (err) {
-			// The browser failed before the proxy carried anything: give the lease back, blaming nobody.
-			await this.#unusedProxy(proxy);
-			throw err;
-		}
-		if (!mine()) {
-			// The slot was reclaimed (and may serve another render now): this context is nobody's.
-			await withTimeout(context.close(), 10_000);
-			await this.#unusedProxy(proxy);
-			throw new RenderError("watchdog", "slot reclaimed while its context was created");
-		}
-		slot.context = context;
-		slot.generation = slot.entry.generation;
+		let shared = entry.sessions.get(session);
+		if (!shared || shared.retired || shared.generation !== entry.generation)
+			shared = this.#openShared(entry, browser, session, domain);
+		shared.users++;
+		slot.shared = shared;
 		slot.session = session;
-		slot.proxy = proxy;
-		slot.pages = 0;
+		const context = await shared.ready;
+		if (!mine()) throw new RenderError("watchdog", "slot reclaimed while its context was created");
 		return context;
 	}
 
 	/** Renders one page within the watchdog deadline. */
 	async render(params: RenderParams): Promise<RenderResult> {
 		const started = Date.now();
-		const session = params.session ?? null;
+		const session = params.session ?? NO_SESSION;
 		const slot = await this.#queue.acquire(session);
 		const owner = ++this.#renderSeq;
 		slot.owner = owner;
 		const deadlineMs = this.options.pageTimeoutMs * 2 + 5000;
 		slot.deadline = Date.now() + deadlineMs;
 		let watchdogFired = false;
-		const work = this.#renderIn(slot, owner, params, session ?? `slot-${slot.id}`, started);
+		const work = this.#renderIn(slot, owner, params, session, started);
 		work.catch(() => undefined);
 		try {
 			const outcome = await raceDeadline(work, deadlineMs);
@@ -216,8 +288,12 @@ export class BrowserPool {
 		try {
 			context = await this.#prepare(slot, session, domain, mine);
 		} catch (err) {
+			if (mine()) {
+				if (slot.shared && !(err instanceof RenderError))
+					this.#retire(slot.entry, slot.shared, { ok: false, error: (err as Error).message });
+				await this.#detach(slot, false);
+			}
 			if (err instanceof RenderError) throw err;
-			if (mine()) await this.#dropContext(slot, false, { ok: false, error: (err as Error).message });
 			throw new RenderError("crash", `browser unavailable: ${(err as Error).message}`);
 		}
 		if (!mine()) throw new RenderError("watchdog", "slot reclaimed while its context was prepared");
@@ -255,7 +331,7 @@ export class BrowserPool {
 				? { html: null, truncated: false }
 				: await readHtml(page, this.options.maxHtmlBytes);
 			if (mine()) {
-				slot.pages++;
+				if (slot.shared) slot.shared.pages++;
 				slot.entry.pages++;
 			}
 			failed = false;
@@ -284,9 +360,14 @@ export class BrowserPool {
 				slot.tab = null;
 				void withTimeout(page.close({ runBeforeUnload: false }), 5000);
 			}
-			if (mine() && slot.pages >= this.options.recyclePages && !slot.reclaiming) {
-				this.#contextRecycles++;
-				await this.#dropContext(slot, true);
+			const shared = slot.shared;
+			if (mine() && shared && !slot.reclaiming) {
+				if (!shared.retired && shared.pages >= this.options.recyclePages) {
+					this.#contextRecycles++;
+					this.#retire(slot.entry, shared);
+				}
+				// A retired context's slots leave it as their renders end; the last one closes it.
+				if (shared.retired) await this.#detach(slot, true);
 			}
 		}
 	}
@@ -305,14 +386,17 @@ export class BrowserPool {
 		try {
 			const page = slot.page;
 			if (page) await withTimeout(page.close({ runBeforeUnload: false }), 3000);
+			// The context takes no new render (its proxy or session may be the cause); this slot leaves
+			// it, and closes it when no other slot renders in it.
+			if (slot.shared) this.#retire(slot.entry, slot.shared, { ok: false, error: "stuck page" });
 			if (!(await settled(3000))) {
-				await withTimeout(this.#dropContext(slot, false, { ok: false, error: "stuck page" }), 10_000);
+				await withTimeout(this.#detach(slot, false), 10_000);
 				// The browser of a stuck page did not let go of it. Killing it now would abort the renders
 				// of its other slots, so it only stops taking work and is replaced once they are done (each
 				// is bounded by its own watchdog); with no other render on it, it is replaced at once.
 				if (!(await settled(3000))) await this.#drainAndRecycle(slot.entry, slot);
 			} else {
-				await this.#dropContext(slot, false, { ok: false, error: "stuck page" });
+				await this.#detach(slot, false);
 			}
 		} finally {
 			slot.reclaiming = false;

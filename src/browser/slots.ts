@@ -1,10 +1,33 @@
 /**
- * The page slots of a pool and the queue of renders waiting for one. A slot is one context of one
- * browser; a render takes the best free slot (its session's context, else an empty slot, else any),
+ * The page slots of a pool and the queue of renders waiting for one. A slot is one page of one
+ * browser, in the context of the session it last rendered for; the slots of a browser that render
+ * for the same session share that session's context (one proxy lease, one cookie jar, one
+ * fingerprint, and one context's fixed cost in renderer and browser memory instead of one a slot).
+ * A render takes the best free slot (one in its session's context, else an empty slot, else any),
  * or waits in line, bounded by the queue timeout.
  */
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { type BrowserProxy, RenderError } from "./types.ts";
+
+/** One session's context in one browser, shared by the slots rendering for that session. */
+export interface SessionContext {
+	session: string;
+	/** The context, once opened (null while it opens or once it failed). */
+	context: BrowserContext | null;
+	/** Settles when the context is open (or failed); the slots that join meanwhile wait on it. */
+	ready: Promise<BrowserContext>;
+	proxy: BrowserProxy | null;
+	/** Browser generation the context belongs to. */
+	generation: number;
+	/** Renders served: past recyclePages the context is retired and replaced. */
+	pages: number;
+	/** Slots attached to it; the last to leave a retired (or abandoned) context closes it. */
+	users: number;
+	/** Takes no new slot; closed once its last slot leaves. */
+	retired: boolean;
+	/** How the proxy fared, told to the proxy provider when the context closes. */
+	outcome: { ok: boolean; error?: string };
+}
 
 export interface BrowserEntry {
 	index: number;
@@ -19,17 +42,19 @@ export interface BrowserEntry {
 	recycling: boolean;
 	memoryBytes: number;
 	generation: number;
+	/** The current (not retired) context of each session in this browser. */
+	sessions: Map<string, SessionContext>;
+	/** Every open context of this browser, retired ones included. */
+	contexts: Set<SessionContext>;
 }
 
 export interface Slot {
 	id: number;
 	entry: BrowserEntry;
-	context: BrowserContext | null;
-	/** Browser generation the context belongs to. */
-	generation: number;
+	/** The session context the slot is attached to (its page lives there). */
+	shared: SessionContext | null;
+	/** Session of `shared` (null when detached). */
 	session: string | null;
-	proxy: BrowserProxy | null;
-	pages: number;
 	busy: boolean;
 	/** Set while a page runs: when it must be done, and how to reclaim it. */
 	deadline: number;
@@ -74,17 +99,16 @@ export class SlotQueue {
 				recycling: false,
 				memoryBytes: 0,
 				generation: 0,
+				sessions: new Map(),
+				contexts: new Set(),
 			};
 			this.entries.push(entry);
 			for (let c = 0; c < contextsPerBrowser; c++) {
 				this.slots.push({
 					id: this.slots.length,
 					entry,
-					context: null,
-					generation: -1,
+					shared: null,
 					session: null,
-					proxy: null,
-					pages: 0,
 					busy: false,
 					deadline: 0,
 					page: null,
@@ -103,8 +127,8 @@ export class SlotQueue {
 
 	#score(slot: Slot, session: string | null): number {
 		if (slot.busy || slot.reclaiming || slot.entry.draining || slot.entry.recycling) return -1;
-		if (session && slot.session === session && slot.context) return 3;
-		if (!slot.context) return 2;
+		if (session && slot.session === session && slot.shared && !slot.shared.retired) return 3;
+		if (!slot.shared) return 2;
 		return 1;
 	}
 
