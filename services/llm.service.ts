@@ -17,7 +17,7 @@
 import moleculer, { type Context } from "moleculer";
 import { type PoliteHostSchema, politeHostMixin } from "../mixins/polite-host.mixin.ts";
 import { type EnrichParams, type EnrichPendingParams, enrichParams } from "../src/contracts/llm.ts";
-import { callStore } from "../src/contracts/store.ts";
+import { callStore, findPage } from "../src/contracts/store.ts";
 import { DependencyUnavailableError, NotFoundError } from "../src/core/errors.ts";
 import type { HostPolicy } from "../src/core/host-policy.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
@@ -53,7 +53,7 @@ const llmService: ServiceFactory = ({ config, state }) => {
 
 	const storeVia = (ctx: Context): EnrichmentStore => ({
 		get: (key) => callStore(ctx, "properties.get", { key }),
-		page: (zip, page, pageSize) => callStore(ctx, "properties.find", { zip, page, pageSize }),
+		page: (zip, page, pageSize) => findPage(ctx, { zip, page, pageSize }),
 		async setEnrichment(key, enrichment, expectedInputHash) {
 			return (await callStore(ctx, "properties.setEnrichment", { key, enrichment, expectedInputHash }))
 				.status;

@@ -39,7 +39,7 @@ import {
 	sweepParams,
 } from "../src/contracts/photos.ts";
 import { callProxyPool } from "../src/contracts/proxy-pool.ts";
-import { callStore } from "../src/contracts/store.ts";
+import { callStore, findAfterKey } from "../src/contracts/store.ts";
 import { NotFoundError } from "../src/core/errors.ts";
 import type { HostPolicy } from "../src/core/host-policy.ts";
 import { normalizeApn } from "../src/domain/apn.ts";
@@ -85,12 +85,6 @@ const JOB_COUNT_FIELDS = [
 
 /** Properties read per store call while walking a ZIP (whole property rows: kept well under 1 MB). */
 const PAGE_SIZE = 25;
-
-interface PropertyRow {
-	key: string;
-	zip?: string | null;
-	photos?: string[];
-}
 
 const photosService: ServiceFactory = ({ config, state }) => {
 	const c = config.photos;
@@ -211,8 +205,8 @@ const photosService: ServiceFactory = ({ config, state }) => {
 						let afterKey = "";
 						for (;;) {
 							signal.throwIfAborted();
-							const page = await ctx.call<{ rows: PropertyRow[]; nextKey: string | null }, object>(
-								"properties.find",
+							const page = await findAfterKey(
+								ctx,
 								{ zip, afterKey, pageSize: PAGE_SIZE },
 								{ timeout: config.store.callTimeoutMs },
 							);

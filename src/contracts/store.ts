@@ -10,10 +10,13 @@
  *
  * Callers (the collectors) import these types; the store service implements the action.
  */
+
+import type { CallingOptions } from "moleculer";
+import { PermanentError } from "../core/errors.ts";
 import type { MergeVerdict, PropertyEnrichment } from "../domain/property.ts";
 import type { PropertyFields } from "../domain/property-fields.ts";
 import type { PropertySource, SourceRecord } from "../domain/records.ts";
-import { type Action, callerOf } from "./call.ts";
+import { type Action, type Caller, callerOf } from "./call.ts";
 
 export type { MergeVerdict };
 
@@ -104,6 +107,7 @@ export interface FindParams {
 	pageSize?: number;
 }
 
+/** `properties.find` by page number: the page and the total. */
 export interface PropertyPage {
 	rows: PropertyRow[];
 	total: number;
@@ -112,12 +116,20 @@ export interface PropertyPage {
 	totalPages: number;
 }
 
+/** `properties.find` with `afterKey`: the rows after that key, and the key to ask for next. */
+export interface PropertyKeysetPage {
+	rows: PropertyRow[];
+	pageSize: number;
+	/** Pass as `afterKey` for the next page; null when this was the last. */
+	nextKey: string | null;
+}
+
 /** The catalog (a type alias, not an interface: only aliases fit `ActionCatalog`). */
 export type StoreActions = {
 	"properties.ingest": Action<IngestParams, IngestResult>;
 	"properties.get": Action<{ key?: string; id?: string; history?: boolean }, PropertyRow | null>;
 	"properties.byApn": Action<{ apn: string; history?: boolean }, PropertyRow | null>;
-	"properties.find": Action<FindParams, PropertyPage>;
+	"properties.find": Action<FindParams, PropertyPage | PropertyKeysetPage>;
 	"properties.setEnrichment": Action<SetEnrichmentParams, { key: string; status: EnrichmentVerdict }>;
 	"properties.stats": Action<Record<string, never>, Record<string, unknown>>;
 	"raw.ages": Action<RawAgesParams, RawAges>;
@@ -126,3 +138,31 @@ export type StoreActions = {
 
 /** `callStore(ctx, "properties.get", { key })`: a store call typed by its action. */
 export const callStore = callerOf<StoreActions>();
+
+/** `properties.find` by page number (`findAfterKey` reads by key). */
+export async function findPage(
+	caller: Caller,
+	params: Omit<FindParams, "afterKey">,
+	opts?: CallingOptions,
+): Promise<PropertyPage> {
+	const page = await callStore(caller, "properties.find", params, opts);
+	if ("nextKey" in page)
+		throw new PermanentError("properties.find answered a keyset page to a page request", {
+			type: "BAD_ANSWER",
+		});
+	return page;
+}
+
+/** `properties.find` by key: every property once, in key order, however the store changes meanwhile. */
+export async function findAfterKey(
+	caller: Caller,
+	params: FindParams & { afterKey: string },
+	opts?: CallingOptions,
+): Promise<PropertyKeysetPage> {
+	const page = await callStore(caller, "properties.find", params, opts);
+	if (!("nextKey" in page))
+		throw new PermanentError("properties.find answered an offset page to a keyset request", {
+			type: "BAD_ANSWER",
+		});
+	return page;
+}
