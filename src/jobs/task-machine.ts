@@ -10,7 +10,16 @@
  *   pending | leased --cancel--> cancelled
  */
 import { backoffMs as backoff } from "../utils/backoff.ts";
-import type { DeadLetter, Job, JobStatus, Task, TaskAttemptError, TaskCounts } from "./types.ts";
+import {
+	type DeadLetter,
+	type Job,
+	type JobStatus,
+	MAX_FAILED_RECORDS_PER_JOB,
+	MAX_LISTED_DEAD_LETTERS,
+	type Task,
+	type TaskAttemptError,
+	type TaskCounts,
+} from "./types.ts";
 
 export interface RetryPolicy {
 	maxAttempts: number;
@@ -143,4 +152,20 @@ export function phaseOpen(task: Task, tasks: Task[]): boolean {
 	}
 	if (task.kind !== "enrich") return true;
 	return tasks.every((t) => t.kind !== "collect" || isSettled(t));
+}
+
+/** The job record of a job that ended: its status, dead letters and failed records (bounded lists). */
+export function finishJob(job: Job, tasks: Task[], outcome: JobStatus, now: number, leader: string): void {
+	job.status = outcome;
+	job.finishedAt = now;
+	job.leader = leader;
+	const dead = tasks.filter((t) => t.state === "dead");
+	job.deadLetters = dead.slice(0, MAX_LISTED_DEAD_LETTERS).map(deadLetterOf);
+	job.deadLetterCount = dead.length;
+	job.failedRecords = tasks
+		.flatMap((t) =>
+			(t.failedRecords ?? []).map((f) => ({ ...f, taskId: t.id, source: t.source, zip: t.zip })),
+		)
+		.slice(0, MAX_FAILED_RECORDS_PER_JOB);
+	job.taskCount = tasks.length;
 }
