@@ -85,20 +85,26 @@ export class MemorySharedState implements SharedState {
 
 	async get<T>(key: string): Promise<T | undefined> {
 		const entry = this.#live(key);
-		return entry ? (structuredClone(entry.value) as T) : undefined;
+		return entry ? (copyOf(entry.value) as T) : undefined;
 	}
 
 	async getMany<T>(keys: string[]): Promise<(T | undefined)[]> {
-		return Promise.all(keys.map((k) => this.get<T>(k)));
+		// One promise for the lot (the pool reads a key per proxy on every acquire).
+		const out = new Array<T | undefined>(keys.length);
+		for (let i = 0; i < keys.length; i++) {
+			const entry = this.#live(keys[i]!);
+			out[i] = entry ? (copyOf(entry.value) as T) : undefined;
+		}
+		return out;
 	}
 
 	async set<T>(key: string, value: T, ttlMs?: number): Promise<void> {
-		this.#put(key, structuredClone(value), ttlMs);
+		this.#put(key, copyOf(value), ttlMs);
 	}
 
 	async setIfAbsent<T>(key: string, value: T, ttlMs?: number): Promise<boolean> {
 		if (this.#live(key)) return false;
-		this.#put(key, structuredClone(value), ttlMs);
+		this.#put(key, copyOf(value), ttlMs);
 		return true;
 	}
 
@@ -137,6 +143,32 @@ export class MemorySharedState implements SharedState {
 	#sweep() {
 		for (const key of [...this.#entries.keys()]) this.#live(key);
 	}
+}
+
+/**
+ * What structuredClone(value) gives, without its cost in the common cases: a primitive is its own
+ * copy, and a plain object whose values are all primitives (a lease, a health record, a ban) is
+ * copied field by field (same keys, same order, getters read once, symbol keys dropped, plain
+ * prototype). Anything else (nested values, arrays, dates, maps, class instances) goes through
+ * structuredClone, as before. Stored values are never shared with callers either way.
+ */
+function copyOf(value: unknown): unknown {
+	const type = typeof value;
+	if (type === "function" || type === "symbol") return structuredClone(value); // throws, as before
+	if (type !== "object" || value === null) return value;
+	const proto = Object.getPrototypeOf(value);
+	if (proto !== Object.prototype && proto !== null) return structuredClone(value);
+	const src = value as Record<string, unknown>;
+	const out: Record<string, unknown> = {};
+	// for-in walks the own enumerable string keys here (a plain or null prototype adds none).
+	for (const k in src) {
+		if (k === "__proto__") return structuredClone(value); // an own "__proto__" key stays an own key
+		const v = src[k];
+		const t = typeof v;
+		if ((t === "object" && v !== null) || t === "function" || t === "symbol") return structuredClone(value);
+		out[k] = v;
+	}
+	return out;
 }
 
 type LimiterOptions = { points: number; duration: number; keyPrefix: string };
