@@ -14,7 +14,6 @@
  * - `uses`, `inflight`     counter maps per proxy id (for least-used and stats)
  * - `rr`                   round-robin cursor
  */
-import { randomBytes } from "node:crypto";
 import type { AcquireParams, LeaseOutcome } from "../contracts/proxy-pool.ts";
 import { TransientError } from "../core/errors.ts";
 import type { SharedState } from "../shared-state/index.ts";
@@ -29,6 +28,7 @@ import {
 	healthWeight,
 	isUsable,
 } from "./health.ts";
+import { randomLeaseHex } from "./lease-ids.ts";
 import { type ProxyEndpoint, type PublicProxy, toPublic } from "./proxy-url.ts";
 import { type Candidate, orderCandidates, type RotationStrategy } from "./rotation.ts";
 import { RuntimeAdditions } from "./runtime-additions.ts";
@@ -104,6 +104,27 @@ interface BanRecord {
 
 const P = "proxy:";
 
+/** Domains whose ban keys a view keeps ready (past that, the cache starts over). */
+const BAN_KEY_DOMAINS = 256;
+
+/**
+ * proxies() as last built, with the state keys read for them on every acquire, so an acquire
+ * builds neither the list nor its key strings (a string built anew is also hashed anew by every
+ * Map lookup). Rebuilt when a source or the run-time additions/removals change.
+ */
+interface PoolView {
+	sourcesVersion: number;
+	added: ProxyEndpoint[];
+	removed: Set<string>;
+	list: ProxyEndpoint[];
+	healthKeys: string[];
+	healthKeyById: Map<string, string>;
+	/** Ban keys of `list`, per domain. */
+	banKeys: Map<string, string[]>;
+}
+
+const noRecords: undefined[] = [];
+
 export function normalizeDomain(domain: string | undefined | null): string | null {
 	if (!domain) return null;
 	const d = domain.trim().toLowerCase().replace(/\.$/, "");
@@ -134,6 +155,9 @@ export class ProxyPool {
 	readonly #random: () => number;
 	/** Key prefix of what is the region's own: run-time additions, removals, sticky sessions. */
 	readonly #scope: string;
+	/** Bumped by setSource, so the view knows to rebuild. */
+	#sourcesVersion = 0;
+	#view: PoolView | null = null;
 
 	constructor(state: SharedState, options: Partial<PoolOptions> = {}) {
 		this.state = state;
@@ -152,11 +176,43 @@ export class ProxyPool {
 
 	/** Replace the proxies of one source (a reload of the file, a refresh of the provider list). */
 	setSource(name: string, proxies: ProxyEndpoint[]): void {
-		this.#sources.set(name, proxies);
+		this.#sources.set(name, [...proxies]);
+		this.#sourcesVersion++;
 	}
 
 	/** Every proxy this node may use, deduplicated by id, minus the removed ones and other countries'. */
 	proxies(): ProxyEndpoint[] {
+		return [...this.#currentView().list];
+	}
+
+	/** The view of proxies() for the sources and run-time additions as they are now. */
+	#currentView(): PoolView {
+		const view = this.#view;
+		const added = this.#runtime.added;
+		const removed = this.#runtime.removed;
+		if (
+			view &&
+			view.sourcesVersion === this.#sourcesVersion &&
+			view.added === added &&
+			view.removed === removed
+		) {
+			return view;
+		}
+		const list = this.#buildProxies();
+		const healthKeys = list.map((p) => `${P}health:${p.id}`);
+		this.#view = {
+			sourcesVersion: this.#sourcesVersion,
+			added,
+			removed,
+			list,
+			healthKeys,
+			healthKeyById: new Map(list.map((p, i) => [p.id, healthKeys[i]!])),
+			banKeys: new Map(),
+		};
+		return this.#view;
+	}
+
+	#buildProxies(): ProxyEndpoint[] {
 		const byId = new Map<string, ProxyEndpoint>();
 		const countries = this.options.countries ?? [];
 		const inScope = (p: ProxyEndpoint) =>
@@ -192,28 +248,52 @@ export class ProxyPool {
 	async acquire(req: AcquireParams = {}): Promise<Acquired> {
 		const domain = normalizeDomain(req.domain);
 		const session = req.session?.trim() || null;
-		const exclude = new Set(req.exclude ?? []);
-		const all = this.proxies().filter((p) => !exclude.has(p.id));
+		const view = this.#currentView();
+		let all = view.list;
+		let healthKeys = view.healthKeys;
+		let banKeys: string[] | null = null;
+		if (req.exclude && req.exclude.length > 0) {
+			const exclude = new Set(req.exclude);
+			all = [];
+			healthKeys = [];
+			view.list.forEach((p, i) => {
+				if (exclude.has(p.id)) return;
+				all.push(p);
+				healthKeys.push(view.healthKeys[i]!);
+			});
+			if (domain) banKeys = all.map((p) => banKey(domain, p.id));
+		} else if (domain) {
+			banKeys = view.banKeys.get(domain) ?? null;
+			if (!banKeys) {
+				if (view.banKeys.size >= BAN_KEY_DOMAINS) view.banKeys.clear();
+				banKeys = all.map((p) => banKey(domain, p.id));
+				view.banKeys.set(domain, banKeys);
+			}
+		}
 		if (all.length === 0) throw new NoProxyAvailableError("the pool is empty");
 		const now = this.#now();
 
-		const ids = all.map((p) => p.id);
 		const [healths, bans] = await Promise.all([
-			this.state.getMany<HealthRecord>(ids.map((id) => `${P}health:${id}`)),
-			domain ? this.state.getMany<BanRecord>(ids.map((id) => banKey(domain, id))) : ids.map(() => undefined),
+			this.state.getMany<HealthRecord>(healthKeys),
+			banKeys ? this.state.getMany<BanRecord>(banKeys) : noRecords,
 		]);
-		const usable = all.filter(
-			(_, i) => bans[i] === undefined && isUsable(healths[i], now, this.options.health),
-		);
+		const usable: ProxyEndpoint[] = [];
+		const usableHealths: (HealthRecord | undefined)[] = [];
+		let banned = 0;
+		for (let i = 0; i < all.length; i++) {
+			if (bans[i] !== undefined) banned++;
+			else if (isUsable(healths[i], now, this.options.health)) {
+				usable.push(all[i]!);
+				usableHealths.push(healths[i]);
+			}
+		}
 		if (usable.length === 0) {
-			const banned = bans.filter((b) => b !== undefined).length;
 			throw new NoProxyAvailableError(
 				banned > 0
 					? `all ${all.length} proxies are dead or banned by ${domain}`
 					: `all ${all.length} proxies are dead`,
 			);
 		}
-		const healthById = new Map(ids.map((id, i) => [id, healths[i]]));
 
 		if (session) {
 			const stickyId = await this.state.get<string>(`${this.#scope}session:${session}`);
@@ -233,9 +313,9 @@ export class ProxyPool {
 			this.state.hgetall(`${P}inflight`),
 		]);
 		const cursor = strategy === "round-robin" ? await this.state.incr(`${P}rr`) : 0;
-		const candidates: Candidate[] = usable.map((p) => ({
+		const candidates: Candidate[] = usable.map((p, i) => ({
 			id: p.id,
-			weight: healthWeight(healthById.get(p.id)),
+			weight: healthWeight(usableHealths[i]),
 			inFlight: inflight[p.id] ?? 0,
 			uses: uses[p.id] ?? 0,
 		}));
@@ -258,7 +338,7 @@ export class ProxyPool {
 		session: string | null,
 		now: number,
 	): Promise<Omit<Acquired, "sticky"> | null> {
-		const leaseId = `${proxy.id}.${randomBytes(8).toString("hex")}`;
+		const leaseId = `${proxy.id}.${randomLeaseHex()}`;
 		let slotKey: string | null = null;
 		const cap = this.options.maxConcurrency;
 		if (cap > 0) {
@@ -336,7 +416,7 @@ export class ProxyPool {
 		proxyId: string,
 		outcome: { ok: boolean; latencyMs?: number; error?: string },
 	): Promise<HealthRecord> {
-		const key = `${P}health:${proxyId}`;
+		const key = this.#currentView().healthKeyById.get(proxyId) ?? `${P}health:${proxyId}`;
 		const next = applyOutcome(
 			await this.state.get<HealthRecord>(key),
 			outcome,
