@@ -225,7 +225,7 @@ export class ProxyPool {
 	}
 
 	get(id: string): ProxyEndpoint | undefined {
-		return this.proxies().find((p) => p.id === id);
+		return this.#currentView().list.find((p) => p.id === id);
 	}
 
 	/** Pull run-time additions/removals made on any node. */
