@@ -496,10 +496,12 @@ export class ChaosCluster {
 				try {
 					const apns: string[] = [];
 					for (let afterKey: string | null = ""; afterKey !== null; ) {
+						// Small pages, a patient timeout: on a loaded machine FerretDB answers a 500-row page
+						// slower than 10 s, and the row failed on reading back, not on what was stored.
 						const res = (await this.client.call(
 							"properties.find",
-							{ zip, afterKey, pageSize: 500 },
-							{ timeout: 10_000 },
+							{ zip, afterKey, pageSize: 100 },
+							{ timeout: 30_000 },
 						)) as KeysetPage;
 						for (const row of res.rows) apns.push(row.apn ?? `(no apn: ${row.key})`);
 						afterKey = res.nextKey;
@@ -510,7 +512,7 @@ export class ChaosCluster {
 				}
 			},
 			`the store to answer properties.find for ${zip}`,
-			60_000,
+			180_000,
 			500,
 		);
 	}
