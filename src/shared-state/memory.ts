@@ -128,7 +128,13 @@ export class MemorySharedState implements SharedState {
 	}
 
 	#put(key: string, value: unknown, ttlMs?: number) {
-		this.#entries.set(key, { value, expiresAt: ttlMs && ttlMs > 0 ? Date.now() + ttlMs : null });
+		const expiresAt = ttlMs && ttlMs > 0 ? Date.now() + ttlMs : null;
+		// An overwrite (a health record per request) updates the entry rather than allocating one.
+		const entry = this.#entries.get(key);
+		if (entry) {
+			entry.value = value;
+			entry.expiresAt = expiresAt;
+		} else this.#entries.set(key, { value, expiresAt });
 	}
 
 	#live(key: string): Entry | undefined {
