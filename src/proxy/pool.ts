@@ -124,6 +124,7 @@ interface PoolView {
 }
 
 const noRecords: undefined[] = [];
+const noCounts: Readonly<Record<string, number>> = Object.freeze({});
 
 export function normalizeDomain(domain: string | undefined | null): string | null {
 	if (!domain) return null;
@@ -308,10 +309,11 @@ export class ProxyPool {
 		}
 
 		const strategy = req.strategy ?? this.options.strategy;
-		const [uses, inflight] = await Promise.all([
-			this.state.hgetall(`${P}uses`),
-			this.state.hgetall(`${P}inflight`),
-		]);
+		// Only least-used orders by the counters: the other strategies do not read them.
+		const [uses, inflight] =
+			strategy === "least-used"
+				? await Promise.all([this.state.hgetall(`${P}uses`), this.state.hgetall(`${P}inflight`)])
+				: [noCounts, noCounts];
 		const cursor = strategy === "round-robin" ? await this.state.incr(`${P}rr`) : 0;
 		const candidates: Candidate[] = usable.map((p, i) => ({
 			id: p.id,
