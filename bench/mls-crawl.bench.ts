@@ -5,7 +5,8 @@
  * traffic allowed, no rate limit) so nobody is blocked.
  *   - HTTP path:    Saguaro MlsScraper (undici, host policy)   vs Crawlee CheerioCrawler
  *   - browser path: Saguaro BrowserPool render (1 browser x C contexts) vs Crawlee PlaywrightCrawler
- *                   (same Chromium, same launch arguments, images/fonts/media blocked in both)
+ *                   (same Chromium, same launch arguments, images/fonts/media blocked in both, each
+ *                   by its own in-browser blocking: the pool's Fetch patterns, Crawlee's blockRequests)
  * Each contender runs in a fresh child process; the parent samples that process's tree (the Node
  * process and every browser process under it) in /proc and keeps the peak RSS and PSS.
  * Prints pages per second and peak memory per contender, and Saguaro/Crawlee ratios per path.
@@ -21,9 +22,9 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { chromium, type Route } from "playwright-core";
+import { chromium } from "playwright-core";
 import { startSandbox } from "../sandbox/index.ts";
-import { BrowserPool, CHROMIUM_ARGS } from "../src/browser/pool.ts";
+import { BrowserPool, CHROMIUM_ARGS, LEAN_ARGS } from "../src/browser/pool.ts";
 import { processMemory, processTree } from "../src/browser/process-memory.ts";
 import { HostPolicy } from "../src/core/host-policy.ts";
 import { loadFieldConfig } from "../src/mls/fields.ts";
@@ -34,7 +35,20 @@ import { MemorySharedState } from "../src/shared-state/index.ts";
 const ZIP = "85031";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const FIELDS = loadFieldConfig(resolve(import.meta.dirname, "../config/mls-fields.json"));
-const BLOCKED_TYPES = new Set(["image", "font", "media"]);
+/** Images, fonts and media by extension: all the sandbox's blocked resources are images (.jpg). */
+const BLOCKED_URL_PATTERNS = [
+	".jpg",
+	".jpeg",
+	".png",
+	".gif",
+	".webp",
+	".svg",
+	".woff",
+	".woff2",
+	".ttf",
+	".mp4",
+	".webm",
+];
 
 const CONTENDERS = ["saguaro-http", "crawlee-cheerio", "saguaro-browser", "crawlee-playwright"] as const;
 type Contender = (typeof CONTENDERS)[number];
@@ -200,16 +214,14 @@ async function runCrawleePlaywright(base: string, concurrency: number): Promise<
 		headless: true,
 		launchContext: {
 			launcher: chromium,
-			launchOptions: { executablePath: CHROMIUM, args: [...CHROMIUM_ARGS] },
+			// The pool's launch arguments, its LEAN_ARGS included: the browsers differ in nothing.
+			launchOptions: { executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...LEAN_ARGS] },
 		},
 		preNavigationHooks: [
-			async ({ page }) => {
-				await page.route("**/*", (route: Route) =>
-					BLOCKED_TYPES.has(route.request().resourceType())
-						? route.abort("blockedbyclient")
-						: route.continue(),
-				);
-			},
+			// Crawlee's own blocking (Chromium drops the URLs itself, no route round trips and the
+			// cache kept, as the pool's blocking does), for the blocked types' extensions (its
+			// default list would block stylesheets too).
+			async ({ blockRequests }) => blockRequests({ urlPatterns: BLOCKED_URL_PATTERNS }),
 		],
 		requestHandler: async ({ request, page }) => handle(request.label, await page.content(), page.url()),
 		failedRequestHandler: async () => {
