@@ -352,7 +352,7 @@ export class BrowserPool {
 				if (mine() && slot.tab === page) slot.tab = null;
 				await withTimeout(page.close({ runBeforeUnload: false }), 5000);
 			} else if (
-				++slot.tabRenders >= (this.options.pageReuse ?? 10) ||
+				++slot.tabRenders >= (this.options.pageReuse ?? 3) ||
 				slot.entry.memoryBytes > this.options.maxBrowserBytes / 2
 			) {
 				// Served its share, or memory is tight: the next render gets a fresh page (and renderer).

@@ -37,10 +37,11 @@ export interface BrowserPoolOptions {
 	 * Renders one kept page serves at most before it is closed and the slot's next render opens a
 	 * fresh one (its renderer process with it). A page navigated render after render saves opening
 	 * one (~25% of the CPU of a small page), but its renderer's heap grows with the pages it has
-	 * shown. Default 10 (bench:mls, 4 slots: 5 renderers' peak PSS 274 MB at 50, 241 MB at 10, the
-	 * same pages/s within the run-to-run noise). While a browser's measured memory is above half of
-	 * `maxBrowserBytes`, its pages are not kept at all (a fresh page, and a fresh small renderer,
-	 * every render): pages are reused only while memory allows.
+	 * shown (bench:mls, 4 slots, renderers' peak PSS: ~55 MB each at 10 or 50 renders a page, ~37 at
+	 * 3, ~29 at 1, where Crawlee's fresh pages are 23-25; pages/s about 2/3 at 1). Default 3.
+	 * While a browser's measured memory is above half of `maxBrowserBytes`, its pages are not kept
+	 * at all (a fresh page, and a fresh small renderer, every render): pages are reused only while
+	 * memory allows.
 	 */
 	pageReuse?: number;
 	/** Chromium switches added to CHROMIUM_ARGS; default LEAN_ARGS (launch.ts). */
