@@ -13,8 +13,8 @@
  *   store by key (`properties.find({zip, afterKey, pageSize})` until `nextKey` is null), none
  *   missing, none extra; duplicates: APNs that appear on more than one property;
  * - an honest status: never "completed" with a parcel missing; "completed_with_errors" or "failed"
- *   must carry reasons (failed records or dead letters); a job still running after the deadline
- *   (hung) or gone from the ledger (vanished) is not an outcome;
+ *   must carry reasons (failed records or dead letters); a job still running with no Assessor
+ *   request for the settle time (hung) or gone from the ledger (vanished) is not an outcome;
  * - Assessor requests (GIS queries + REST calls, not the layer's field-list checks) against what the
  *   job needs (per ZIP: the GIS count, one GIS query a page, one REST detail a residential parcel).
  *   Requests answered with a 5xx, a 429, a spoiled body (the sandbox's `malformed` fault) or never
@@ -54,7 +54,7 @@ export interface ChaosSize {
 	pageSize: number;
 	/** Sandbox latency per request (Assessor API and GIS). */
 	latency: { minMs: number; maxMs: number };
-	/** How long a job may take to end after its fault is over. */
+	/** How long a job may go without an Assessor request (after its fault) before it counts as hung. */
 	settleTimeoutMs: number;
 }
 
@@ -666,8 +666,16 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
 		// Wait for the end; tolerate unanswered calls while the cluster recovers.
 		let last: JobStatusView | null = null;
 		let lastError = "";
-		const deadline = faultEnded + opts.size.settleTimeoutMs;
+		// Hung means no Assessor request for the whole settle time, not "slower than a quiet machine":
+		// a loaded machine (or a slow row) moves the deadline as long as the job keeps working.
+		let deadline = faultEnded + opts.size.settleTimeoutMs;
+		let seen = cluster.requests().ok;
 		while (Date.now() < deadline) {
+			const now = cluster.requests().ok;
+			if (now > seen) {
+				seen = now;
+				deadline = Math.max(deadline, Date.now() + opts.size.settleTimeoutMs);
+			}
 			try {
 				last = await cluster.status(jobId);
 				lastError = "";
@@ -683,7 +691,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
 		} else if (lastError) {
 			result.status = /no job/.test(lastError) ? "vanished (no job)" : `no answer: ${lastError.slice(0, 80)}`;
 		} else {
-			result.status = `${last?.job.status ?? "unknown"} (hung ${Math.round(opts.size.settleTimeoutMs / 1000)} s)`;
+			result.status = `${last?.job.status ?? "unknown"} (hung: no request for ${Math.round(opts.size.settleTimeoutMs / 1000)} s)`;
 			// What the job still waits on, to say why it hung.
 			const view = await cluster.status(jobId, true).catch(() => null);
 			const now = Date.now();
