@@ -29,6 +29,7 @@ import {
 	isUsable,
 } from "./health.ts";
 import { randomLeaseHex } from "./lease-ids.ts";
+import { banKey, healthKey, P, PoolView } from "./pool-view.ts";
 import { type ProxyEndpoint, type PublicProxy, toPublic } from "./proxy-url.ts";
 import { type Candidate, orderCandidates, type RotationStrategy } from "./rotation.ts";
 import { RuntimeAdditions } from "./runtime-additions.ts";
@@ -102,27 +103,6 @@ interface BanRecord {
 	at: number;
 }
 
-const P = "proxy:";
-
-/** Domains whose ban keys a view keeps ready (past that, the cache starts over). */
-const BAN_KEY_DOMAINS = 256;
-
-/**
- * proxies() as last built, with the state keys read for them on every acquire, so an acquire
- * builds neither the list nor its key strings (a string built anew is also hashed anew by every
- * Map lookup). Rebuilt when a source or the run-time additions/removals change.
- */
-interface PoolView {
-	sourcesVersion: number;
-	added: ProxyEndpoint[];
-	removed: Set<string>;
-	list: ProxyEndpoint[];
-	healthKeys: string[];
-	healthKeyById: Map<string, string>;
-	/** Ban keys of `list`, per domain. */
-	banKeys: Map<string, string[]>;
-}
-
 const noRecords: undefined[] = [];
 const noCounts: Readonly<Record<string, number>> = Object.freeze({});
 
@@ -148,17 +128,14 @@ export class NoProxyAvailableError extends TransientError {
 export class ProxyPool {
 	readonly state: SharedState;
 	readonly options: PoolOptions;
-	/** Proxies per local source (file, env, provider). */
-	readonly #sources = new Map<string, ProxyEndpoint[]>();
 	/** Run-time additions and removals, refreshed from the shared state. */
 	readonly #runtime: RuntimeAdditions;
 	readonly #now: () => number;
 	readonly #random: () => number;
 	/** Key prefix of what is the region's own: run-time additions, removals, sticky sessions. */
 	readonly #scope: string;
-	/** Bumped by setSource, so the view knows to rebuild. */
-	#sourcesVersion = 0;
-	#view: PoolView | null = null;
+	/** The proxies of the sources and run-time additions, with their state keys ready. */
+	readonly #view: PoolView;
 
 	constructor(state: SharedState, options: Partial<PoolOptions> = {}) {
 		this.state = state;
@@ -168,6 +145,7 @@ export class ProxyPool {
 		const box = options.secretBox === undefined ? SecretBox.ephemeral() : options.secretBox;
 		this.#scope = this.options.region ? `${P}${this.options.region}:` : P;
 		this.#runtime = new RuntimeAdditions(state, this.#scope, box, this.#now);
+		this.#view = new PoolView(this.#runtime, this.options.countries ?? []);
 	}
 
 	/** Run-time additions the last sync could not open (sealed under another key) or parse. */
@@ -177,56 +155,16 @@ export class ProxyPool {
 
 	/** Replace the proxies of one source (a reload of the file, a refresh of the provider list). */
 	setSource(name: string, proxies: ProxyEndpoint[]): void {
-		this.#sources.set(name, [...proxies]);
-		this.#sourcesVersion++;
+		this.#view.setSource(name, proxies);
 	}
 
 	/** Every proxy this node may use, deduplicated by id, minus the removed ones and other countries'. */
 	proxies(): ProxyEndpoint[] {
-		return [...this.#currentView().list];
-	}
-
-	/** The view of proxies() for the sources and run-time additions as they are now. */
-	#currentView(): PoolView {
-		const view = this.#view;
-		const added = this.#runtime.added;
-		const removed = this.#runtime.removed;
-		if (
-			view &&
-			view.sourcesVersion === this.#sourcesVersion &&
-			view.added === added &&
-			view.removed === removed
-		) {
-			return view;
-		}
-		const list = this.#buildProxies();
-		const healthKeys = list.map((p) => `${P}health:${p.id}`);
-		this.#view = {
-			sourcesVersion: this.#sourcesVersion,
-			added,
-			removed,
-			list,
-			healthKeys,
-			healthKeyById: new Map(list.map((p, i) => [p.id, healthKeys[i]!])),
-			banKeys: new Map(),
-		};
-		return this.#view;
-	}
-
-	#buildProxies(): ProxyEndpoint[] {
-		const byId = new Map<string, ProxyEndpoint>();
-		const countries = this.options.countries ?? [];
-		const inScope = (p: ProxyEndpoint) =>
-			countries.length === 0 || !p.countryCode || countries.includes(p.countryCode.toUpperCase());
-		for (const list of [...this.#sources.values(), this.#runtime.added]) {
-			for (const p of list) if (!byId.has(p.id) && inScope(p)) byId.set(p.id, p);
-		}
-		for (const id of this.#runtime.removed) byId.delete(id);
-		return [...byId.values()];
+		return [...this.#view.current().list];
 	}
 
 	get(id: string): ProxyEndpoint | undefined {
-		return this.#currentView().list.find((p) => p.id === id);
+		return this.#view.current().list.find((p) => p.id === id);
 	}
 
 	/** Pull run-time additions/removals made on any node. */
@@ -249,28 +187,7 @@ export class ProxyPool {
 	async acquire(req: AcquireParams = {}): Promise<Acquired> {
 		const domain = normalizeDomain(req.domain);
 		const session = req.session?.trim() || null;
-		const view = this.#currentView();
-		let all = view.list;
-		let healthKeys = view.healthKeys;
-		let banKeys: string[] | null = null;
-		if (req.exclude && req.exclude.length > 0) {
-			const exclude = new Set(req.exclude);
-			all = [];
-			healthKeys = [];
-			view.list.forEach((p, i) => {
-				if (exclude.has(p.id)) return;
-				all.push(p);
-				healthKeys.push(view.healthKeys[i]!);
-			});
-			if (domain) banKeys = all.map((p) => banKey(domain, p.id));
-		} else if (domain) {
-			banKeys = view.banKeys.get(domain) ?? null;
-			if (!banKeys) {
-				if (view.banKeys.size >= BAN_KEY_DOMAINS) view.banKeys.clear();
-				banKeys = all.map((p) => banKey(domain, p.id));
-				view.banKeys.set(domain, banKeys);
-			}
-		}
+		const { list: all, healthKeys, banKeys } = this.#view.candidates(domain, req.exclude);
 		if (all.length === 0) throw new NoProxyAvailableError("the pool is empty");
 		const now = this.#now();
 
@@ -418,7 +335,7 @@ export class ProxyPool {
 		proxyId: string,
 		outcome: { ok: boolean; latencyMs?: number; error?: string },
 	): Promise<HealthRecord> {
-		const key = this.#currentView().healthKeyById.get(proxyId) ?? `${P}health:${proxyId}`;
+		const key = this.#view.current().healthKeyById.get(proxyId) ?? healthKey(proxyId);
 		const next = applyOutcome(
 			await this.state.get<HealthRecord>(key),
 			outcome,
@@ -452,7 +369,7 @@ export class ProxyPool {
 		const ids = proxies.map((p) => p.id);
 		const d = normalizeDomain(domain);
 		const [healths, uses, inflight, banKeys] = await Promise.all([
-			this.state.getMany<HealthRecord>(ids.map((id) => `${P}health:${id}`)),
+			this.state.getMany<HealthRecord>(ids.map(healthKey)),
 			this.state.hgetall(`${P}uses`),
 			this.state.hgetall(`${P}inflight`),
 			this.state.keys(d ? `${P}ban:${d}:` : `${P}ban:`),
@@ -484,8 +401,4 @@ export class ProxyPool {
 			bans: bansById.get(p.id) ?? [],
 		}));
 	}
-}
-
-function banKey(domain: string, proxyId: string): string {
-	return `${P}ban:${domain}:${proxyId}`;
 }
