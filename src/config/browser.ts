@@ -16,7 +16,7 @@ export const browserSettings = {
 		rule: intRule(1, 64),
 		default: "4",
 		description:
-			"Contexts (page slots) per browser; BROWSER_COUNT x BROWSER_CONTEXTS is the node's render concurrency (its bulkhead).",
+			"Page slots per browser; BROWSER_COUNT x BROWSER_CONTEXTS is the node's render concurrency (its bulkhead). Slots rendering for the same session share that session's context (one proxy lease, one cookie jar).",
 	},
 	BROWSER_RECYCLE_PAGES: {
 		rule: intRule(1, 1_000_000),
