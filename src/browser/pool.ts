@@ -15,15 +15,15 @@
  *
  * The parts: slots.ts (slots and the render queue), launch.ts (launching, closing), context.ts
  * (a session's context: fingerprint, proxy, blocking), cookies.ts (storage state per session),
- * captcha.ts, extract.ts (fields, capped HTML), watchdog.ts (the deadline); this file ties them to
- * the render lifecycle, recycling and reclaiming.
+ * captcha.ts, extract.ts (fields, capped HTML), visit.ts (one page visit: navigate, captcha, read),
+ * watchdog.ts (the deadline), pool-counts.ts (its stats); this file ties them to the render
+ * lifecycle, recycling and reclaiming.
  */
 import type { Browser, BrowserContext } from "playwright-core";
-import { captchaOutcome } from "./captcha.ts";
 import { ContextFactory } from "./context.ts";
 import { SessionStorage } from "./cookies.ts";
-import { extractFields, readHtml } from "./extract.ts";
 import { closeBrowserProcess, launchBrowser } from "./launch.ts";
+import { PoolCounts } from "./pool-counts.ts";
 import { treeMemory } from "./process-memory.ts";
 import { type BrowserEntry, type SessionContext, type Slot, SlotQueue } from "./slots.ts";
 import {
@@ -35,6 +35,7 @@ import {
 	type RenderResult,
 	withTimeout,
 } from "./types.ts";
+import { visit } from "./visit.ts";
 import { raceDeadline } from "./watchdog.ts";
 
 export { CHROMIUM_ARGS, LEAN_ARGS } from "./launch.ts";
@@ -49,12 +50,7 @@ export class BrowserPool {
 	readonly #queue: SlotQueue;
 	readonly #contexts: ContextFactory;
 	readonly #storage = new SessionStorage();
-	readonly #failures: Record<string, number> = {};
-	#pages = 0;
-	#contextRecycles = 0;
-	#browserRecycles = 0;
-	#reclaimed = 0;
-	readonly #captchas = { solved: 0, unsolved: 0, skipped: 0 };
+	readonly #counts = new PoolCounts();
 	#timer: NodeJS.Timeout | null = null;
 	#closed = false;
 	#renderSeq = 0;
@@ -62,7 +58,7 @@ export class BrowserPool {
 	constructor(options: BrowserPoolOptions) {
 		this.options = options;
 		this.#queue = new SlotQueue(options.browsers, options.contextsPerBrowser, options.queueTimeoutMs, () => {
-			this.#failures.queue = (this.#failures.queue ?? 0) + 1;
+			this.#counts.failed("queue");
 		});
 		this.#contexts = new ContextFactory(options);
 	}
@@ -163,10 +159,12 @@ export class BrowserPool {
 
 	/** A new context for `session` in `entry`'s browser, registered at once so other slots join it. */
 	#openShared(entry: BrowserEntry, browser: Browser, session: string, domain: string): SessionContext {
+		// Settled by the opening below, which needs `shared` itself (registered before it opens).
+		const opened = Promise.withResolvers<BrowserContext>();
 		const shared: SessionContext = {
 			session,
 			context: null,
-			ready: Promise.resolve(null as unknown as BrowserContext),
+			ready: opened.promise,
 			proxy: null,
 			generation: entry.generation,
 			pages: 0,
@@ -174,7 +172,7 @@ export class BrowserPool {
 			retired: false,
 			outcome: { ok: true },
 		};
-		shared.ready = (async () => {
+		(async () => {
 			let proxy: BrowserProxy | null = null;
 			if (this.options.proxies) {
 				try {
@@ -200,7 +198,7 @@ export class BrowserPool {
 			shared.context = context;
 			shared.proxy = proxy;
 			return context;
-		})();
+		})().then(opened.resolve, opened.reject);
 		shared.ready.catch(() => {
 			shared.retired = true;
 			entry.contexts.delete(shared);
@@ -225,7 +223,7 @@ export class BrowserPool {
 		)
 			return current.context;
 		if (current) {
-			if (current.session !== session) this.#contextRecycles++;
+			if (current.session !== session) this.#counts.contextRecycles++;
 			await this.#detach(slot, true);
 			if (!mine()) throw new RenderError("watchdog", "slot reclaimed while it left its context");
 		}
@@ -258,15 +256,15 @@ export class BrowserPool {
 				watchdogFired = true;
 				throw outcome.error;
 			}
-			this.#pages++;
+			this.#counts.pages++;
 			return outcome.value;
 		} catch (err) {
 			const kind = err instanceof RenderError ? err.kind : "navigation";
-			this.#failures[kind] = (this.#failures[kind] ?? 0) + 1;
+			this.#counts.failed(kind);
 			throw err;
 		} finally {
 			if (watchdogFired) {
-				this.#reclaimed++;
+				this.#counts.reclaimed++;
 				// The slot stays busy until its page, context (and if need be browser) are gone.
 				void this.#reclaim(slot, work);
 			} else {
@@ -309,41 +307,14 @@ export class BrowserPool {
 		slot.tab = page;
 		let failed = true;
 		try {
-			// With a selector to wait for, the parsed DOM is enough; without one, wait for the page's load.
-			const waitUntil = params.waitFor ? "domcontentloaded" : "load";
-			const response = await page.goto(params.url, { waitUntil }).catch((err: Error) => {
-				throw new RenderError(
-					/Timeout/i.test(err.message)
-						? "timeout"
-						: /PROXY|TUNNEL|ERR_CONNECTION/i.test(err.message)
-							? "proxy"
-							: "navigation",
-					`goto ${params.url}: ${err.message.split("\n")[0]}`,
-				);
-			});
-			const wall = await captchaOutcome(page, response, this.options.solver, params.solveCaptchas !== false);
-			if (wall.captcha !== "none") this.#captchas[wall.captcha]++;
-			if (params.waitFor)
-				await page.waitForSelector(params.waitFor, { state: "attached" }).catch(() => undefined);
-			const status = wall.response?.status() ?? 0;
-			const fields = params.extract ? await extractFields(page, params.extract) : null;
-			const { html, truncated } = params.noHtml
-				? { html: null, truncated: false }
-				: await readHtml(page, this.options.maxHtmlBytes);
+			const visited = await visit(page, params, this.options);
+			if (visited.captcha !== "none") this.#counts.captchas[visited.captcha]++;
 			if (mine()) {
 				if (slot.shared) slot.shared.pages++;
 				slot.entry.pages++;
 			}
 			failed = false;
-			return {
-				status,
-				url: page.url(),
-				html,
-				truncated,
-				fields,
-				captcha: wall.captcha,
-				ms: Date.now() - started,
-			};
+			return { ...visited, ms: Date.now() - started };
 		} finally {
 			if (mine()) slot.page = null;
 			// A page that failed (timeout, aborted navigation) may still be busy: the next render gets a fresh one.
@@ -363,7 +334,7 @@ export class BrowserPool {
 			const shared = slot.shared;
 			if (mine() && shared && !slot.reclaiming) {
 				if (!shared.retired && shared.pages >= this.options.recyclePages) {
-					this.#contextRecycles++;
+					this.#counts.contextRecycles++;
 					this.#retire(slot.entry, shared);
 				}
 				// A retired context's slots leave it as their renders end; the last one closes it.
@@ -428,7 +399,7 @@ export class BrowserPool {
 		)
 			return;
 		entry.recycling = true;
-		this.#browserRecycles++;
+		this.#counts.browserRecycles++;
 		try {
 			await this.#closeBrowser(entry);
 		} finally {
@@ -451,7 +422,7 @@ export class BrowserPool {
 			// A slot whose render outlived its own watchdog by far (a wedged event loop in a promise
 			// chain): free it the hard way.
 			if (slot.busy && !slot.reclaiming && slot.deadline > 0 && now > slot.deadline + 30_000) {
-				this.#reclaimed++;
+				this.#counts.reclaimed++;
 				void this.#reclaim(slot, Promise.resolve());
 			}
 		}
@@ -459,28 +430,7 @@ export class BrowserPool {
 	}
 
 	stats(): PoolStats {
-		const now = Date.now();
-		const browsers = this.#entries.map((e) => ({
-			index: e.index,
-			pages: e.pages,
-			ageS: e.browser ? Math.round((now - e.launchedAt) / 1000) : 0,
-			memoryMb: Math.round(e.memoryBytes / 1048576),
-			draining: e.draining,
-			pid: e.browser ? e.pid : null,
-		}));
-		return {
-			slots: this.#slots.length,
-			busy: this.#slots.filter((s) => s.busy).length,
-			queued: this.#queue.queued,
-			pages: this.#pages,
-			failures: { ...this.#failures },
-			recycles: { contexts: this.#contextRecycles, browsers: this.#browserRecycles },
-			reclaimed: this.#reclaimed,
-			captchas: { ...this.#captchas },
-			browsers,
-			memoryMb: browsers.reduce((s, b) => s + b.memoryMb, 0),
-			sessions: this.#storage.size,
-		};
+		return this.#counts.stats(this.#queue, this.#storage.size);
 	}
 
 	/** Current memory of every browser, measured now (the watchdog refreshes it periodically). */
