@@ -111,9 +111,11 @@ describe("first run: sandbox env + npm start + collect maricopa,mls", () => {
 
 	test("progress counts records while the task runs, shows an ETA, and a cancelled job keeps what was stored", async () => {
 		const truth = sandbox.world.listings.filter((l) => l.zip === ZIP).map((l) => l.mlsId);
-		// Fetched again (not skipped as fresh), each answer slowed so the job is cancelled mid-way.
+		// Fetched again (not skipped as fresh), each answer slowed so the job is cancelled mid-way: the
+		// ZIP has three listings, so the cancel has one listing's time to land (0.8 s was too short
+		// once in a loaded CI run: all three were done when the cancel arrived).
 		for (const id of truth) await state.del(`mls:fetched:${id}`);
-		sandbox.mls.server.faults.set({ latency: { minMs: 700, maxMs: 900 } });
+		sandbox.mls.server.faults.set({ latency: { minMs: 2000, maxMs: 2500 } });
 		try {
 			const started = (await client.call("orchestrator.collect", {
 				zips: [ZIP],
