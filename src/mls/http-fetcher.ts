@@ -40,20 +40,22 @@ export function newHttpSession(id: string, proxyUrl: string | null): HttpSession
 		id,
 		proxyUrl,
 		cookies: new Map(),
-		dispatcher: proxyUrl ? proxyDispatcher(withoutLeasePin(proxyUrl)) : null,
+		dispatcher: proxyUrl ? proxyDispatcher(stickyGatewayUrl(proxyUrl, id)) : null,
 	};
 }
 
 /**
- * Page fetches go through the gateway's rotation, as the browser path's do (Chromium sends proxy
- * credentials only when challenged): a lease URL's username alone (`lease.<id>`) would pin every
- * retry of a listing to one proxy, and a flaky one then failed the listing after all its attempts
- * (seen in CI: "proxy error 599 (after 36 attempts)"). A URL with a password keeps its credentials.
+ * Page fetches ask the gateway for the session's sticky proxy (the username is the session key, the
+ * same key the session's lease was taken with), not for the lease's exact proxy: a lease URL's
+ * username alone (`lease.<id>`) pins every request to one proxy with no failover, and a flaky one
+ * then failed a listing after all its attempts (seen in CI: "proxy error 599 (after 36 attempts)").
+ * Not plain rotation either: a captcha token must be posted from the address that met the wall, or
+ * the site refuses it and the paid solve is lost. A URL with a password keeps its credentials.
  */
-function withoutLeasePin(proxyUrl: string): string {
+function stickyGatewayUrl(proxyUrl: string, session: string): string {
 	const u = new URL(proxyUrl);
 	if (u.password || !u.username) return proxyUrl;
-	u.username = "";
+	u.username = encodeURIComponent(session);
 	return u.toString();
 }
 
