@@ -220,7 +220,7 @@ export const SCENARIOS: Scenario[] = [
 			await link.partition();
 			await sleep(5000);
 			await link.heal();
-			return "mc-1 <-> Redis cut both ways for 5 s (toxiproxy timeout toxics), then healed";
+			return "mc-1 <-> Redis cut both ways for 5 s (toxiproxy holds the bytes), then healed";
 		},
 	},
 	{

@@ -316,6 +316,9 @@ export function ensureToxiproxyBuilt(): string {
 	return TOXIPROXY_BINARY;
 }
 
+/** How long a partition holds data at most (an hour: longer than any test or chaos row). */
+const PARTITION_HOLD_MS = 3_600_000;
+
 export interface ToxicProxy {
 	name: string;
 	/** Port the proxy listens on (point clients here). */
@@ -378,9 +381,13 @@ export async function startToxiproxy(): Promise<Toxiproxy> {
 				port,
 				upstreamPort,
 				async partition() {
-					// timeout 0: no data passes and the connection is not closed, until the toxic goes.
-					await add("cut-up", "timeout", "upstream", { timeout: 0 });
-					await add("cut-down", "timeout", "downstream", { timeout: 0 });
+					// A latency toxic longer than any test holds every byte, in order, and delivers it when
+					// it is removed (toxiproxy flushes a removed toxic's buffer): TCP across a partition.
+					// Not the "timeout" toxic: it drops the bytes while the connection stays open, which
+					// no network does to a TCP stream (a Redis client's replies then answer the wrong
+					// commands).
+					await add("cut-up", "latency", "upstream", { latency: PARTITION_HOLD_MS, jitter: 0 });
+					await add("cut-down", "latency", "downstream", { latency: PARTITION_HOLD_MS, jitter: 0 });
 				},
 				async latency(ms, jitterMs = 0) {
 					await add("slow-up", "latency", "upstream", { latency: ms, jitter: jitterMs });
