@@ -60,7 +60,7 @@ export const jobsSettings = {
 		rule: intRule(1, 3600),
 		default: "30",
 		description:
-			"Lease of a running task: extended while its call runs; when its holder dies it expires and the task is dispatched again.",
+			"Lease of a running task: extended while its call runs; when its holder dies it expires and the task is dispatched again. A call no worker has claimed within this time (at least 10 s) is presumed lost in transit and dispatched again.",
 	},
 	ORCHESTRATOR_TASK_TIMEOUT_S: {
 		rule: intRule(1, 86_400),

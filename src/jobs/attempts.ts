@@ -9,9 +9,17 @@ import type { Lease } from "../shared-state/index.ts";
 import { classify, errorMessage } from "./failures.ts";
 import type { JobLedger } from "./ledger.ts";
 import { taskLeaseKey } from "./ledger.ts";
-import { ACTION_OF, type LoadedJob, type OrchestratorDeps } from "./orchestrator-deps.ts";
 import {
+	ACTION_OF,
+	type LoadedJob,
+	type OrchestratorDeps,
+	type OrchestratorSettings,
+} from "./orchestrator-deps.ts";
+import {
+	type AttemptClaim,
 	abandonKey,
+	CLAIM_TTL_MS,
+	claimKey,
 	type PartialProgress,
 	parseSourceResult,
 	partialKey,
@@ -24,6 +32,13 @@ import { EMPTY_COUNTS, type Job, type Task } from "./types.ts";
 /** How long an abandoned attempt's flag is kept: longer than any source keeps running unawares. */
 const ABANDON_FLAG_TTL_MS = 24 * 3_600_000;
 
+/**
+ * How long a dispatched call may go unclaimed by its worker before it is presumed lost in transit:
+ * a lease period, and never under 10 s (a loaded worker, its state store a round trip away).
+ */
+export const dispatchGraceMs = (settings: OrchestratorSettings) =>
+	settings.dispatchGraceMs ?? Math.max(10_000, settings.taskLeaseMs);
+
 interface InFlight {
 	taskId: string;
 	jobId: string;
@@ -32,6 +47,9 @@ interface InFlight {
 	lease: Lease;
 	timer: NodeJS.Timeout;
 	settled: boolean;
+	dispatchedAt: number;
+	/** Its worker claimed it (see `claimKey`): from then on only the task's timeout bounds it. */
+	claimed: boolean;
 }
 
 /** What the attempts need of the orchestrator that runs them. */
@@ -78,6 +96,8 @@ export class Attempts {
 			if (flight.settled) continue;
 			if (await flight.lease.extend(this.#host.deps.settings.taskLeaseMs).catch(() => false)) {
 				kept.add(flight.lease.token);
+				// Its worker's claim was wiped too: this running attempt must not be judged lost for that.
+				flight.claimed = true;
 				continue;
 			}
 			this.#drop(flight);
@@ -114,6 +134,8 @@ export class Attempts {
 			node,
 			lease,
 			settled: false,
+			dispatchedAt: this.#host.now(),
+			claimed: false,
 			// The lease outlives a normal task by being extended while the call runs, and stops being
 			// extended once the worker has left the cluster.
 			timer: setInterval(() => void this.#keepAlive(flight), Math.max(200, settings.taskLeaseMs / 3)),
@@ -153,6 +175,15 @@ export class Attempts {
 			});
 			return;
 		}
+		if (!flight.claimed && (await this.#lostInTransit(flight))) {
+			await this.#settle(flight, {
+				error: Object.assign(
+					new Error(`no worker started the call on ${flight.node}: lost in transit, dispatched again`),
+					{ retryable: true },
+				),
+			});
+			return;
+		}
 		const held = await flight.lease.extend(this.#host.deps.settings.taskLeaseMs).catch(() => false);
 		if (!held && !flight.settled) {
 			// Someone else took the task over: this call's result must not be written.
@@ -160,6 +191,21 @@ export class Attempts {
 			await this.#abandon(flight);
 			this.#host.deps.logger.warn(`Task ${flight.taskId}: lease lost while running; result will be dropped.`);
 		}
+	}
+
+	/**
+	 * A call the worker never started: NATS delivers at most once, and a request published while a
+	 * route or gateway between the servers reconnects is dropped without an error on either side.
+	 * Past the grace, the leader claims the attempt as lost; if the worker claimed it first (it runs,
+	 * or waits behind its bulkhead), it is left to run.
+	 */
+	async #lostInTransit(flight: InFlight): Promise<boolean> {
+		if (this.#host.now() - flight.dispatchedAt < dispatchGraceMs(this.#host.deps.settings)) return false;
+		const won = await this.#host.deps.state
+			.setIfAbsent<AttemptClaim>(claimKey(flight.lease.token), "lost", CLAIM_TTL_MS)
+			.catch(() => null);
+		if (won === false) flight.claimed = true;
+		return won === true;
 	}
 
 	/**

@@ -9,6 +9,8 @@ import type { Job, Task } from "./types.ts";
 export interface OrchestratorSettings extends RetryPolicy {
 	taskLeaseMs: number;
 	taskTimeoutMs: number;
+	/** How long a call may go unclaimed by its worker (default: see `dispatchGraceMs`). */
+	dispatchGraceMs?: number;
 	leaderTtlMs: number;
 	tickMs: number;
 	retentionMs: number;

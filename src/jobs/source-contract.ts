@@ -16,6 +16,9 @@
  *   and stops (rejecting) once it aborts, leaving only whole records behind. It aborts when the job
  *   is cancelled, or when the orchestrator gave this attempt up (timed out, lease taken over), so an
  *   abandoned attempt never runs on beside its retry.
+ * - Claimed: the same signal claims the attempt when the source starts it (`claimKey`), so the
+ *   orchestrator can tell a call lost in transit (never claimed) from a long one, and dispatch it
+ *   again without waiting for the task's timeout.
  */
 import type { SharedState } from "../shared-state/index.ts";
 import { ZIP_PARAM } from "./plan.ts";
@@ -50,6 +53,17 @@ export const cancelKey = (jobId: string) => `jobs:cancel:${jobId}`;
 
 /** The flag of an attempt the orchestrator gave up (set on timeout or lost lease, read by sources). */
 export const abandonKey = (attempt: string) => `jobs:abandon:${attempt}`;
+
+/**
+ * Who got to an attempt first: the source that started it ("started"), or the orchestrator that
+ * waited too long for that and declared its call lost in transit ("lost"). Both set it only when
+ * absent, so exactly one wins: a call that arrives after being declared lost never starts, and an
+ * attempt that started is never declared lost.
+ */
+export const claimKey = (attempt: string) => `jobs:claim:${attempt}`;
+export type AttemptClaim = "started" | "lost";
+/** As long as an abandoned attempt's flag: a late call still finds the verdict. */
+export const CLAIM_TTL_MS = 24 * 3_600_000;
 
 /**
  * Where a source leaves an attempt's result: a reply lost in transit (a NATS restart drops the
@@ -94,6 +108,12 @@ export async function runSourceTask<T>(
 ): Promise<T> {
 	const cancel = taskCancelSignal(state, task, pollMs);
 	const attempt = task.attempt;
+	// An attempt the orchestrator declared lost before it got here does nothing at all.
+	await cancel.claimed;
+	if (cancel.signal.aborted) {
+		cancel.dispose();
+		throw cancel.signal.reason;
+	}
 	let latest: PartialProgress | null = null;
 	let written: PartialProgress | null = null;
 	let timer: NodeJS.Timeout | null = null;
@@ -192,22 +212,43 @@ export function parseSourceResult(value: unknown): SourceResult | string {
 }
 
 /**
+ * Claim the attempt for this worker (see `claimKey`); false when the orchestrator declared it lost.
+ * The state store being away does not stop it: the abandon flag, polled, still does.
+ */
+async function claimAttempt(state: SharedState, attempt: string): Promise<boolean> {
+	try {
+		if (await state.setIfAbsent<AttemptClaim>(claimKey(attempt), "started", CLAIM_TTL_MS)) return true;
+		// Already "started": the same call delivered again (a retry of the dispatch), not a verdict.
+		return (await state.get<AttemptClaim>(claimKey(attempt))) !== "lost";
+	} catch {
+		return true;
+	}
+}
+
+/**
  * An AbortSignal that aborts once the task's job is cancelled anywhere in the cluster, or this
  * attempt was abandoned by the orchestrator (polls the flags: cancellation must reach a worker even
- * when the orchestrator that took the request has died). Call `dispose()` when the task ends.
+ * when the orchestrator that took the request has died). It claims the attempt first: `claimed`
+ * settles once that is done (aborted already when the orchestrator had declared the call lost).
+ * Call `dispose()` when the task ends.
  */
 export function taskCancelSignal(
 	state: SharedState,
 	task: { jobId?: string; attempt?: string },
 	pollMs = 500,
-): { signal: AbortSignal; dispose(): void } {
+): { signal: AbortSignal; claimed: Promise<void>; dispose(): void } {
 	const controller = new AbortController();
 	const { jobId, attempt } = task;
 	const flags = [
 		...(jobId ? [{ key: cancelKey(jobId), error: () => new JobCancelledError(jobId) }] : []),
 		...(attempt ? [{ key: abandonKey(attempt), error: () => new TaskAbandonedError(attempt) }] : []),
 	];
-	if (flags.length === 0) return { signal: controller.signal, dispose() {} };
+	const claimed = attempt
+		? claimAttempt(state, attempt).then((ok) => {
+				if (!ok) controller.abort(new TaskAbandonedError(attempt));
+			})
+		: Promise.resolve();
+	if (flags.length === 0) return { signal: controller.signal, claimed, dispose() {} };
 	const check = async () => {
 		try {
 			const values = await state.getMany(flags.map((f) => f.key));
@@ -221,7 +262,7 @@ export function taskCancelSignal(
 	const timer = setInterval(() => void check(), pollMs);
 	timer.unref();
 	controller.signal.addEventListener("abort", () => clearInterval(timer), { once: true });
-	return { signal: controller.signal, dispose: () => clearInterval(timer) };
+	return { signal: controller.signal, claimed, dispose: () => clearInterval(timer) };
 }
 
 export class JobCancelledError extends Error {

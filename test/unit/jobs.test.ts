@@ -6,7 +6,12 @@ import { classify, Orchestrator } from "../../src/jobs/orchestrator.ts";
 import { PlanError, pageTasks, planJob, validateRequest } from "../../src/jobs/plan.ts";
 import { estimateSeconds, formatDuration, jobProgress, progressBar } from "../../src/jobs/progress.ts";
 import { parseCollectCommand } from "../../src/jobs/repl.ts";
-import { parseSourceResult } from "../../src/jobs/source-contract.ts";
+import {
+	claimKey,
+	parseSourceResult,
+	runSourceTask,
+	TaskAbandonedError,
+} from "../../src/jobs/source-contract.ts";
 import {
 	backoffMs,
 	cancel,
@@ -21,6 +26,7 @@ import {
 } from "../../src/jobs/task-machine.ts";
 import type { Task } from "../../src/jobs/types.ts";
 import { MemorySharedState } from "../../src/shared-state/index.ts";
+import { sleep } from "../../src/utils/time.ts";
 
 const policy = { maxAttempts: 3, backoffBaseMs: 1000, backoffMaxMs: 8000 };
 const counts = {
@@ -555,5 +561,67 @@ describe("orchestrator engine on memory state", () => {
 			await engine.stop();
 			await state.close();
 		}
+	});
+	test("a call no worker claimed is presumed lost in transit and dispatched again; a claimed one runs on", async () => {
+		const state = new MemorySharedState();
+		const calls: { taskId: string; attempt: string }[] = [];
+		const engine = new Orchestrator({
+			state,
+			nodeId: "n1",
+			settings: { ...settings, taskLeaseMs: 600, dispatchGraceMs: 300 },
+			endpoints: () => ["w1"],
+			// The first call vanishes (never reaches a worker); the second is claimed and keeps running.
+			call: (_action, params) => {
+				calls.push({ taskId: String(params.taskId), attempt: String(params.attempt) });
+				if (calls.length > 1) void state.setIfAbsent(claimKey(String(params.attempt)), "started");
+				return new Promise(() => {});
+			},
+			nodeAlive: () => true,
+			availableSources: () => ["maricopa"],
+			enrichAvailable: () => false,
+			broadcast: () => {},
+			logger: quiet,
+		});
+		try {
+			await engine.collect({ zips: ["85031"], sources: ["maricopa"] });
+			await engine.tick();
+			assert.equal(calls.length, 1);
+			for (let i = 0; i < 40 && calls.length < 2; i++) {
+				await sleep(50);
+				await engine.tick();
+			}
+			assert.equal(calls.length, 2, "dispatched again after the grace");
+			assert.equal(calls[1]!.taskId, calls[0]!.taskId);
+			assert.notEqual(calls[1]!.attempt, calls[0]!.attempt, "as a new attempt");
+			assert.equal(await state.get(claimKey(calls[0]!.attempt)), "lost");
+			// The second attempt was claimed by its worker: well past the grace, it is not dispatched again.
+			for (let i = 0; i < 20; i++) {
+				await sleep(50);
+				await engine.tick();
+			}
+			assert.equal(calls.length, 2);
+			assert.equal(await state.get(claimKey(calls[1]!.attempt)), "started");
+		} finally {
+			await engine.stop();
+			await state.close();
+		}
+	});
+
+	test("a source never starts an attempt declared lost; the same call delivered twice runs", async () => {
+		const state = new MemorySharedState();
+		let worked = 0;
+		const work = async () => {
+			worked++;
+			return { items: 0 };
+		};
+		await state.set(claimKey("a1"), "lost");
+		await assert.rejects(runSourceTask(state, { jobId: "j", attempt: "a1" }, work), TaskAbandonedError);
+		assert.equal(worked, 0, "nothing of a lost call runs");
+		await state.set(claimKey("a2"), "started");
+		await runSourceTask(state, { jobId: "j", attempt: "a2" }, work);
+		await runSourceTask(state, { jobId: "j", attempt: "a3" }, work);
+		assert.equal(worked, 2);
+		assert.equal(await state.get(claimKey("a3")), "started", "a new attempt is claimed by its worker");
+		await state.close();
 	});
 });
