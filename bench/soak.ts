@@ -6,7 +6,10 @@
  * RSS of this process and of its browsers' process trees from /proc. At the end it prints the
  * samples, the memory slope per hour after the warm-up (least squares over the samples, as MB/h and
  * as % of the mean), the pool's recycles, reclaimed slots and failures, and the slots still busy once
- * every render has returned (must be 0).
+ * every render has returned (must be 0). Each sample first runs a full garbage collection (the script
+ * runs with --expose-gc), so the node's figures are what it keeps alive, not garbage not yet
+ * collected; its live JS heap is printed beside them, the way to tell a leak from a heap that has
+ * not settled yet.
  *
  *   npm run soak -- [--minutes=60] [--sample-s=60] [--warmup-min=<10% of the run, at least 1>]
  */
@@ -48,6 +51,7 @@ function rss(pid: number): number {
 interface Sample {
 	min: number;
 	pages: number;
+	nodeHeapMb: number;
 	nodePssMb: number;
 	browsersPssMb: number;
 	totalPssMb: number;
@@ -128,6 +132,8 @@ async function main(): Promise<void> {
 	};
 	const samples: Sample[] = [];
 	const sample = () => {
+		// Without --expose-gc (node bench/soak.ts run by hand) the figures include uncollected garbage.
+		(globalThis as { gc?: () => void }).gc?.();
 		const tree = processTree(process.pid).filter((p) => p !== process.pid && p !== child.pid);
 		const sandboxTree = new Set(child.pid ? processTree(child.pid) : []);
 		const browsers = tree.filter((p) => !sandboxTree.has(p));
@@ -136,6 +142,7 @@ async function main(): Promise<void> {
 		const s: Sample = {
 			min: Number(((Date.now() - started) / 60_000).toFixed(2)),
 			pages: pool.stats().pages,
+			nodeHeapMb: Math.round(process.memoryUsage().heapUsed / 1048576),
 			nodePssMb: Math.round(nodePss / 1048576),
 			browsersPssMb: Math.round(browsersPss / 1048576),
 			totalPssMb: Math.round((nodePss + browsersPss) / 1048576),
@@ -144,7 +151,7 @@ async function main(): Promise<void> {
 		};
 		samples.push(s);
 		console.log(
-			`${s.min.toFixed(1).padStart(5)} min  pages ${String(s.pages).padStart(6)}  PSS node ${s.nodePssMb} MB + browsers ${s.browsersPssMb} MB = ${s.totalPssMb} MB  (RSS ${s.totalRssMb} MB, ${s.browserProcs} browser processes)`,
+			`${s.min.toFixed(1).padStart(5)} min  pages ${String(s.pages).padStart(6)}  PSS node ${s.nodePssMb} MB (JS heap ${s.nodeHeapMb} MB) + browsers ${s.browsersPssMb} MB = ${s.totalPssMb} MB  (RSS ${s.totalRssMb} MB, ${s.browserProcs} browser processes)`,
 		);
 	};
 	const timer = setInterval(sample, sampleS * 1000);
@@ -164,6 +171,8 @@ async function main(): Promise<void> {
 	const total = after.map((s) => s.totalPssMb);
 	const mean = total.reduce((a, c) => a + c, 0) / Math.max(1, total.length);
 	const perHour = after.length >= 2 ? slope(hours, total) : Number.NaN;
+	const heap = after.map((s) => s.nodeHeapMb);
+	const heapPerHour = after.length >= 2 ? slope(hours, heap) : Number.NaN;
 	const seconds = (Date.now() - started) / 1000;
 	console.log("\nsoak result");
 	console.table([
@@ -177,6 +186,7 @@ async function main(): Promise<void> {
 			"peak PSS MB": Math.max(...samples.map((s) => s.totalPssMb)),
 			"slope MB/h": Number(perHour.toFixed(1)),
 			"slope %/h": Number(((perHour / mean) * 100).toFixed(1)),
+			"node JS heap slope MB/h": Number(heapPerHour.toFixed(1)),
 			"context recycles": stats.recycles.contexts,
 			"browser recycles": stats.recycles.browsers,
 			reclaimed: stats.reclaimed,
