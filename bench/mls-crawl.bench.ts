@@ -15,7 +15,8 @@
  *
  *   node bench/mls-crawl.bench.ts [parcels=600] [concurrency=4] [--rounds=3] [--paths=http,browser] [--breakdown]
  * (--breakdown: each run also prints its peak PSS by process kind: node, browser, renderers, gpu...;
- *  --contenders=saguaro-browser,...: only those, for experiments)
+ *  --contenders=saguaro-browser,...: only those, for experiments;
+ *  SAGUARO_NO_NODE_FLAGS=1: Saguaro's browser contender without the browser node's V8 flags)
  * (parcels of the ZIP; about 15% are listed, so 600 parcels = ~90 listing pages + ~5 search pages)
  */
 import { spawn } from "node:child_process";
@@ -24,7 +25,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { startSandbox } from "../sandbox/index.ts";
-import { BrowserPool, CHROMIUM_ARGS, LEAN_ARGS } from "../src/browser/pool.ts";
+import { BROWSER_NODE_FLAGS, BrowserPool, CHROMIUM_ARGS, LEAN_ARGS } from "../src/browser/pool.ts";
 import { processMemory, processTree } from "../src/browser/process-memory.ts";
 import { HostPolicy } from "../src/core/host-policy.ts";
 import { loadFieldConfig } from "../src/mls/fields.ts";
@@ -126,7 +127,7 @@ async function runSaguaroBrowser(base: string, concurrency: number): Promise<Run
 	let failures = 0;
 	const queue: string[] = [];
 	const listingWorkers: Promise<void>[] = [];
-	// No session names: each slot keeps its own context (as Crawlee keeps its pages' contexts).
+	// No session names: the slots share the browser's one context (as Crawlee's pages share its).
 	const worker = async () => {
 		for (let url = queue.shift(); url; url = queue.shift()) {
 			pages++;
@@ -292,7 +293,14 @@ async function measure(contender: Contender, base: string, concurrency: number):
 	const storage = mkdtempSync(join(tmpdir(), "saguaro-bench-crawlee-"));
 	const proc = spawn(
 		process.execPath,
-		[import.meta.filename, `--child=${contender}`, base, String(concurrency)],
+		[
+			// Saguaro's browser contender runs as a browser node does (the browser image's NODE_OPTIONS).
+			...(contender === "saguaro-browser" && !process.env.SAGUARO_NO_NODE_FLAGS ? BROWSER_NODE_FLAGS : []),
+			import.meta.filename,
+			`--child=${contender}`,
+			base,
+			String(concurrency),
+		],
 		{
 			// Crawlee keeps its request queue and key-value stores here; purged on start, removed after.
 			env: {

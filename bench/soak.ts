@@ -2,10 +2,11 @@
  * Soak: renders MLS listing pages through the browser pool without a pause for a long time and
  * watches memory. The sandbox MLS site runs in a child process (its memory is not the node's); the
  * pool runs here with the node's BROWSER_* settings (defaults: 2 browsers x 4 contexts, recycling
- * after 100 pages a context, 30 minutes, 1 GiB). Every sample (default each minute) reads the PSS and
- * RSS of this process and of its browsers' process trees from /proc. At the end it prints the
+ * after 100 pages a context, 30 minutes, 1 GiB). Every sample (default each minute) reads the PSS,
+ * USS and RSS of this process and of its browsers' process trees from /proc. At the end it prints the
  * samples, the memory slope per hour after the warm-up (least squares over the samples, as MB/h and
- * as % of the mean), the pool's recycles, reclaimed slots and failures, and the slots still busy once
+ * as % of the mean; for PSS and for USS, the private memory, which other Chromiums on the machine do
+ * not move: PSS falls while they share the library pages, rises when they quit), the pool's recycles, reclaimed slots and failures, and the slots still busy once
  * every render has returned (must be 0). Each sample first runs a full garbage collection (the script
  * runs with --expose-gc), so the node's figures are what it keeps alive, not garbage not yet
  * collected; its live JS heap is printed beside them, the way to tell a leak from a heap that has
@@ -19,7 +20,7 @@ import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { startSandbox } from "../sandbox/index.ts";
 import { BrowserPool } from "../src/browser/pool.ts";
-import { processMemory, processTree } from "../src/browser/process-memory.ts";
+import { processMemory, processPrivateMemory, processTree } from "../src/browser/process-memory.ts";
 import { loadConfig } from "../src/config/index.ts";
 import { loadFieldConfig } from "../src/mls/fields.ts";
 import { parseSearchPage } from "../src/mls/parser.ts";
@@ -55,6 +56,8 @@ interface Sample {
 	nodePssMb: number;
 	browsersPssMb: number;
 	totalPssMb: number;
+	/** Private memory (USS) of the node and its browsers: what this run alone holds. */
+	totalUssMb: number;
 	totalRssMb: number;
 	browserProcs: number;
 }
@@ -118,7 +121,8 @@ async function main(): Promise<void> {
 	const endAt = started + minutes * 60_000;
 	let next = 0;
 	let errors = 0;
-	// No session names: each slot keeps its context until recycled (after BROWSER_RECYCLE_PAGES).
+	// No session names: the slots of a browser share its one context, replaced after
+	// BROWSER_RECYCLE_PAGES (and the browser after that many x BROWSER_CONTEXTS).
 	const worker = async () => {
 		while (Date.now() < endAt) {
 			const i = next++;
@@ -146,12 +150,15 @@ async function main(): Promise<void> {
 			nodePssMb: Math.round(nodePss / 1048576),
 			browsersPssMb: Math.round(browsersPss / 1048576),
 			totalPssMb: Math.round((nodePss + browsersPss) / 1048576),
+			totalUssMb: Math.round(
+				[process.pid, ...browsers].reduce((sum, p) => sum + processPrivateMemory(p), 0) / 1048576,
+			),
 			totalRssMb: Math.round((rss(process.pid) + browsers.reduce((t, p) => t + rss(p), 0)) / 1048576),
 			browserProcs: browsers.length,
 		};
 		samples.push(s);
 		console.log(
-			`${s.min.toFixed(1).padStart(5)} min  pages ${String(s.pages).padStart(6)}  PSS node ${s.nodePssMb} MB (JS heap ${s.nodeHeapMb} MB) + browsers ${s.browsersPssMb} MB = ${s.totalPssMb} MB  (RSS ${s.totalRssMb} MB, ${s.browserProcs} browser processes)`,
+			`${s.min.toFixed(1).padStart(5)} min  pages ${String(s.pages).padStart(6)}  PSS node ${s.nodePssMb} MB (JS heap ${s.nodeHeapMb} MB) + browsers ${s.browsersPssMb} MB = ${s.totalPssMb} MB  (USS ${s.totalUssMb} MB, RSS ${s.totalRssMb} MB, ${s.browserProcs} browser processes)`,
 		);
 	};
 	const timer = setInterval(sample, sampleS * 1000);
@@ -171,6 +178,9 @@ async function main(): Promise<void> {
 	const total = after.map((s) => s.totalPssMb);
 	const mean = total.reduce((a, c) => a + c, 0) / Math.max(1, total.length);
 	const perHour = after.length >= 2 ? slope(hours, total) : Number.NaN;
+	const uss = after.map((s) => s.totalUssMb);
+	const ussMean = uss.reduce((a, c) => a + c, 0) / Math.max(1, uss.length);
+	const ussPerHour = after.length >= 2 ? slope(hours, uss) : Number.NaN;
 	const heap = after.map((s) => s.nodeHeapMb);
 	const heapPerHour = after.length >= 2 ? slope(hours, heap) : Number.NaN;
 	const seconds = (Date.now() - started) / 1000;
@@ -186,6 +196,7 @@ async function main(): Promise<void> {
 			"peak PSS MB": Math.max(...samples.map((s) => s.totalPssMb)),
 			"slope MB/h": Number(perHour.toFixed(1)),
 			"slope %/h": Number(((perHour / mean) * 100).toFixed(1)),
+			"USS slope %/h": Number(((ussPerHour / ussMean) * 100).toFixed(1)),
 			"node JS heap slope MB/h": Number(heapPerHour.toFixed(1)),
 			"context recycles": stats.recycles.contexts,
 			"browser recycles": stats.recycles.browsers,

@@ -8,6 +8,15 @@ import { findPidByMarker } from "./process-memory.ts";
 import type { BrowserEntry } from "./slots.ts";
 import { withTimeout } from "./types.ts";
 
+/**
+ * V8 flags of a browser node's Node process (the browser image sets them in NODE_OPTIONS; the
+ * benches start Saguaro's browser contender with them). The pool's process mostly passes page HTML
+ * through, and at V8's default young generation (16 MB semi-spaces) it keeps ~130 MB of heap committed
+ * around ~60 MB live; 2 MB semi-spaces cut its PSS by about 80 MB at the same pages/s (bench:mls
+ * --breakdown).
+ */
+export const BROWSER_NODE_FLAGS = ["--max-semi-space-size=2"] as const;
+
 export const CHROMIUM_ARGS = [
 	"--no-sandbox",
 	"--disable-gpu",

@@ -38,7 +38,7 @@ import {
 import { visit } from "./visit.ts";
 import { raceDeadline } from "./watchdog.ts";
 
-export { CHROMIUM_ARGS, LEAN_ARGS } from "./launch.ts";
+export { BROWSER_NODE_FLAGS, CHROMIUM_ARGS, LEAN_ARGS } from "./launch.ts";
 
 /** The session of renders that name none: they share one context per browser. */
 const NO_SESSION = "(no session)";

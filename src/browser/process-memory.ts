@@ -72,6 +72,19 @@ export function processMemory(pid: number): number {
 	return rss ? Number(rss[1]) * 1024 : 0;
 }
 
+/**
+ * Private memory (USS: Private_Clean + Private_Dirty) of one process in bytes; 0 when it is gone.
+ * Unlike PSS it does not fall when other processes start sharing the same library pages (another
+ * Chromium on the machine), so it is the figure to watch for growth over time.
+ */
+export function processPrivateMemory(pid: number): number {
+	const rollup = readText(`/proc/${pid}/smaps_rollup`);
+	if (!rollup) return 0;
+	const clean = /^Private_Clean:\s+(\d+) kB/m.exec(rollup);
+	const dirty = /^Private_Dirty:\s+(\d+) kB/m.exec(rollup);
+	return (Number(clean?.[1] ?? 0) + Number(dirty?.[1] ?? 0)) * 1024;
+}
+
 /** Memory of a process tree in bytes. */
 export function treeMemory(root: number): number {
 	return processTree(root).reduce((sum, pid) => sum + processMemory(pid), 0);

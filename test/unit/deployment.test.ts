@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, test } from "node:test";
 import { parse, parseAllDocuments } from "yaml";
+import { BROWSER_NODE_FLAGS } from "../../src/browser/launch.ts";
 import { knownSettingNames, loadConfig } from "../../src/config/index.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -215,6 +216,12 @@ describe("Dockerfile", () => {
 		for (const m of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
 			for (const src of m[1].split(/\s+/)) assert.ok(existsSync(resolve(ROOT, src)), `COPY source ${src}`);
 		}
+	});
+
+	test("browser nodes run Node with the pool's V8 flags (BROWSER_NODE_FLAGS)", () => {
+		const browserStage = dockerfile.split(/^FROM .* AS browser$/m)[1] ?? "";
+		const options = /^ENV NODE_OPTIONS=(.+)$/m.exec(browserStage)?.[1]?.replace(/^"|"$/g, "");
+		assert.equal(options, BROWSER_NODE_FLAGS.join(" "));
 	});
 });
 
