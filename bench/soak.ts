@@ -3,14 +3,18 @@
  * watches memory. The sandbox MLS site runs in a child process (its memory is not the node's); the
  * pool runs here with the node's BROWSER_* settings (defaults: 2 browsers x 4 contexts, recycling
  * after 100 pages a context, 30 minutes, 1 GiB). Every sample (default each minute) reads the PSS,
- * USS and RSS of this process and of its browsers' process trees from /proc. At the end it prints the
- * samples, the memory slope per hour after the warm-up (least squares over the samples, as MB/h and
- * as % of the mean; for PSS and for USS, the private memory, which other Chromiums on the machine do
- * not move: PSS falls while they share the library pages, rises when they quit), the pool's recycles, reclaimed slots and failures, and the slots still busy once
- * every render has returned (must be 0). Each sample first runs a full garbage collection (the script
- * runs with --expose-gc), so the node's figures are what it keeps alive, not garbage not yet
- * collected; its live JS heap is printed beside them, the way to tell a leak from a heap that has
- * not settled yet.
+ * USS and RSS of this process and of its browsers' process trees from /proc.
+ *
+ * At the end it prints the samples, the memory slope per hour after the warm-up (least squares over
+ * the samples, as MB/h and as % of the mean) for PSS and for USS (private memory: other Chromiums on
+ * the machine do not move it, while PSS falls as they share the library pages and rises when they
+ * quit), the pool's recycles, reclaimed slots and failures, and the slots still busy once every
+ * render has returned (must be 0).
+ *
+ * `npm run soak` runs Node as a browser node does (BROWSER_NODE_FLAGS) plus --expose-gc: each sample
+ * first runs a full garbage collection, so the node's figures are what it keeps alive, not garbage
+ * not yet collected. Its live JS heap, committed heap and external memory are printed beside them:
+ * the way to tell a leak from a heap that has not settled yet.
  *
  *   npm run soak -- [--minutes=60] [--sample-s=60] [--warmup-min=<10% of the run, at least 1>]
  */
@@ -53,6 +57,9 @@ interface Sample {
 	min: number;
 	pages: number;
 	nodeHeapMb: number;
+	/** V8 heap committed, and memory outside it that JS objects hold (Buffers): where a heap that is not growing can still grow the process. */
+	nodeHeapTotalMb: number;
+	nodeExternalMb: number;
 	nodePssMb: number;
 	browsersPssMb: number;
 	totalPssMb: number;
@@ -138,6 +145,7 @@ async function main(): Promise<void> {
 	const sample = () => {
 		// Without --expose-gc (node bench/soak.ts run by hand) the figures include uncollected garbage.
 		(globalThis as { gc?: () => void }).gc?.();
+		const usage = process.memoryUsage();
 		const tree = processTree(process.pid).filter((p) => p !== process.pid && p !== child.pid);
 		const sandboxTree = new Set(child.pid ? processTree(child.pid) : []);
 		const browsers = tree.filter((p) => !sandboxTree.has(p));
@@ -146,7 +154,9 @@ async function main(): Promise<void> {
 		const s: Sample = {
 			min: Number(((Date.now() - started) / 60_000).toFixed(2)),
 			pages: pool.stats().pages,
-			nodeHeapMb: Math.round(process.memoryUsage().heapUsed / 1048576),
+			nodeHeapMb: Math.round(usage.heapUsed / 1048576),
+			nodeHeapTotalMb: Math.round(usage.heapTotal / 1048576),
+			nodeExternalMb: Math.round(usage.external / 1048576),
 			nodePssMb: Math.round(nodePss / 1048576),
 			browsersPssMb: Math.round(browsersPss / 1048576),
 			totalPssMb: Math.round((nodePss + browsersPss) / 1048576),
@@ -158,7 +168,7 @@ async function main(): Promise<void> {
 		};
 		samples.push(s);
 		console.log(
-			`${s.min.toFixed(1).padStart(5)} min  pages ${String(s.pages).padStart(6)}  PSS node ${s.nodePssMb} MB (JS heap ${s.nodeHeapMb} MB) + browsers ${s.browsersPssMb} MB = ${s.totalPssMb} MB  (USS ${s.totalUssMb} MB, RSS ${s.totalRssMb} MB, ${s.browserProcs} browser processes)`,
+			`${s.min.toFixed(1).padStart(5)} min  pages ${String(s.pages).padStart(6)}  PSS node ${s.nodePssMb} MB (JS heap ${s.nodeHeapMb}/${s.nodeHeapTotalMb} MB, external ${s.nodeExternalMb} MB) + browsers ${s.browsersPssMb} MB = ${s.totalPssMb} MB  (USS ${s.totalUssMb} MB, RSS ${s.totalRssMb} MB, ${s.browserProcs} browser processes)`,
 		);
 	};
 	const timer = setInterval(sample, sampleS * 1000);

@@ -222,6 +222,10 @@ describe("Dockerfile", () => {
 		const browserStage = dockerfile.split(/^FROM .* AS browser$/m)[1] ?? "";
 		const options = /^ENV NODE_OPTIONS=(.+)$/m.exec(browserStage)?.[1]?.replace(/^"|"$/g, "");
 		assert.equal(options, BROWSER_NODE_FLAGS.join(" "));
+		// The soak renders as a browser node does.
+		const pkg = JSON.parse(read("package.json")) as { scripts: Record<string, string> };
+		for (const flag of BROWSER_NODE_FLAGS)
+			assert.ok(pkg.scripts.soak?.includes(flag), `npm run soak: ${flag}`);
 	});
 });
 
