@@ -475,6 +475,24 @@ describe("orchestrator engine on memory state", () => {
 		requestsPerSecond: () => null,
 	};
 	const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+	/** An engine on `state` with one worker, w1, answering calls with `call`. */
+	const engineOn = (
+		state: MemorySharedState,
+		call: (action: string, params: Record<string, unknown>) => Promise<unknown>,
+		overrides: Partial<typeof settings> & { dispatchGraceMs?: number } = {},
+	) =>
+		new Orchestrator({
+			state,
+			nodeId: "n1",
+			settings: { ...settings, ...overrides },
+			endpoints: () => ["w1"],
+			call,
+			nodeAlive: () => true,
+			availableSources: () => ["maricopa"],
+			enrichAvailable: () => false,
+			broadcast: () => {},
+			logger: quiet,
+		});
 
 	test("tasks in flight: per node, but no more than the source's budget can serve", async () => {
 		const state = new MemorySharedState();
@@ -516,21 +534,10 @@ describe("orchestrator engine on memory state", () => {
 	test("a ledger wiped under the leader (Redis restarted empty) is written back from its memory", async () => {
 		const state = new MemorySharedState();
 		const calls: string[] = [];
-		const engine = new Orchestrator({
-			state,
-			nodeId: "n1",
-			settings,
-			endpoints: () => ["w1"],
-			// Workers never answer here: the tasks stay leased.
-			call: (_action, params) => {
-				calls.push(String(params.taskId));
-				return new Promise(() => {});
-			},
-			nodeAlive: () => true,
-			availableSources: () => ["maricopa"],
-			enrichAvailable: () => false,
-			broadcast: () => {},
-			logger: quiet,
+		// Workers never answer here: the tasks stay leased.
+		const engine = engineOn(state, (_action, params) => {
+			calls.push(String(params.taskId));
+			return new Promise(() => {});
 		});
 		try {
 			const { job } = await engine.collect({ county: true, sources: ["maricopa"] });
@@ -565,23 +572,16 @@ describe("orchestrator engine on memory state", () => {
 	test("a call no worker claimed is presumed lost in transit and dispatched again; a claimed one runs on", async () => {
 		const state = new MemorySharedState();
 		const calls: { taskId: string; attempt: string }[] = [];
-		const engine = new Orchestrator({
+		// The first call vanishes (never reaches a worker); the second is claimed and keeps running.
+		const engine = engineOn(
 			state,
-			nodeId: "n1",
-			settings: { ...settings, taskLeaseMs: 600, dispatchGraceMs: 300 },
-			endpoints: () => ["w1"],
-			// The first call vanishes (never reaches a worker); the second is claimed and keeps running.
-			call: (_action, params) => {
+			(_action, params) => {
 				calls.push({ taskId: String(params.taskId), attempt: String(params.attempt) });
 				if (calls.length > 1) void state.setIfAbsent(claimKey(String(params.attempt)), "started");
 				return new Promise(() => {});
 			},
-			nodeAlive: () => true,
-			availableSources: () => ["maricopa"],
-			enrichAvailable: () => false,
-			broadcast: () => {},
-			logger: quiet,
-		});
+			{ taskLeaseMs: 600, dispatchGraceMs: 300 },
+		);
 		try {
 			await engine.collect({ zips: ["85031"], sources: ["maricopa"] });
 			await engine.tick();
