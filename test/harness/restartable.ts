@@ -97,8 +97,24 @@ export interface RestartableOptions {
 	port?: number;
 }
 
-/** A server process that can be stopped and started again on the same port and dir. */
+/** How long a server must stay up after its port answers, to be sure the port is its own. */
+const STILL_UP_MS = 300;
+
+/**
+ * A server process that can be stopped and started again on the same port and dir. Without a given
+ * port it takes a free one, and another if the first was taken before the server could bind it.
+ */
 export async function startRestartable(opts: RestartableOptions): Promise<RestartableServer> {
+	for (let tries = 1; ; tries++) {
+		try {
+			return await startRestartableOnce(opts);
+		} catch (err) {
+			if (opts.port !== undefined || tries >= 3 || !/port \d+ taken/.test(String(err))) throw err;
+		}
+	}
+}
+
+async function startRestartableOnce(opts: RestartableOptions): Promise<RestartableServer> {
 	const port = opts.port ?? (await freePort());
 	const ownDir = opts.dir === undefined;
 	const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `saguaro-${opts.name}-`));
@@ -147,8 +163,13 @@ export async function startRestartable(opts: RestartableOptions): Promise<Restar
 		for (;;) {
 			let failure: string | null = null;
 			if (exited) failure = `exited (code ${c.exitCode}, signal ${c.signalCode})`;
-			else if (await ready(port, dir).catch(() => false)) return;
-			else if (Date.now() > deadline) failure = `not ready on port ${port} after 30 s`;
+			else if (await ready(port, dir).catch(() => false)) {
+				// Another process may have taken the port between freePort() and the spawn: then "ready"
+				// answered for it, and ours exits at once ("address already in use").
+				await sleep(STILL_UP_MS);
+				if (!exited) return;
+				failure = `exited right after its port answered (code ${c.exitCode}): port ${port} taken by another process?`;
+			} else if (Date.now() > deadline) failure = `not ready on port ${port} after 30 s`;
 			if (failure) {
 				await stop("SIGKILL");
 				throw new Error(`${opts.name} did not start: ${failure}\n--- ${opts.name} output ---\n${output}`);
