@@ -24,7 +24,6 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
-import { startSandbox } from "../sandbox/index.ts";
 import { BROWSER_NODE_FLAGS, BrowserPool, CHROMIUM_ARGS, LEAN_ARGS } from "../src/browser/pool.ts";
 import { processMemory, processTree } from "../src/browser/process-memory.ts";
 import { HostPolicy } from "../src/core/host-policy.ts";
@@ -356,6 +355,9 @@ async function parent(
 	contenders: readonly Contender[],
 	verbose: boolean,
 ): Promise<void> {
+	// Imported here, not at the top: the contenders' child processes run this file too, and the
+	// sandbox (image encoding, the generator) is nothing either of them carries in production.
+	const { startSandbox } = await import("../sandbox/index.ts");
 	const sandbox = await startSandbox({
 		seed: 7,
 		world: { zips: [ZIP], parcelsPerZip: parcels, listingShare: 0.15, relistShare: 0 },

@@ -297,7 +297,10 @@ export class BrowserPool {
 		if (!mine()) throw new RenderError("watchdog", "slot reclaimed while its context was prepared");
 		if (params.cookies && params.cookies.length > 0) await context.addCookies(params.cookies);
 		const kept = slot.tab && !slot.tab.isClosed() ? slot.tab : null;
-		if (!kept) slot.tabRenders = 0;
+		if (!kept) {
+			slot.tabRenders = 0;
+			if (slot.closing) await slot.closing;
+		}
 		const page = kept ?? (await this.#contexts.newPage(context));
 		if (!mine()) {
 			if (!kept) await withTimeout(page.close({ runBeforeUnload: false }), 5000);
@@ -329,7 +332,10 @@ export class BrowserPool {
 				// Served its share, or memory is tight: the next render gets a fresh page (and renderer).
 				// Closed in the background: this render's answer is ready.
 				slot.tab = null;
-				void withTimeout(page.close({ runBeforeUnload: false }), 5000);
+				const closing = withTimeout(page.close({ runBeforeUnload: false }), 5000).finally(() => {
+					if (slot.closing === closing) slot.closing = null;
+				});
+				slot.closing = closing;
 			}
 			const shared = slot.shared;
 			if (mine() && shared && !slot.reclaiming) {

@@ -63,6 +63,11 @@ export interface Slot {
 	tab: Page | null;
 	/** Renders the kept page has served. */
 	tabRenders: number;
+	/**
+	 * The close of the slot's last page, which ends in the background after its render answered; the
+	 * slot's next page waits for it, so a slot never holds two renderers at once.
+	 */
+	closing: Promise<unknown> | null;
 	reclaiming: boolean;
 	/** The render that holds the slot: a reclaimed render that wakes up late must not touch it. */
 	owner: number;
@@ -114,6 +119,7 @@ export class SlotQueue {
 					page: null,
 					tab: null,
 					tabRenders: 0,
+					closing: null,
 					reclaiming: false,
 					owner: 0,
 				});
