@@ -22,7 +22,6 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { startSandbox } from "../sandbox/index.ts";
 import { BrowserPool } from "../src/browser/pool.ts";
 import { processMemory, processPrivateMemory, processTree } from "../src/browser/process-memory.ts";
 import { loadConfig } from "../src/config/index.ts";
@@ -34,6 +33,9 @@ const flag = (name: string, dflt: number) =>
 	Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt);
 
 async function sandboxChild(): Promise<void> {
+	// Imported here: the pool's process (this file's parent side) is measured, and a browser node
+	// does not carry the sandbox.
+	const { startSandbox } = await import("../sandbox/index.ts");
 	const sandbox = await startSandbox({
 		seed: 11,
 		world: { zips: [ZIP], parcelsPerZip: 1000, listingShare: 0.15, relistShare: 0 },
