@@ -22,9 +22,9 @@ import {
 	cachedProxyAuthorization,
 	errorStatus,
 	type GatewayContext,
-	type GatewayRoute,
 	isProxyFailure,
 	reasonOf,
+	routeOf,
 	STATUS,
 	sendPlain,
 } from "./gateway-core.ts";
@@ -117,16 +117,31 @@ export class HttpForwarder {
 	 * left is held paused (not read), and dropped when another attempt starts. Only a request body is
 	 * kept, for replay. An answer cut after its head cannot be replayed: the client's connection is cut.
 	 */
-	async forward(request: IncomingMessage, response: ServerResponse, route: GatewayRoute): Promise<void> {
+	async forward(request: IncomingMessage, response: ServerResponse): Promise<void> {
 		const ctx = this.#ctx;
 		const options = ctx.options;
 		const url = request.url ?? "";
 		const target = httpTargetOf(url);
 		if (!target) return sendPlain(response, 400, "bad request URL");
 		const method = request.method ?? "GET";
-		const reqHeaders = request.headers;
+		// One pass over the raw header pairs: what to forward (hop-by-hop ones left out), the route
+		// and whether a body follows; `request.headers` (an object built on first use) is never read.
+		const raw = request.rawHeaders;
+		const headers: string[] = [];
+		let proxyAuthorization: string | undefined;
+		let hasBody = false;
+		for (let i = 0; i < raw.length; i += 2) {
+			const name = raw[i] as string;
+			const lower = name.length <= HOP_BY_HOP_MAX ? name.toLowerCase() : "";
+			if (lower === "proxy-authorization") proxyAuthorization ??= raw[i + 1];
+			else if (lower === "transfer-encoding" || lower === "content-length") hasBody = true;
+			if (HOP_BY_HOP.has(lower) || lower === "host" || lower === "content-length") continue;
+			headers.push(name, raw[i + 1] as string);
+		}
+		headers.push("host", target.host);
+		const route = routeOf(proxyAuthorization);
 		let body: Buffer | null = null;
-		if (reqHeaders["content-length"] !== undefined || reqHeaders["transfer-encoding"] !== undefined) {
+		if (hasBody) {
 			try {
 				body = await readBody(request, options.maxReplayBytes);
 			} catch (err) {
@@ -134,16 +149,6 @@ export class HttpForwarder {
 			}
 		}
 		const idempotent = method === "GET" || method === "HEAD" || method === "OPTIONS";
-		// Raw header pairs, hop-by-hop ones left out: no per-request object of lower-cased names.
-		const raw = request.rawHeaders;
-		const headers: string[] = [];
-		for (let i = 0; i < raw.length; i += 2) {
-			const name = raw[i] as string;
-			const lower = name.length <= HOP_BY_HOP_MAX ? name.toLowerCase() : "";
-			if (HOP_BY_HOP.has(lower) || lower === "host" || lower === "content-length") continue;
-			headers.push(name, raw[i + 1] as string);
-		}
-		headers.push("host", target.host);
 		if ((body && body.length > 0) || (method !== "GET" && method !== "HEAD"))
 			headers.push("content-length", String(body?.length ?? 0));
 

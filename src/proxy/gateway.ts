@@ -98,7 +98,7 @@ export class ProxyGateway {
 		});
 		this.#server.on("request", (req: IncomingMessage, res: ServerResponse) => {
 			this.#stats.requests++;
-			this.#http.forward(req, res, routeOf(req.headers["proxy-authorization"])).catch(() => res.destroy());
+			this.#http.forward(req, res).catch(() => res.destroy());
 		});
 		this.#server.on("connect", (req: IncomingMessage, socket: Socket, head: Buffer) => {
 			const target = connectTarget(req.url ?? "");

@@ -208,6 +208,80 @@ describe("proxy pool against the sandbox proxy farm", () => {
 		assert.equal(ips.size, 1);
 	});
 
+	test("absolute-form answers come through whole: HEAD, a request body, a large answer; a client that leaves frees its lease", async () => {
+		const via = (method: string, url: string, body?: Buffer) =>
+			new Promise<{ status: number; headers: Record<string, unknown>; bytes: Buffer }>((resolve, reject) => {
+				const target = new URL(url);
+				const req = httpRequest(
+					{
+						host: "127.0.0.1",
+						port: gateway.port,
+						method,
+						path: url,
+						headers: { host: target.host },
+						agent: false,
+					},
+					(res) => {
+						const chunks: Buffer[] = [];
+						res.on("data", (c: Buffer) => chunks.push(c));
+						res.on("end", () =>
+							resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes: Buffer.concat(chunks) }),
+						);
+					},
+				);
+				req.on("error", reject);
+				req.end(body);
+			});
+		const head = await via("HEAD", `${site.url}/head`);
+		assert.equal(head.status, 200);
+		assert.equal(head.bytes.length, 0);
+		assert.ok(Number(head.headers["content-length"]) > 0, "HEAD keeps the GET's content-length");
+		const posted = await via("POST", `${site.url}/post`, Buffer.alloc(100_000, 0x62));
+		assert.equal(posted.status, 200);
+		assert.deepEqual(
+			{
+				method: JSON.parse(posted.bytes.toString()).method,
+				bytes: JSON.parse(posted.bytes.toString()).bytes,
+			},
+			{ method: "POST", bytes: 100_000 },
+		);
+		const big = await via("GET", `${site.url}/big/8000000`);
+		assert.equal(big.status, 200);
+		assert.equal(big.bytes.length, 8_000_000);
+		assert.ok(big.bytes.every((b) => b === 0x61));
+
+		// A client that reads the head of a large answer and leaves: the upstream answer is cut (not
+		// left paused on its connection) and the lease is given back (nothing stays in flight).
+		const cutBefore = site.cut.count;
+		await new Promise<void>((resolve, reject) => {
+			const req = httpRequest(
+				{
+					host: "127.0.0.1",
+					port: gateway.port,
+					path: `${site.url}/big/50000000`,
+					headers: { host: site.host },
+					agent: false,
+				},
+				(res) => {
+					res.once("data", () => {
+						req.destroy();
+						resolve();
+					});
+				},
+			);
+			req.on("error", () => undefined);
+			req.once("close", resolve);
+			req.end();
+			setTimeout(() => reject(new Error("no answer")), 10_000).unref();
+		});
+		await waitFor(
+			async () => (await pool.status()).every((p) => p.inFlight === 0),
+			"leases of the left answer to come back",
+			10_000,
+		);
+		await waitFor(() => site.cut.count > cutBefore, "the left answer to be cut upstream", 10_000);
+	});
+
 	test("no socket or file descriptor growth over a few hundred requests", async () => {
 		const fds = () => readdirSync("/proc/self/fd").length;
 		const agent = new ProxyAgent({ uri: `http://127.0.0.1:${gateway.port}` });
