@@ -16,7 +16,8 @@
  *   node bench/mls-crawl.bench.ts [parcels=600] [concurrency=4] [--rounds=3] [--paths=http,browser] [--breakdown]
  * (--breakdown: each run also prints its peak PSS by process kind: node, browser, renderers, gpu...;
  *  --contenders=saguaro-browser,...: only those, for experiments;
- *  SAGUARO_NO_NODE_FLAGS=1: Saguaro's browser contender without the browser node's V8 flags)
+ *  SAGUARO_NODE_FLAGS="--a --b": Saguaro's browser contender with these Node flags instead of the
+ *  browser node's BROWSER_NODE_FLAGS; "" = none)
  * (parcels of the ZIP; about 15% are listed, so 600 parcels = ~90 listing pages + ~5 search pages)
  */
 import { spawn } from "node:child_process";
@@ -293,8 +294,12 @@ async function measure(contender: Contender, base: string, concurrency: number):
 	const proc = spawn(
 		process.execPath,
 		[
-			// Saguaro's browser contender runs as a browser node does (the browser image's NODE_OPTIONS).
-			...(contender === "saguaro-browser" && !process.env.SAGUARO_NO_NODE_FLAGS ? BROWSER_NODE_FLAGS : []),
+			// Saguaro's browser contender runs as a browser node does (the browser image's Node flags).
+			...(contender === "saguaro-browser"
+				? process.env.SAGUARO_NODE_FLAGS !== undefined
+					? process.env.SAGUARO_NODE_FLAGS.split(" ").filter(Boolean)
+					: BROWSER_NODE_FLAGS
+				: []),
 			import.meta.filename,
 			`--child=${contender}`,
 			base,

@@ -9,13 +9,16 @@ import type { BrowserEntry } from "./slots.ts";
 import { withTimeout } from "./types.ts";
 
 /**
- * V8 flags of a browser node's Node process (the browser image sets them in NODE_OPTIONS; the
- * benches start Saguaro's browser contender with them). The pool's process mostly passes page HTML
- * through, and at V8's default young generation (16 MB semi-spaces) it keeps ~130 MB of heap committed
- * around ~60 MB live; 2 MB semi-spaces cut its PSS by about 80 MB at the same pages/s (bench:mls
- * --breakdown).
+ * V8 flags of a browser node's Node process (the browser image's command line carries them; the
+ * benches and the soak start Saguaro's browser side with them). The pool's process mostly passes page
+ * HTML through, and V8's defaults trade memory for speed it does not need there:
+ * - 2 MB semi-spaces: at the default young generation (16 MB) it keeps ~130 MB of heap committed
+ *   around ~60 MB live; this cut its PSS by ~80 MB.
+ * - --optimize-for-size (slower heap growth, smaller code): the node's peak PSS ~220 -> ~150 MB at
+ *   the same pages/s within the noise (bench:mls --breakdown, 4 slots). Not allowed in NODE_OPTIONS,
+ *   hence the command line.
  */
-export const BROWSER_NODE_FLAGS = ["--max-semi-space-size=2"] as const;
+export const BROWSER_NODE_FLAGS = ["--max-semi-space-size=2", "--optimize-for-size"] as const;
 
 export const CHROMIUM_ARGS = [
 	"--no-sandbox",
