@@ -5,7 +5,7 @@
  * after 100 pages a context, 30 minutes, 1 GiB). Every sample (default each minute) reads the PSS,
  * USS and RSS of this process and of its browsers' process trees from /proc.
  *
- * At the end it prints the samples, the memory slope per hour after the warm-up (least squares over
+ * At the end it prints the samples, the memory slope per hour after the warm-up (Theil-Sen over
  * the samples, as MB/h and as % of the mean) for PSS and for USS (private memory: other Chromiums on
  * the machine do not move it, while PSS falls as they share the library pages and rises when they
  * quit), the pool's recycles, reclaimed slots and failures, and the slots still busy once every
@@ -71,18 +71,20 @@ interface Sample {
 	browserProcs: number;
 }
 
-/** Least-squares slope of y over x. */
+/**
+ * Theil-Sen slope of y over x: the median of the slopes between every two samples. One sample taken
+ * while both browsers were being replaced (their memory briefly near zero) moves a least-squares fit
+ * by tens of percent an hour; the median of pairwise slopes does not move for a few such samples.
+ */
 function slope(xs: number[], ys: number[]): number {
-	const n = xs.length;
-	const mx = xs.reduce((a, b) => a + b, 0) / n;
-	const my = ys.reduce((a, b) => a + b, 0) / n;
-	let num = 0;
-	let den = 0;
-	for (let i = 0; i < n; i++) {
-		num += (xs[i]! - mx) * (ys[i]! - my);
-		den += (xs[i]! - mx) ** 2;
-	}
-	return den === 0 ? 0 : num / den;
+	const slopes: number[] = [];
+	for (let i = 0; i < xs.length; i++)
+		for (let j = i + 1; j < xs.length; j++)
+			if (xs[j] !== xs[i]) slopes.push((ys[j]! - ys[i]!) / (xs[j]! - xs[i]!));
+	if (slopes.length === 0) return 0;
+	slopes.sort((a, b) => a - b);
+	const mid = slopes.length >> 1;
+	return slopes.length % 2 === 1 ? slopes[mid]! : (slopes[mid - 1]! + slopes[mid]!) / 2;
 }
 
 async function main(): Promise<void> {
