@@ -13,7 +13,8 @@
  * rounds, and ratios of medians. The CPU the gateway and mubeng processes spent per request comes
  * from /proc (user + system time).
  *
- *   node bench/proxy-gateway.bench.ts [requests=3000] [concurrency=32] [--rounds=3] [--gateway-procs=1]
+ *   node bench/proxy-gateway.bench.ts [requests=3000] [concurrency=32] [--rounds=3] [--warmup=1]
+ *                                     [--gateway-procs=1]
  *                                     [--profile=<dir>] (gateway under node --cpu-prof, written there)
  *                                     [--stub-pool] (adds "gw-stub": the gateway over a bare round-robin
  *                                     instead of the pool, to tell the HTTP path's cost from the leases')
@@ -247,6 +248,7 @@ async function parent(): Promise<void> {
 	const requests = Number(positional[0] ?? 3000);
 	const concurrency = Number(positional[1] ?? 32);
 	const rounds = Number(flag("rounds", "3"));
+	const warmup = Number(flag("warmup", "1"));
 	const profileDir = flag("profile", "");
 	const w = await child(["--role=world"]);
 	const world = w.ready as { proxies: string[]; site: string };
@@ -332,9 +334,11 @@ async function parent(): Promise<void> {
 		modes.map((m) => [m, []]),
 	);
 	try {
-		for (let round = 0; round < rounds; round++) {
+		// Warm-up rounds first, unmeasured: the JIT of the farm and of each proxy process compiles its
+		// hot path there, so the measured rounds compare steady states rather than who warmed up first.
+		for (let round = -warmup; round < rounds; round++) {
 			// Alternate the order: round r starts with mode r (mod n), so no mode always runs first.
-			const order = modes.map((_, i) => modes[(i + round) % modes.length]!);
+			const order = modes.map((_, i) => modes[(((i + round) % modes.length) + modes.length) % modes.length]!);
 			for (const mode of order) {
 				const cpu0 = pidsOf[mode]!.reduce((s, p) => s + cpuMs(p), 0);
 				const world0 = cpuMs(w.proc.pid!);
@@ -348,6 +352,10 @@ async function parent(): Promise<void> {
 				const cpu1 = pidsOf[mode]!.reduce((s, p) => s + cpuMs(p), 0);
 				const world1 = cpuMs(w.proc.pid!);
 				const r = ready as Result;
+				if (round < 0) {
+					console.log(`warm-up ${mode.padEnd(7)} ${r.rps.toFixed(0).padStart(6)} req/s (not counted)`);
+					continue;
+				}
 				const sent = requests + concurrency * 4;
 				runs[mode]!.push({ ...r, cpuMsPerReq: (cpu1 - cpu0) / sent, worldCpuMs: (world1 - world0) / sent });
 				console.log(
