@@ -112,6 +112,21 @@ export class MemorySharedState implements SharedState {
 		this.#entries.delete(key);
 	}
 
+	async getAndDelete<T>(key: string): Promise<T | undefined> {
+		const entry = this.#live(key);
+		if (!entry) return undefined;
+		this.#entries.delete(key);
+		// The stored copy is nobody else's once deleted: handed over without another copy.
+		return entry.value as T;
+	}
+
+	async deleteIfEquals<T>(key: string, value: T): Promise<boolean> {
+		const entry = this.#live(key);
+		if (!entry || !sameValue(entry.value, value)) return false;
+		this.#entries.delete(key);
+		return true;
+	}
+
 	async ttl(key: string): Promise<number> {
 		const entry = this.#live(key);
 		if (!entry) return -2;
@@ -175,6 +190,12 @@ function copyOf(value: unknown): unknown {
 		out[k] = v;
 	}
 	return out;
+}
+
+/** Equal as stored values (as Redis compares their JSON): primitives directly, the rest by JSON. */
+function sameValue(stored: unknown, value: unknown): boolean {
+	if (stored === value) return true;
+	return typeof stored === "object" && stored !== null && JSON.stringify(stored) === JSON.stringify(value);
 }
 
 type LimiterOptions = { points: number; duration: number; keyPrefix: string };

@@ -7,8 +7,8 @@ import type { ConsumeResult, Lease, RateBudget, SharedState } from "./types.ts";
 /**
  * Redis-backed shared state. Rate budgets use rate-limiter-flexible's Redis limiter and leases use
  * redlock (single instance), both well-kept libraries. The scripts here are `incrAtLeast` (Redis has
- * no atomic "max, then increment", and no library offers one) and a lease extend that survives a
- * Redis restart (`EXTEND_OR_RECLAIM`).
+ * no atomic "max, then increment", and no library offers one), a lease extend that survives a
+ * Redis restart (`EXTEND_OR_RECLAIM`) and a compare-and-delete (`DELETE_IF_EQUALS`).
  */
 
 /** KEYS[1] counter; ARGV[1] floor, ARGV[2] ttl in ms (0 = none, set only on creation). */
@@ -34,9 +34,15 @@ if held == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 if not held then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
 return 0`;
 
+/** KEYS[1] key; ARGV[1] the value (JSON) it must hold to be deleted. 1: deleted; 0: not. */
+const DELETE_IF_EQUALS = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
 type RedisWithScripts = Redis & {
 	incrAtLeast(key: string, floor: number, ttlMs: number): Promise<number>;
 	extendOrReclaim(key: string, token: string, ttlMs: number): Promise<number>;
+	deleteIfEquals(key: string, value: string): Promise<number>;
 };
 export class RedisSharedState implements SharedState {
 	readonly kind = "redis" as const;
@@ -54,9 +60,13 @@ export class RedisSharedState implements SharedState {
 			maxRetriesPerRequest: 20,
 			enableOfflineQueue: true,
 			lazyConnect: false,
+			// Commands issued in the same tick (a lease's counters, a gateway's concurrent requests) go
+			// out in one write and come back in one read rather than a round of syscalls each.
+			enableAutoPipelining: true,
 		});
 		this.redis.defineCommand("incrAtLeast", { numberOfKeys: 1, lua: INCR_AT_LEAST });
 		this.redis.defineCommand("extendOrReclaim", { numberOfKeys: 1, lua: EXTEND_OR_RECLAIM });
+		this.redis.defineCommand("deleteIfEquals", { numberOfKeys: 1, lua: DELETE_IF_EQUALS });
 		this.#redlock = new Redlock([this.redis as never], { retryCount: 0, driftFactor: 0.01 });
 		// Without a listener ioredis would print every reconnect error; callers see failures anyway.
 		this.redis.on("error", () => {});
@@ -138,6 +148,14 @@ export class RedisSharedState implements SharedState {
 
 	async del(key: string): Promise<void> {
 		await this.redis.del(key);
+	}
+
+	async getAndDelete<T>(key: string): Promise<T | undefined> {
+		return decode<T>(await this.redis.getdel(key));
+	}
+
+	async deleteIfEquals<T>(key: string, value: T): Promise<boolean> {
+		return (await (this.redis as RedisWithScripts).deleteIfEquals(key, JSON.stringify(value))) === 1;
 	}
 
 	async ttl(key: string): Promise<number> {

@@ -67,6 +67,13 @@ export interface SharedState {
 	/** Set only when absent; true when this call set it. Atomic across the cluster. */
 	setIfAbsent<T>(key: string, value: T, ttlMs?: number): Promise<boolean>;
 	del(key: string): Promise<void>;
+	/**
+	 * Read and delete in one step: of callers racing for the same key, exactly one gets the value
+	 * (a lease released twice is released once).
+	 */
+	getAndDelete<T>(key: string): Promise<T | undefined>;
+	/** Delete only while the key still holds `value` (a slot that expired may be someone else's now). */
+	deleteIfEquals<T>(key: string, value: T): Promise<boolean>;
 	/** Remaining time-to-live in ms; -1 without expiry; -2 when absent. */
 	ttl(key: string): Promise<number>;
 	/** Keys that start with `prefix` (for listings such as the bans of a domain). */

@@ -137,6 +137,31 @@ function contract(name: string, make: () => Promise<SharedState>, makePeer: () =
 			await peer.del("ban:example.com:p1");
 			assert.deepEqual(await state.keys("ban:example.com:"), ["ban:example.com:p2"]);
 		});
+
+		test("get-and-delete hands a value to exactly one of racing callers", async () => {
+			await state.set("once:a", { proxyId: "p1", at: 5 }, 1000);
+			const got = await Promise.all(
+				Array.from({ length: 10 }, (_, i) => (i % 2 ? state : peer).getAndDelete("once:a")),
+			);
+			assert.deepEqual(
+				got.filter((v) => v !== undefined),
+				[{ proxyId: "p1", at: 5 }],
+			);
+			assert.equal(await state.get("once:a"), undefined);
+			assert.equal(await peer.getAndDelete("once:none"), undefined);
+		});
+
+		test("delete-if-equals deletes only while the key holds that value", async () => {
+			await state.set("slot:p1:0", "lease-a", 1000);
+			assert.equal(await peer.deleteIfEquals("slot:p1:0", "lease-b"), false);
+			assert.equal(await state.get("slot:p1:0"), "lease-a");
+			assert.equal(await peer.deleteIfEquals("slot:p1:0", "lease-a"), true);
+			assert.equal(await state.get("slot:p1:0"), undefined);
+			assert.equal(await state.deleteIfEquals("slot:p1:0", "lease-a"), false);
+			await state.set("obj:a", { n: 1 }, 1000);
+			assert.equal(await peer.deleteIfEquals("obj:a", { n: 2 }), false);
+			assert.equal(await peer.deleteIfEquals("obj:a", { n: 1 }), true);
+		});
 	});
 }
 
