@@ -7,13 +7,14 @@ import type { ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { AcquireParams, LeaseOutcome } from "../contracts/proxy-pool.ts";
 import { redactString } from "../utils/redact.ts";
-import type { Acquired } from "./pool.ts";
+import type { HeldLease } from "./pool.ts";
 import { type ProxyEndpoint, proxyAuthorization } from "./proxy-url.ts";
 
-/** What the gateway needs from the pool (the ProxyPool, or a remote one in tests). */
+/** What the gateway needs from the pool (the ProxyPool; a bare stand-in in the bench). */
 export interface GatewayPool {
-	acquire(req: AcquireParams): Promise<Acquired>;
-	release(leaseId: string, outcome: LeaseOutcome): Promise<unknown>;
+	/** A lease the gateway holds for one request or tunnel and gives back itself. */
+	acquireHeld(req: AcquireParams): Promise<HeldLease>;
+	releaseHeld(lease: HeldLease, outcome: LeaseOutcome): Promise<unknown>;
 	/** The proxy of a lease taken with the `acquire` action (username `lease.<leaseId>`). */
 	leasedProxy(leaseId: string): Promise<ProxyEndpoint | null>;
 }
@@ -63,7 +64,7 @@ export interface GatewayStats {
 	openSockets: number;
 }
 
-export type GatewayLease = Acquired & { pinned: boolean };
+export type GatewayLease = HeldLease & { pinned: boolean };
 
 /** What the absolute-form and CONNECT paths use of the gateway (ProxyGateway implements it). */
 export interface GatewayContext {

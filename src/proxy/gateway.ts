@@ -164,12 +164,20 @@ export class ProxyGateway {
 			if (tried.length > 0) return null;
 			const proxy = await this.options.pool.leasedProxy(route.pinnedLease);
 			return proxy
-				? { leaseId: route.pinnedLease, proxy, domain, session: null, sticky: false, pinned: true }
+				? {
+						leaseId: route.pinnedLease,
+						proxy,
+						domain,
+						session: null,
+						sticky: false,
+						slotKey: null,
+						pinned: true,
+					}
 				: null;
 		}
 		try {
 			const session = route.session;
-			const lease = (await this.options.pool.acquire(
+			const lease = (await this.options.pool.acquireHeld(
 				session ? { domain, session, exclude: tried } : { domain, exclude: tried },
 			)) as GatewayLease;
 			// The pool's answer is this call's own object: marked rather than copied.
@@ -183,6 +191,6 @@ export class ProxyGateway {
 
 	/** Pinned leases belong to whoever took them with `acquire`: they release (and report) them. */
 	async #release(lease: GatewayLease, outcome: LeaseOutcome): Promise<void> {
-		if (!lease.pinned) await this.options.pool.release(lease.leaseId, outcome);
+		if (!lease.pinned) await this.options.pool.releaseHeld(lease, outcome);
 	}
 }

@@ -75,6 +75,30 @@ export function applyOutcome(
 	return rec;
 }
 
+/**
+ * `applyOutcome` for several successes in a row (their latencies in order, the last at `lastAt`), with
+ * one copy of the record rather than one per success: the same record as applying them one by one.
+ */
+export function applySuccesses(
+	prev: HealthRecord | undefined,
+	latencies: readonly (number | undefined)[],
+	lastAt: number,
+	alpha = defaultHealthOptions.alpha,
+): HealthRecord {
+	const rec = { ...(prev ?? emptyHealth()) };
+	if (latencies.length === 0) return rec;
+	for (const latencyMs of latencies) {
+		rec.successRate = rec.successRate * (1 - alpha) + alpha;
+		if (latencyMs !== undefined && latencyMs >= 0) {
+			rec.latencyMs = rec.latencyMs === null ? latencyMs : rec.latencyMs * (1 - alpha) + latencyMs * alpha;
+		}
+	}
+	rec.successes += latencies.length;
+	rec.consecutiveFailures = 0;
+	rec.lastOkAt = lastAt;
+	return rec;
+}
+
 export function healthState(
 	rec: HealthRecord | undefined,
 	opts: HealthOptions = defaultHealthOptions,

@@ -23,16 +23,19 @@ interface Snapshot {
 	list: ProxyEndpoint[];
 	healthKeys: string[];
 	healthKeyById: Map<string, string>;
-	/** Ban keys of `list`, per domain. */
-	banKeys: Map<string, string[]>;
+	/** Per domain: the health keys of `list`, then its ban keys for that domain. */
+	keysByDomain: Map<string, string[]>;
 }
 
-/** The proxies an acquire chooses from, and the keys of their health records and bans. */
+/**
+ * The proxies an acquire chooses from, and the keys it reads for them in one go: the health record
+ * of `list[i]` is `keys[i]`; for an acquire for a domain, its ban is `keys[list.length + i]`.
+ */
 export interface Candidates {
 	list: ProxyEndpoint[];
-	healthKeys: string[];
-	/** Null when the acquire is for no domain. */
-	banKeys: string[] | null;
+	keys: string[];
+	/** Whether `keys` holds ban keys (the acquire is for a domain). */
+	forDomain: boolean;
 }
 
 export class PoolView {
@@ -77,7 +80,7 @@ export class PoolView {
 			list,
 			healthKeys,
 			healthKeyById: new Map(list.map((p, i) => [p.id, healthKeys[i]!])),
-			banKeys: new Map(),
+			keysByDomain: new Map(),
 		};
 		return this.#snapshot;
 	}
@@ -88,22 +91,23 @@ export class PoolView {
 		if (exclude && exclude.length > 0) {
 			const skip = new Set(exclude);
 			const list: ProxyEndpoint[] = [];
-			const healthKeys: string[] = [];
+			const keys: string[] = [];
 			snap.list.forEach((p, i) => {
 				if (skip.has(p.id)) return;
 				list.push(p);
-				healthKeys.push(snap.healthKeys[i]!);
+				keys.push(snap.healthKeys[i]!);
 			});
-			return { list, healthKeys, banKeys: domain ? list.map((p) => banKey(domain, p.id)) : null };
+			if (domain) for (const p of list) keys.push(banKey(domain, p.id));
+			return { list, keys, forDomain: domain !== null };
 		}
-		if (!domain) return { list: snap.list, healthKeys: snap.healthKeys, banKeys: null };
-		let banKeys = snap.banKeys.get(domain);
-		if (!banKeys) {
-			if (snap.banKeys.size >= BAN_KEY_DOMAINS) snap.banKeys.clear();
-			banKeys = snap.list.map((p) => banKey(domain, p.id));
-			snap.banKeys.set(domain, banKeys);
+		if (!domain) return { list: snap.list, keys: snap.healthKeys, forDomain: false };
+		let keys = snap.keysByDomain.get(domain);
+		if (!keys) {
+			if (snap.keysByDomain.size >= BAN_KEY_DOMAINS) snap.keysByDomain.clear();
+			keys = [...snap.healthKeys, ...snap.list.map((p) => banKey(domain, p.id))];
+			snap.keysByDomain.set(domain, keys);
 		}
-		return { list: snap.list, healthKeys: snap.healthKeys, banKeys };
+		return { list: snap.list, keys, forDomain: true };
 	}
 
 	#build(): ProxyEndpoint[] {

@@ -19,7 +19,6 @@ import { TransientError } from "../core/errors.ts";
 import type { SharedState } from "../shared-state/index.ts";
 import { SecretBox } from "../utils/secret-box.ts";
 import {
-	applyOutcome,
 	defaultHealthOptions,
 	type HealthOptions,
 	type HealthRecord,
@@ -28,6 +27,7 @@ import {
 	healthWeight,
 	isUsable,
 } from "./health.ts";
+import { HealthWriter } from "./health-writer.ts";
 import { randomLeaseHex } from "./lease-ids.ts";
 import { banKey, healthKey, P, PoolView } from "./pool-view.ts";
 import { type ProxyEndpoint, type PublicProxy, toPublic } from "./proxy-url.ts";
@@ -45,6 +45,11 @@ export interface PoolOptions {
 	health: HealthOptions;
 	/** Statuses that mean "this site refuses this proxy". */
 	banStatuses: number[];
+	/**
+	 * Successes are written to the health records at most this late, gathered per proxy (failures are
+	 * written at once); 0 = every outcome at once.
+	 */
+	healthFlushMs: number;
 	random?: () => number;
 	now?: () => number;
 	/**
@@ -69,6 +74,7 @@ export const defaultPoolOptions: PoolOptions = {
 	leaseTtlMs: 300_000,
 	health: defaultHealthOptions,
 	banStatuses: [403, 429],
+	healthFlushMs: 100,
 };
 
 /** A lease inside the pool's process: the endpoint with its credentials (ProxyLease is the bus's view). */
@@ -79,6 +85,12 @@ export interface Acquired {
 	session: string | null;
 	/** True when the session already had this proxy. */
 	sticky: boolean;
+}
+
+/** A lease held in the process that took it (`acquireHeld`), with what its release needs. */
+export interface HeldLease extends Acquired {
+	/** The concurrency slot it holds (null without a cap). */
+	slotKey: string | null;
 }
 
 export interface ProxyStatus extends PublicProxy {
@@ -103,7 +115,6 @@ interface BanRecord {
 	at: number;
 }
 
-const noRecords: undefined[] = [];
 const noCounts: Readonly<Record<string, number>> = Object.freeze({});
 
 export function normalizeDomain(domain: string | undefined | null): string | null {
@@ -136,6 +147,7 @@ export class ProxyPool {
 	readonly #scope: string;
 	/** The proxies of the sources and run-time additions, with their state keys ready. */
 	readonly #view: PoolView;
+	readonly #health: HealthWriter;
 
 	constructor(state: SharedState, options: Partial<PoolOptions> = {}) {
 		this.state = state;
@@ -146,6 +158,11 @@ export class ProxyPool {
 		this.#scope = this.options.region ? `${P}${this.options.region}:` : P;
 		this.#runtime = new RuntimeAdditions(state, this.#scope, box, this.#now);
 		this.#view = new PoolView(this.#runtime, this.options.countries ?? []);
+		this.#health = new HealthWriter(state, {
+			alpha: this.options.health.alpha,
+			now: this.#now,
+			flushMs: this.options.healthFlushMs,
+		});
 	}
 
 	/** Run-time additions the last sync could not open (sealed under another key) or parse. */
@@ -184,25 +201,43 @@ export class ProxyPool {
 		return known;
 	}
 
+	/** A lease for `proxy-pool.acquire` callers: released by id, from any node (`release`). */
 	async acquire(req: AcquireParams = {}): Promise<Acquired> {
+		return this.#acquire(req, true);
+	}
+
+	/**
+	 * A lease its taker holds in this process and gives back itself (`releaseHeld`): the gateway's
+	 * lease per request. Its slot and counters are the cluster's as for any lease, but no record of it
+	 * is stored, since no other node ever releases or looks it up (two fewer writes per request).
+	 */
+	async acquireHeld(req: AcquireParams = {}): Promise<HeldLease> {
+		return this.#acquire(req, false);
+	}
+
+	async #acquire(req: AcquireParams, keepRecord: boolean): Promise<HeldLease> {
 		const domain = normalizeDomain(req.domain);
 		const session = req.session?.trim() || null;
-		const { list: all, healthKeys, banKeys } = this.#view.candidates(domain, req.exclude);
+		const { list: all, keys, forDomain } = this.#view.candidates(domain, req.exclude);
 		if (all.length === 0) throw new NoProxyAvailableError("the pool is empty");
 		const now = this.#now();
+		const strategy = req.strategy ?? this.options.strategy;
 
-		const [healths, bans] = await Promise.all([
-			this.state.getMany<HealthRecord>(healthKeys),
-			banKeys ? this.state.getMany<BanRecord>(banKeys) : noRecords,
+		// One read for every health record and ban (one MGET on Redis), beside the round-robin cursor.
+		const [records, cursor] = await Promise.all([
+			this.state.getMany<HealthRecord | BanRecord>(keys),
+			strategy === "round-robin" ? this.state.incr(`${P}rr`) : 0,
 		]);
 		const usable: ProxyEndpoint[] = [];
 		const usableHealths: (HealthRecord | undefined)[] = [];
+		const n = all.length;
 		let banned = 0;
-		for (let i = 0; i < all.length; i++) {
-			if (bans[i] !== undefined) banned++;
-			else if (isUsable(healths[i], now, this.options.health)) {
+		for (let i = 0; i < n; i++) {
+			const health = records[i] as HealthRecord | undefined;
+			if (forDomain && records[n + i] !== undefined) banned++;
+			else if (isUsable(health, now, this.options.health)) {
 				usable.push(all[i]!);
-				usableHealths.push(healths[i]);
+				usableHealths.push(health);
 			}
 		}
 		if (usable.length === 0) {
@@ -217,7 +252,7 @@ export class ProxyPool {
 			const stickyId = await this.state.get<string>(`${this.#scope}session:${session}`);
 			const sticky = stickyId ? usable.find((p) => p.id === stickyId) : undefined;
 			if (sticky) {
-				const lease = await this.#take(sticky, domain, session, now);
+				const lease = await this.#take(sticky, domain, session, now, keepRecord);
 				if (lease) {
 					await this.state.set(`${this.#scope}session:${session}`, sticky.id, this.options.sessionTtlMs);
 					return { ...lease, sticky: true };
@@ -225,13 +260,11 @@ export class ProxyPool {
 			}
 		}
 
-		const strategy = req.strategy ?? this.options.strategy;
 		// Only least-used orders by the counters: the other strategies do not read them.
 		const [uses, inflight] =
 			strategy === "least-used"
 				? await Promise.all([this.state.hgetall(`${P}uses`), this.state.hgetall(`${P}inflight`)])
 				: [noCounts, noCounts];
-		const cursor = strategy === "round-robin" ? await this.state.incr(`${P}rr`) : 0;
 		const candidates: Candidate[] = usable.map((p, i) => ({
 			id: p.id,
 			weight: healthWeight(usableHealths[i]),
@@ -240,7 +273,7 @@ export class ProxyPool {
 		}));
 		const byId = new Map(usable.map((p) => [p.id, p]));
 		for (const c of orderCandidates(candidates, strategy, cursor - 1, this.#random)) {
-			const lease = await this.#take(byId.get(c.id)!, domain, session, now);
+			const lease = await this.#take(byId.get(c.id)!, domain, session, now, keepRecord);
 			if (!lease) continue;
 			if (session) await this.state.set(`${this.#scope}session:${session}`, c.id, this.options.sessionTtlMs);
 			return { ...lease, sticky: false };
@@ -256,7 +289,8 @@ export class ProxyPool {
 		domain: string | null,
 		session: string | null,
 		now: number,
-	): Promise<Omit<Acquired, "sticky"> | null> {
+		keepRecord: boolean,
+	): Promise<Omit<HeldLease, "sticky"> | null> {
 		const leaseId = `${proxy.id}.${randomLeaseHex()}`;
 		let slotKey: string | null = null;
 		const cap = this.options.maxConcurrency;
@@ -269,13 +303,15 @@ export class ProxyPool {
 			}
 			if (slotKey === null) return null;
 		}
-		const record: LeaseRecord = { proxyId: proxy.id, slotKey, domain, session, at: now };
-		await Promise.all([
-			this.state.set(`${P}lease:${leaseId}`, record, this.options.leaseTtlMs),
+		const counted = Promise.all([
 			this.state.hincr(`${P}uses`, proxy.id, 1),
 			this.state.hincr(`${P}inflight`, proxy.id, 1),
 		]);
-		return { leaseId, proxy, domain, session };
+		if (keepRecord) {
+			const record: LeaseRecord = { proxyId: proxy.id, slotKey, domain, session, at: now };
+			await Promise.all([counted, this.state.set(`${P}lease:${leaseId}`, record, this.options.leaseTtlMs)]);
+		} else await counted;
+		return { leaseId, proxy, domain, session, slotKey };
 	}
 
 	/** The proxy a live lease is for (the gateway serves `acquire` callers through it). */
@@ -290,18 +326,54 @@ export class ProxyPool {
 	 * Returns false for an unknown or expired lease (its slot has already been freed).
 	 */
 	async release(leaseId: string, outcome: LeaseOutcome): Promise<{ known: boolean; banned: boolean }> {
-		const record = await this.state.get<LeaseRecord>(`${P}lease:${leaseId}`);
+		// Taken and deleted at once: of two releases of one lease (a retry after a lost reply), one counts.
+		const record = await this.state.getAndDelete<LeaseRecord>(`${P}lease:${leaseId}`);
 		if (!record) return { known: false, banned: false };
-		await this.state.del(`${P}lease:${leaseId}`);
-		if (record.slotKey) {
-			// Free the slot only if it is still ours (after an expiry it may belong to someone else).
-			const holder = await this.state.get<string>(record.slotKey);
-			if (holder === leaseId) await this.state.del(record.slotKey);
-		}
-		await this.state.hincr(`${P}inflight`, record.proxyId, -1);
-		if (outcome.unused) return { known: true, banned: false };
-		const banned = await this.learn(record.proxyId, outcome, record.domain, record.session);
+		const banned = await this.#end(
+			leaseId,
+			record.proxyId,
+			record.slotKey,
+			record.domain,
+			record.session,
+			outcome,
+		);
 		return { known: true, banned };
+	}
+
+	/** Gives back a lease taken with `acquireHeld`, and learns from its outcome as `release` does. */
+	async releaseHeld(lease: HeldLease, outcome: LeaseOutcome): Promise<{ banned: boolean }> {
+		const banned = await this.#end(
+			lease.leaseId,
+			lease.proxy.id,
+			lease.slotKey,
+			lease.domain,
+			lease.session,
+			outcome,
+		);
+		return { banned };
+	}
+
+	/** Frees a lease's slot and in-flight count, and learns from its outcome; true when it banned. */
+	async #end(
+		leaseId: string,
+		proxyId: string,
+		slotKey: string | null,
+		domain: string | null,
+		session: string | null,
+		outcome: LeaseOutcome,
+	): Promise<boolean> {
+		// The writes below are independent, so they go out together (one pipeline on Redis).
+		const freed = Promise.all([
+			// Free the slot only if it is still ours (after an expiry it may belong to someone else).
+			slotKey ? this.state.deleteIfEquals(slotKey, leaseId) : false,
+			this.state.hincr(`${P}inflight`, proxyId, -1),
+		]);
+		if (outcome.unused) {
+			await freed;
+			return false;
+		}
+		const [, banned] = await Promise.all([freed, this.learn(proxyId, outcome, domain, session)]);
+		return banned;
 	}
 
 	/** Passive health and bans from an outcome. Returns true when the outcome banned the proxy. */
@@ -315,12 +387,17 @@ export class ProxyPool {
 			outcome.ok &&
 			(outcome.blocked === true ||
 				(outcome.status !== undefined && this.options.banStatuses.includes(outcome.status)));
+		if (outcome.ok && !refused) {
+			// The common case: gathered and written within healthFlushMs (src/proxy/health-writer.ts).
+			this.#health.success(this.#healthKeyOf(proxyId), outcome.latencyMs);
+			return false;
+		}
 		await this.recordHealth(proxyId, {
 			ok: outcome.ok,
 			...(outcome.latencyMs !== undefined ? { latencyMs: outcome.latencyMs } : {}),
 			...(outcome.error !== undefined ? { error: outcome.error } : {}),
 		});
-		if ((refused || !outcome.ok) && session) {
+		if (session) {
 			const current = await this.state.get<string>(`${this.#scope}session:${session}`);
 			if (current === proxyId) await this.state.del(`${this.#scope}session:${session}`);
 		}
@@ -331,19 +408,21 @@ export class ProxyPool {
 		return false;
 	}
 
+	/** Records one outcome in the proxy's health at once (active checks, failures, refusals). */
 	async recordHealth(
 		proxyId: string,
 		outcome: { ok: boolean; latencyMs?: number; error?: string },
 	): Promise<HealthRecord> {
-		const key = this.#view.current().healthKeyById.get(proxyId) ?? healthKey(proxyId);
-		const next = applyOutcome(
-			await this.state.get<HealthRecord>(key),
-			outcome,
-			this.#now(),
-			this.options.health.alpha,
-		);
-		await this.state.set(key, next, 7 * 86_400_000);
-		return next;
+		return this.#health.record(this.#healthKeyOf(proxyId), outcome);
+	}
+
+	/** Writes the successes gathered for health now (status reads them; call before shutdown). */
+	async flushHealth(): Promise<void> {
+		await this.#health.flush();
+	}
+
+	#healthKeyOf(proxyId: string): string {
+		return this.#view.current().healthKeyById.get(proxyId) ?? healthKey(proxyId);
 	}
 
 	async ban(
@@ -365,6 +444,7 @@ export class ProxyPool {
 
 	/** Current view of every proxy: health, in-flight leases, bans (optionally for one domain). */
 	async status(domain?: string): Promise<ProxyStatus[]> {
+		await this.#health.flush();
 		const proxies = this.proxies();
 		const ids = proxies.map((p) => p.id);
 		const d = normalizeDomain(domain);

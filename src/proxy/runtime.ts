@@ -127,6 +127,8 @@ export class ProxyRuntime {
 		await this.gateway?.close();
 		this.gateway = null;
 		await this.#checking?.catch(() => {});
+		// What the last requests taught about health, before the state goes away.
+		await this.pool.flushHealth().catch(() => {});
 	}
 
 	#unreadableSeen = 0;

@@ -1,12 +1,20 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { applyOutcome, healthState, healthWeight, isUsable } from "../../src/proxy/health.ts";
+import {
+	applyOutcome,
+	applySuccesses,
+	type HealthRecord,
+	healthState,
+	healthWeight,
+	isUsable,
+} from "../../src/proxy/health.ts";
 import { NoProxyAvailableError, ProxyPool } from "../../src/proxy/pool.ts";
 import { parseProxyUrl, toPublic } from "../../src/proxy/proxy-url.ts";
 import { type Candidate, orderCandidates } from "../../src/proxy/rotation.ts";
 import { ProviderError, parseProviderProxy, parseProxyList } from "../../src/proxy/sources.ts";
 import { MemorySharedState } from "../../src/shared-state/index.ts";
 import { redact } from "../../src/utils/redact.ts";
+import { sleep } from "../../src/utils/time.ts";
 
 describe("proxy URLs", () => {
 	test("parses the common shapes and never exposes the password", () => {
@@ -120,6 +128,19 @@ describe("health", () => {
 		assert.notEqual(healthState(rec), "dead");
 	});
 
+	test("several successes folded at once make the record one by one would", () => {
+		const start = applyOutcome(applyOutcome(undefined, { ok: true, latencyMs: 80 }, 1), { ok: false }, 2);
+		const latencies = [120, undefined, 40, 300];
+		let oneByOne = start;
+		for (const latencyMs of latencies)
+			oneByOne = applyOutcome(oneByOne, latencyMs === undefined ? { ok: true } : { ok: true, latencyMs }, 9);
+		assert.deepEqual(applySuccesses(start, latencies, 9), oneByOne);
+		assert.deepEqual(
+			applySuccesses(undefined, [50], 3),
+			applyOutcome(undefined, { ok: true, latencyMs: 50 }, 3),
+		);
+	});
+
 	test("slow and flaky proxies weigh less", () => {
 		const fast = applyOutcome(undefined, { ok: true, latencyMs: 50 }, 1);
 		const slow = applyOutcome(undefined, { ok: true, latencyMs: 1500 }, 1);
@@ -194,6 +215,65 @@ describe("pool", () => {
 			await pool.release(held[1]!.leaseId, { ok: true });
 			assert.equal((await pool.acquire()).proxy.id, held[1]!.proxy.id);
 			assert.deepEqual(await pool.release("px-unknown.1", { ok: true }), { known: false, banned: false });
+		}));
+
+	test("a lease released twice at once counts once: one slot freed, one sample learned", () =>
+		withPool({ strategy: "round-robin", maxConcurrency: 1 }, async (pool) => {
+			const lease = await pool.acquire({ domain: "site.test" });
+			const outcomes = await Promise.all([
+				pool.release(lease.leaseId, { ok: false, error: "ECONNRESET" }),
+				pool.release(lease.leaseId, { ok: false, error: "ECONNRESET" }),
+			]);
+			assert.deepEqual(outcomes.map((o) => o.known).sort(), [false, true]);
+			const row = (await pool.status()).find((p) => p.id === lease.proxy.id);
+			assert.equal(row?.inFlight, 0);
+			assert.equal(row?.health?.consecutiveFailures, 1, "one failure learned, not two");
+			// The slot was freed once; a lease taken since is not freed by the late duplicate.
+			const next = await pool.acquire({
+				exclude: proxies.filter((p) => p.id !== lease.proxy.id).map((p) => p.id),
+			});
+			assert.equal(next.proxy.id, lease.proxy.id);
+			await pool.release(lease.leaseId, { ok: true });
+			await assert.rejects(
+				pool.acquire({ exclude: proxies.filter((p) => p.id !== lease.proxy.id).map((p) => p.id) }),
+				NoProxyAvailableError,
+			);
+		}));
+
+	test("a held lease (the gateway's) keeps no record, frees its slot and teaches like any lease", () =>
+		withPool({ strategy: "round-robin", maxConcurrency: 1, healthFlushMs: 50 }, async (pool) => {
+			const only = { exclude: proxies.slice(1).map((p) => p.id) };
+			const held = await pool.acquireHeld({ ...only, domain: "site.test" });
+			assert.equal(held.proxy.id, proxies[0]!.id);
+			assert.ok(held.slotKey);
+			assert.equal(await pool.leasedProxy(held.leaseId), null, "no lease record to look up");
+			assert.deepEqual(await pool.release(held.leaseId, { ok: true }), { known: false, banned: false });
+			await assert.rejects(pool.acquireHeld(only), NoProxyAvailableError, "its slot is still held");
+			assert.deepEqual(await pool.releaseHeld(held, { ok: true, status: 200, latencyMs: 40 }), {
+				banned: false,
+			});
+			const next = await pool.acquireHeld({ ...only, domain: "site.test" });
+			assert.deepEqual(await pool.releaseHeld(next, { ok: true, status: 429 }), { banned: true });
+			const row = (await pool.status("site.test")).find((p) => p.id === held.proxy.id);
+			assert.equal(row?.inFlight, 0);
+			assert.equal(row?.health?.successes, 2);
+			assert.equal(row?.bans[0]?.reason, "HTTP 429");
+		}));
+
+	test("successes reach the shared health within healthFlushMs; a failure writes them first, in order", () =>
+		withPool({ strategy: "round-robin", healthFlushMs: 50 }, async (pool) => {
+			const key = `proxy:health:${proxies[0]!.id}`;
+			const only = { exclude: proxies.slice(1).map((p) => p.id) };
+			for (let i = 0; i < 3; i++)
+				await pool.releaseHeld(await pool.acquireHeld(only), { ok: true, latencyMs: 10 });
+			assert.equal(await pool.state.get(key), undefined, "gathered, not written yet");
+			await sleep(120);
+			assert.equal((await pool.state.get<HealthRecord>(key))?.successes, 3, "written by the timer");
+			await pool.releaseHeld(await pool.acquireHeld(only), { ok: true, latencyMs: 10 });
+			await pool.releaseHeld(await pool.acquireHeld(only), { ok: false, error: "ECONNRESET" });
+			const rec = await pool.state.get<HealthRecord>(key);
+			assert.equal(rec?.successes, 4, "the pending success was written with the failure");
+			assert.equal(rec?.consecutiveFailures, 1, "and before it");
 		}));
 
 	test("an unused lease frees its slot and teaches nothing", () =>
