@@ -14,21 +14,25 @@
  * from /proc (user + system time).
  *
  *   node bench/proxy-gateway.bench.ts [requests=3000] [concurrency=32] [--rounds=3] [--warmup=1]
- *                                     [--gateway-procs=1]
+ *                                     [--loader-warmup=2000] (requests each loader sends before its
+ *                                     clock starts) [--gateway-procs=1]
  *                                     [--profile=<dir>] (gateway under node --cpu-prof, written there)
  *                                     [--stub-pool] (adds "gw-stub": the gateway over a bare round-robin
  *                                     instead of the pool, to tell the HTTP path's cost from the leases')
  *                                     [--gateway-x=N] (adds "gw-xN": N gateway processes on one port)
  *                                     [--no-relay] [--only=gateway,mubeng] (direct always runs)
+ *                                     [--state=redis] (the gateways' pools keep their state in a
+ *                                     redis-server started for the run, as a cluster's do; default memory)
  *                                     [--baseline=<gateway module>] (adds "gw-base": another version of
- *                                     src/proxy/gateway.ts, e.g. the last commit's copied next to it, to
- *                                     compare a change side by side in the same run)
+ *                                     src/proxy/gateway.ts and the pool.ts beside it, e.g. the last
+ *                                     commit's copied next to them, to compare a change side by side in
+ *                                     the same run)
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { startProxyFarm } from "../sandbox/proxy-farm.ts";
 import { parseProxyUrl, proxyAuthorization } from "../src/proxy/proxy-url.ts";
@@ -59,7 +63,13 @@ interface Result {
 // ---------------------------------------------------------------------------------------------
 // Child: the load generator (the same for every mode).
 
-async function load(hops: Hop[], url: string, requests: number, concurrency: number): Promise<Result> {
+async function load(
+	hops: Hop[],
+	url: string,
+	requests: number,
+	concurrency: number,
+	warmupRequests: number,
+): Promise<Result> {
 	const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
 	const latencies: number[] = [];
 	const target = new URL(url);
@@ -86,18 +96,22 @@ async function load(hops: Hop[], url: string, requests: number, concurrency: num
 			});
 			req.end();
 		});
+	let limit = 0;
 	const worker = async () => {
-		while (next < requests) {
+		while (next < limit) {
 			next++;
 			await one();
 		}
 	};
-	// Warm-up: connections opened before the clock starts, in every mode alike.
-	next = requests - Math.min(requests, concurrency * 4);
+	// Warm-up, in every mode alike: connections opened and the loader's own JIT warm (a fresh process
+	// spends about twice the CPU per request over its first thousand or so, which on a small host is
+	// taken from the contenders) before the clock starts.
+	limit = warmupRequests;
 	await Promise.all(Array.from({ length: concurrency }, worker));
 	latencies.length = 0;
 	errors = 0;
 	next = 0;
+	limit = requests;
 	const cpu0 = process.cpuUsage();
 	const t0 = performance.now();
 	await Promise.all(Array.from({ length: concurrency }, worker));
@@ -159,23 +173,33 @@ async function relayChild(proxyUrls: string[]): Promise<void> {
 // With --stub (the "gw-stub" mode of --stub-pool) its pool is a bare round-robin with no shared
 // state, so the difference between the two gateway columns is what the pool's leases cost.
 async function gatewayChild(proxyUrls: string[], port: number): Promise<void> {
+	// --module: another version of the gateway, with the pool beside it (pool.ts in its folder).
 	const module = flag("module", "");
+	const dir = module ? dirname(resolve(module)) : resolve(import.meta.dirname, "../src/proxy");
 	const { ProxyGateway } = (await import(
-		module ? resolve(module) : "../src/proxy/gateway.ts"
+		join(dir, "gateway.ts")
 	)) as typeof import("../src/proxy/gateway.ts");
-	const { ProxyPool } = await import("../src/proxy/pool.ts");
-	const { MemorySharedState } = await import("../src/shared-state/index.ts");
-	const state = new MemorySharedState();
+	const { ProxyPool } = (await import(join(dir, "pool.ts"))) as typeof import("../src/proxy/pool.ts");
+	const { MemorySharedState, RedisSharedState } = await import("../src/shared-state/index.ts");
+	const redisUrl = flag("redis", "");
+	const state = redisUrl ? new RedisSharedState(redisUrl, `bench-${process.pid}`) : new MemorySharedState();
 	const endpoints = proxyUrls.map((u) => parseProxyUrl(u, "bench"));
 	const real = new ProxyPool(state, { strategy: "round-robin", maxConcurrency: 0 });
 	real.setSource("bench", endpoints);
 	let rr = 0;
 	const stub = {
-		acquire: async () => {
+		acquireHeld: async () => {
 			const proxy = endpoints[rr++ % endpoints.length]!;
-			return { leaseId: `${proxy.id}.${rr}`, proxy, domain: null, session: null, sticky: false };
+			return {
+				leaseId: `${proxy.id}.${rr}`,
+				proxy,
+				domain: null,
+				session: null,
+				sticky: false,
+				slotKey: null,
+			};
 		},
-		release: async () => undefined,
+		releaseHeld: async () => undefined,
 		leasedProxy: async () => null,
 	};
 	const pool = process.argv.includes("--stub") ? stub : real;
@@ -249,23 +273,34 @@ async function parent(): Promise<void> {
 	const concurrency = Number(positional[1] ?? 32);
 	const rounds = Number(flag("rounds", "3"));
 	const warmup = Number(flag("warmup", "1"));
+	const loaderWarmup = Math.max(concurrency * 4, Number(flag("loader-warmup", "2000")));
 	const profileDir = flag("profile", "");
 	const w = await child(["--role=world"]);
 	const world = w.ready as { proxies: string[]; site: string };
-	const gwNodeArgs = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+	const gwNodeArgs = [
+		...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
+		...(process.env.GW_FLAGS ? process.env.GW_FLAGS.split(" ") : []),
+	];
+	// --state=redis: the gateways keep their pool's state in a redis-server, as a cluster does.
+	const stateKind = flag("state", "memory");
+	if (stateKind !== "memory" && stateKind !== "redis")
+		throw new Error(`--state is memory or redis, not ${stateKind}`);
+	const redis =
+		stateKind === "redis" ? await (await import("../test/harness/servers.ts")).startRedis() : null;
+	const stateArgs = redis ? [`--redis=${redis.url}`] : [];
 	// One gateway process, or several sharing its port (--gateway-procs, SO_REUSEPORT); each has its
 	// own in-memory pool here (a cluster's pools share Redis). --gateway-x=N adds a "gw-xN" column:
 	// N processes on another port, beside the single one in the same run.
 	const startGateways = async (n: number, extra: string[] = []) => {
 		const first = await child(
-			["--role=gateway", "--port=0", ...extra, JSON.stringify(world.proxies)],
+			["--role=gateway", "--port=0", ...stateArgs, ...extra, JSON.stringify(world.proxies)],
 			gwNodeArgs,
 		);
 		const at = first.ready as { port: number; pids: number[] };
 		const kids = [first];
 		for (let i = 1; i < n; i++) {
 			const next = await child(
-				["--role=gateway", `--port=${at.port}`, ...extra, JSON.stringify(world.proxies)],
+				["--role=gateway", `--port=${at.port}`, ...stateArgs, ...extra, JSON.stringify(world.proxies)],
 				gwNodeArgs,
 			);
 			at.pids.push(...(next.ready as { pids: number[] }).pids);
@@ -282,7 +317,13 @@ async function parent(): Promise<void> {
 	const baselineModule = flag("baseline", "");
 	const baseline = baselineModule
 		? await child(
-				["--role=gateway", "--port=0", `--module=${baselineModule}`, JSON.stringify(world.proxies)],
+				[
+					"--role=gateway",
+					"--port=0",
+					...stateArgs,
+					`--module=${baselineModule}`,
+					JSON.stringify(world.proxies),
+				],
 				gwNodeArgs,
 			)
 		: null;
@@ -330,34 +371,45 @@ async function parent(): Promise<void> {
 		console.log(`mubeng skipped: ${MUBENG} not found (scripts/build-mubeng.sh copies or builds it)`);
 	const only = flag("only", "");
 	const modes = Object.keys(hopsOf).filter((m) => m === "direct" || !only || only.split(",").includes(m));
-	const runs: Record<string, (Result & { cpuMsPerReq: number; worldCpuMs: number })[]> = Object.fromEntries(
-		modes.map((m) => [m, []]),
-	);
+	const runs: Record<string, (Result & { cpuMsPerReq: number; worldCpuMs: number; stateCpuMs: number })[]> =
+		Object.fromEntries(modes.map((m) => [m, []]));
 	try {
 		// Warm-up rounds first, unmeasured: the JIT of the farm and of each proxy process compiles its
 		// hot path there, so the measured rounds compare steady states rather than who warmed up first.
 		for (let round = -warmup; round < rounds; round++) {
-			// Alternate the order: round r starts with mode r (mod n), so no mode always runs first.
-			const order = modes.map((_, i) => modes[(((i + round) % modes.length) + modes.length) % modes.length]!);
+			// Rotate the order (round r starts with mode r mod n, so no mode always runs first) and reverse
+			// it every other round, so no mode always runs right after the same other one either.
+			const rotated = modes.map(
+				(_, i) => modes[(((i + round) % modes.length) + modes.length) % modes.length]!,
+			);
+			const order = Math.abs(round) % 2 === 1 ? rotated.reverse() : rotated;
 			for (const mode of order) {
 				const cpu0 = pidsOf[mode]!.reduce((s, p) => s + cpuMs(p), 0);
 				const world0 = cpuMs(w.proc.pid!);
+				const state0 = redis ? cpuMs(redis.process.pid!) : 0;
 				const { ready } = await child([
 					"--role=load",
 					JSON.stringify(hopsOf[mode]),
 					url,
 					String(requests),
 					String(concurrency),
+					String(loaderWarmup),
 				]);
 				const cpu1 = pidsOf[mode]!.reduce((s, p) => s + cpuMs(p), 0);
 				const world1 = cpuMs(w.proc.pid!);
+				const state1 = redis ? cpuMs(redis.process.pid!) : 0;
 				const r = ready as Result;
 				if (round < 0) {
 					console.log(`warm-up ${mode.padEnd(7)} ${r.rps.toFixed(0).padStart(6)} req/s (not counted)`);
 					continue;
 				}
-				const sent = requests + concurrency * 4;
-				runs[mode]!.push({ ...r, cpuMsPerReq: (cpu1 - cpu0) / sent, worldCpuMs: (world1 - world0) / sent });
+				const sent = requests + loaderWarmup;
+				runs[mode]!.push({
+					...r,
+					cpuMsPerReq: (cpu1 - cpu0) / sent,
+					worldCpuMs: (world1 - world0) / sent,
+					stateCpuMs: (state1 - state0) / sent,
+				});
 				console.log(
 					`round ${round + 1} ${mode.padEnd(7)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`,
 				);
@@ -376,6 +428,7 @@ async function parent(): Promise<void> {
 		for (const c of kids) c.proc.stdin!.end();
 		await Promise.all(kids.map((c) => new Promise((r) => c.proc.once("exit", r))));
 		rmSync(dir, { recursive: true, force: true });
+		await redis?.stop();
 	}
 	const med = Object.fromEntries(
 		modes.map((m) => {
@@ -389,6 +442,7 @@ async function parent(): Promise<void> {
 					errors: rs.reduce((s, r) => s + r.errors, 0),
 					cpu: median(rs.map((r) => r.cpuMsPerReq)),
 					world: median(rs.map((r) => r.worldCpuMs)),
+					state: median(rs.map((r) => r.stateCpuMs)),
 					loader: median(rs.map((r) => r.loaderCpuMs)),
 				},
 			];
@@ -407,6 +461,7 @@ async function parent(): Promise<void> {
 			errors: med[m]!.errors,
 			"CPU ms/req: proxy": m === "direct" ? "-" : med[m]!.cpu.toFixed(3),
 			"farm+site": med[m]!.world.toFixed(3),
+			...(redis ? { redis: m === "direct" ? "-" : med[m]!.state.toFixed(3) } : {}),
 			loader: med[m]!.loader.toFixed(3),
 			"throughput x direct": (med[m]!.rps / base.rps).toFixed(2),
 			"p50 x direct": (med[m]!.p50 / base.p50).toFixed(2),
@@ -433,7 +488,13 @@ if (role === "world") await world();
 else if (role === "relay") await relayChild(JSON.parse(positional[0]!));
 else if (role === "gateway") await gatewayChild(JSON.parse(positional[0]!), Number(flag("port", "0")));
 else if (role === "load") {
-	const [hops, url, requests, concurrency] = positional;
-	const r = await load(JSON.parse(hops!), url!, Number(requests), Number(concurrency));
+	const [hops, url, requests, concurrency, warmupRequests] = positional;
+	const r = await load(
+		JSON.parse(hops!),
+		url!,
+		Number(requests),
+		Number(concurrency),
+		Number(warmupRequests),
+	);
 	console.log(`RESULT ${JSON.stringify(r)}`);
 } else await parent();
