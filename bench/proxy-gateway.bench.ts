@@ -277,10 +277,7 @@ async function parent(): Promise<void> {
 	const profileDir = flag("profile", "");
 	const w = await child(["--role=world"]);
 	const world = w.ready as { proxies: string[]; site: string };
-	const gwNodeArgs = [
-		...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
-		...(process.env.GW_FLAGS ? process.env.GW_FLAGS.split(" ") : []),
-	];
+	const gwNodeArgs = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
 	// --state=redis: the gateways keep their pool's state in a redis-server, as a cluster does.
 	const stateKind = flag("state", "memory");
 	if (stateKind !== "memory" && stateKind !== "redis")
