@@ -2,9 +2,10 @@
  * Writes the proxies' health records to the shared state, where every node scores from them.
  * Failures are written at once: three in a row mark a proxy dead for the whole cluster. Successes
  * are gathered per proxy for up to `flushMs` and written in one read-modify-write, so a gateway
- * relaying thousands of requests a second does not read and rewrite a record for each of them
- * (in the profile, that was most of what a lease cost). A success only confirms a proxy that is
- * already usable, so learning it a moment later changes no choice that matters.
+ * relaying thousands of requests a second does not read and rewrite a record for each of them.
+ * A success only confirms a proxy that is already usable, so learning it a moment later changes no
+ * choice that matters. This node's writes to one record run one after another, so none of them
+ * overwrites another (other nodes' may still race, which the moving averages tolerate).
  */
 import type { SharedState } from "../shared-state/index.ts";
 import { applyOutcome, applySuccesses, type HealthRecord, type Outcome } from "./health.ts";
@@ -24,6 +25,8 @@ export class HealthWriter {
 	readonly #now: () => number;
 	readonly #flushMs: number;
 	readonly #pending = new Map<string, PendingSuccesses>();
+	/** The last write started per record, which the next write to it waits for. */
+	readonly #writes = new Map<string, Promise<HealthRecord>>();
 	#timer: NodeJS.Timeout | null = null;
 
 	constructor(state: SharedState, options: { alpha: number; now: () => number; flushMs: number }) {
@@ -59,13 +62,17 @@ export class HealthWriter {
 	}
 
 	/** Writes one outcome now, after the successes gathered before it (their order is kept). */
-	async record(key: string, outcome: Outcome): Promise<HealthRecord> {
+	record(key: string, outcome: Outcome): Promise<HealthRecord> {
 		const pending = this.#take(key);
-		const prev = await this.#state.get<HealthRecord>(key);
-		const before = pending ? applySuccesses(prev, pending.latencies, pending.lastAt, this.#alpha) : prev;
-		const next = applyOutcome(before, outcome, this.#now(), this.#alpha);
-		await this.#state.set(key, next, RECORD_TTL_MS);
-		return next;
+		const now = this.#now();
+		return this.#write(key, (prev) =>
+			applyOutcome(
+				pending ? applySuccesses(prev, pending.latencies, pending.lastAt, this.#alpha) : prev,
+				outcome,
+				now,
+				this.#alpha,
+			),
+		);
 	}
 
 	/** Writes every success gathered so far (before a status read, and on shutdown). */
@@ -77,11 +84,27 @@ export class HealthWriter {
 		const batches = [...this.#pending.values()];
 		this.#pending.clear();
 		await Promise.all(
-			batches.map(async ({ key, latencies, lastAt }) => {
-				const prev = await this.#state.get<HealthRecord>(key);
-				await this.#state.set(key, applySuccesses(prev, latencies, lastAt, this.#alpha), RECORD_TTL_MS);
-			}),
+			batches.map(({ key, latencies, lastAt }) =>
+				this.#write(key, (prev) => applySuccesses(prev, latencies, lastAt, this.#alpha)),
+			),
 		);
+	}
+
+	/** Read-modify-write of one record, after this node's previous write to it has finished. */
+	#write(key: string, change: (prev: HealthRecord | undefined) => HealthRecord): Promise<HealthRecord> {
+		const run = (this.#writes.get(key) ?? Promise.resolve())
+			.catch(() => undefined)
+			.then(async () => {
+				const next = change(await this.#state.get<HealthRecord>(key));
+				await this.#state.set(key, next, RECORD_TTL_MS);
+				return next;
+			});
+		this.#writes.set(key, run);
+		const forget = () => {
+			if (this.#writes.get(key) === run) this.#writes.delete(key);
+		};
+		run.then(forget, forget);
+		return run;
 	}
 
 	#take(key: string): PendingSuccesses | undefined {

@@ -276,6 +276,19 @@ describe("pool", () => {
 			assert.equal(rec?.consecutiveFailures, 1, "and before it");
 		}));
 
+	test("a failure recorded while the successes before it are being written loses neither", () =>
+		withPool({ strategy: "round-robin", healthFlushMs: 10_000 }, async (pool) => {
+			const only = { exclude: proxies.slice(1).map((p) => p.id) };
+			for (let i = 0; i < 5; i++)
+				await pool.releaseHeld(await pool.acquireHeld(only), { ok: true, latencyMs: 10 });
+			const failing = await pool.acquireHeld(only);
+			await Promise.all([pool.flushHealth(), pool.releaseHeld(failing, { ok: false, error: "ECONNRESET" })]);
+			const rec = await pool.state.get<HealthRecord>(`proxy:health:${proxies[0]!.id}`);
+			assert.equal(rec?.successes, 5);
+			assert.equal(rec?.failures, 1);
+			assert.equal(rec?.consecutiveFailures, 1, "the failure came last");
+		}));
+
 	test("an unused lease frees its slot and teaches nothing", () =>
 		withPool({ strategy: "round-robin", maxConcurrency: 1 }, async (pool) => {
 			const lease = await pool.acquire({ domain: "site.test", session: "s" });
