@@ -1,14 +1,16 @@
 /**
  * The proxy pool: the proxies known to this node (from its sources) plus the cluster's view of
- * them, kept in the shared state so every node sees the same bans, health and leases at once.
+ * them, kept in the shared state so every node sees the same bans, failures and leases at once
+ * (successes within `healthFlushMs`: src/proxy/health-writer.ts).
  *
  * Keys (all under `proxy:`):
- * - `health:<id>`          HealthRecord (read-modify-write: a concurrent update may drop one sample,
- *                          which a moving average tolerates)
+ * - `health:<id>`          HealthRecord (read-modify-write: another node's concurrent update may drop
+ *                          a sample or a batch of successes, which a moving average tolerates)
  * - `ban:<domain>:<id>`    a ban of one proxy by one site, expiring with the cooldown
  * - `slot:<id>:<n>`        the n-th concurrency slot of a proxy, held by a lease id (expires if the
  *                          holder dies, so a crashed node never leaks capacity)
  * - `lease:<leaseId>`      what a lease is for (proxy, domain, session): release works on any node
+ *                          (none for the gateway's held leases, which their own process releases)
  * - `session:<key>`        sticky session -> proxy id
  * - `runtime`, `removed:<id>` proxies added and removed at run time (src/proxy/runtime-additions.ts)
  * - `uses`, `inflight`     counter maps per proxy id (for least-used and stats)
